@@ -1,1 +1,97 @@
-fn main() {}
+//! neo4j-gw: the Neo4j MCP server on AWS behind an Amazon Bedrock AgentCore Gateway, in one command.
+//!
+//! `main` only parses the command line, sets up logging, the call ledger, progress display and signal
+//! handling, and hands over to one module per command.
+
+mod aws;
+mod cli;
+mod commands;
+mod config;
+mod engine;
+mod error;
+mod ledger;
+mod outputs;
+mod plan;
+mod progress;
+mod resources;
+mod state;
+mod wait;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::error::exit;
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> i32 {
+    let (handle, cancel) = engine::Cancel::new();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let name = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        eprintln!("\n{name} received: stopping after the calls in flight and saving the state…");
+        handle.cancel(name);
+        // A second signal ends the process at once.
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+        std::process::exit(if name == "SIGTERM" { exit::SIGTERM } else { exit::SIGINT });
+    });
+    let call_log = std::env::var_os("NEO4J_GW_CALL_LOG").map(std::path::PathBuf::from);
+    let env = commands::Env {
+        ledger: ledger::Ledger::new(call_log, cli.global.verbose >= 2),
+        progress: progress::Progress::new(cli.global.quiet),
+        cancel,
+        global: cli.global,
+    };
+    let result = match &cli.command {
+        Command::Up(a) => commands::up::run(&env, a).await.map(|_| exit::OK),
+        Command::Status(a) => commands::status::run(&env, a).await,
+        Command::Down(a) => commands::down::run(&env, a).await.map(|_| exit::OK),
+        Command::Token(a) => commands::token::run(&env, a).await.map(|_| exit::OK),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            for line in e.to_string().lines() {
+                eprintln!("error: {line}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Logging goes to stderr. The AWS SDK's own logs are capped at `warn` at every verbosity: its debug and
+/// trace output can include request and response bodies, which may carry secrets.
+fn init_logging(verbose: u8) {
+    let ours = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::new(format!(
+        "warn,neo4j_gw={ours},aws_smithy_runtime=warn,aws_config=warn,aws_sdk_sts=warn,hyper=warn,rustls=warn"
+    ));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

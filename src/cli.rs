@@ -1,0 +1,249 @@
+//! The command-line surface (clap derive). Every setting flag is also a config-file key and a
+//! `NEO4J_GW_<KEY>` environment variable; `crate::config` applies the precedence and validates.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Put the official Neo4j MCP server on AWS behind an Amazon Bedrock AgentCore Gateway with Cognito OAuth —
+/// and take it down again — in one command.
+#[derive(Debug, Parser)]
+#[command(name = "neo4j-gw", version, propagate_version = true, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const EXIT_CODES: &str = "Exit codes: 0 ok · 1 failed · 2 usage, configuration or pre-flight error (nothing changed) · \
+3 status found something missing, drifted or unhealthy · 4 another run holds the stack's lock · 130/143 interrupted by SIGINT/SIGTERM (state saved)";
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Stack name: 1–24 lowercase letters, digits and single hyphens, starting with a letter [default: neo4j-gw]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// TOML config file [default: neo4j-gw.toml in the working directory, when it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the state files [default: state]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// AWS region [default: AWS_REGION, AWS_DEFAULT_REGION or the profile's region]
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS endpoint URL, for emulators (AWS_ENDPOINT_URL is honoured too)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// More output: -v progress details, -vv every AWS call (the call ledger), -vvv debug
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and results
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or repair the whole stack, wait until it works, print the outputs
+    Up(UpArgs),
+    /// Show what exists, what is healthy, what drifted, and the outputs
+    Status(StatusArgs),
+    /// Remove everything the stack owns, in reverse order, and prove it is gone
+    Down(DownArgs),
+    /// Print an OAuth access token for the gateway (client-credentials grant against Cognito)
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Read the Neo4j password from the first line of standard input (instead of NEO4J_PASSWORD)
+    #[arg(long)]
+    pub neo4j_password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Print machine-readable JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Do not ask for confirmation (required when standard input is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Print access_token, token_type, expires_in, expires_at and scope as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// OAuth token endpoint to use instead of the Cognito domain's (for emulators)
+    #[arg(long, value_name = "URL")]
+    pub token_endpoint: Option<String>,
+}
+
+/// The deployment settings, shared by `up`, `status` and `down`.
+#[derive(Debug, Args, Default)]
+pub struct SettingArgs {
+    /// Apex domain of an existing public Route53 hosted zone (required by `up`)
+    #[arg(long, help_heading = "Deployment")]
+    pub domain_name: Option<String>,
+    /// ARN of an ISSUED ACM certificate in the stack's region covering the FQDN (required by `up`)
+    #[arg(long, help_heading = "Deployment")]
+    pub certificate_arn: Option<String>,
+    /// Subdomain of the MCP server: <subdomain>.<domain-name> [default: mcp]
+    #[arg(long, help_heading = "Deployment")]
+    pub subdomain: Option<String>,
+    /// Comma-separated CIDRs allowed to reach the ALB on 443 [default: 0.0.0.0/0]
+    #[arg(long, help_heading = "Deployment")]
+    pub allowed_cidrs: Option<String>,
+    /// Neo4j URI (neo4j, neo4j+s, neo4j+ssc, bolt, bolt+s, bolt+ssc) [default: the public demo database]
+    #[arg(long, help_heading = "Neo4j")]
+    pub neo4j_uri: Option<String>,
+    /// Neo4j database [default: companies]
+    #[arg(long, help_heading = "Neo4j")]
+    pub neo4j_database: Option<String>,
+    /// Neo4j user name [default: companies]
+    #[arg(long, help_heading = "Neo4j")]
+    pub neo4j_username: Option<String>,
+    /// Container image [default: mcp/neo4j:latest; pinning a tag is recommended]
+    #[arg(long, help_heading = "Container")]
+    pub image: Option<String>,
+    /// Expose only read tools [default: true]
+    #[arg(long, help_heading = "Container", value_name = "BOOL")]
+    pub read_only: Option<String>,
+    /// Fargate CPU units [default: 256]
+    #[arg(long, help_heading = "Container")]
+    pub cpu: Option<String>,
+    /// Fargate memory in MiB [default: 1024]
+    #[arg(long, help_heading = "Container")]
+    pub memory: Option<String>,
+    /// arm64 or x86_64 [default: arm64]
+    #[arg(long, help_heading = "Container")]
+    pub architecture: Option<String>,
+    /// Number of tasks [default: 1]
+    #[arg(long, help_heading = "Container")]
+    pub desired_count: Option<String>,
+    /// Target-group health-check path [default: /healthz]
+    #[arg(long, help_heading = "Container")]
+    pub health_check_path: Option<String>,
+    /// Retention of the log groups in days [default: 30]
+    #[arg(long, help_heading = "Container")]
+    pub log_retention_days: Option<String>,
+    /// Upper bound of every wait, in seconds [default: 900]
+    #[arg(long, help_heading = "Deployment", value_name = "SECONDS")]
+    pub wait_timeout: Option<String>,
+    /// Cognito hosted-domain prefix [default: <stack>-<account>-<region>]
+    #[arg(long, help_heading = "Identity")]
+    pub cognito_domain_prefix: Option<String>,
+    /// Cognito resource-server identifier [default: neo4j-mcp-gateway]
+    #[arg(long, help_heading = "Identity")]
+    pub resource_server_id: Option<String>,
+    /// OAuth scope name [default: invoke]
+    #[arg(long, help_heading = "Identity")]
+    pub scope: Option<String>,
+    /// Access-token validity in minutes [default: 60]
+    #[arg(long, help_heading = "Identity")]
+    pub token_validity_minutes: Option<String>,
+    /// Header the interceptor sets to Neo4j Basic auth [default: Authorization]
+    #[arg(long, help_heading = "Gateway")]
+    pub auth_header: Option<String>,
+    /// Seconds the interceptor caches the Neo4j credentials [default: 300]
+    #[arg(long, help_heading = "Gateway", value_name = "SECONDS")]
+    pub secret_cache_ttl: Option<String>,
+    /// Comma-separated MCP protocol versions of the gateway [default: 2025-03-26,2025-06-18]
+    #[arg(long, help_heading = "Gateway")]
+    pub protocol_versions: Option<String>,
+    /// Name of the gateway target [default: neo4j-mcp]
+    #[arg(long, help_heading = "Gateway")]
+    pub target_name: Option<String>,
+}
+
+impl GlobalArgs {
+    pub fn flags(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v.clone());
+            }
+        };
+        put("stack", &self.stack);
+        put("state_dir", &self.state_dir);
+        put("region", &self.region);
+        put("profile", &self.profile);
+        put("endpoint_url", &self.endpoint_url);
+        m
+    }
+}
+
+impl SettingArgs {
+    pub fn flags(&self) -> BTreeMap<String, String> {
+        let pairs: [(&str, &Option<String>); 24] = [
+            ("domain_name", &self.domain_name),
+            ("certificate_arn", &self.certificate_arn),
+            ("subdomain", &self.subdomain),
+            ("allowed_cidrs", &self.allowed_cidrs),
+            ("neo4j_uri", &self.neo4j_uri),
+            ("neo4j_database", &self.neo4j_database),
+            ("neo4j_username", &self.neo4j_username),
+            ("image", &self.image),
+            ("read_only", &self.read_only),
+            ("cpu", &self.cpu),
+            ("memory", &self.memory),
+            ("architecture", &self.architecture),
+            ("desired_count", &self.desired_count),
+            ("health_check_path", &self.health_check_path),
+            ("log_retention_days", &self.log_retention_days),
+            ("wait_timeout", &self.wait_timeout),
+            ("cognito_domain_prefix", &self.cognito_domain_prefix),
+            ("resource_server_id", &self.resource_server_id),
+            ("scope", &self.scope),
+            ("token_validity_minutes", &self.token_validity_minutes),
+            ("auth_header", &self.auth_header),
+            ("secret_cache_ttl", &self.secret_cache_ttl),
+            ("protocol_versions", &self.protocol_versions),
+            ("target_name", &self.target_name),
+        ];
+        pairs.into_iter().filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::config::KEYS;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_config_key_has_a_flag() {
+        let cmd = Cli::command();
+        let up = cmd.find_subcommand("up").unwrap();
+        let token = cmd.find_subcommand("token").unwrap();
+        for (key, _) in KEYS {
+            let long = key.replace('_', "-");
+            let has = up.get_arguments().chain(cmd.get_arguments()).chain(token.get_arguments()).any(|a| a.get_long() == Some(long.as_str()));
+            assert!(has, "config key {key} has no --{long} flag");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `neo4j-gw down`: delete everything the stack owns in reverse dependency order, verify each is gone,
+//! then remove the state file. Works from the state file, or — without one — from tags and names.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Instant;
+
+use super::{Env, combine, connect, engine, prepare};
+use crate::cli::DownArgs;
+use crate::config::{PasswordSource, Purpose};
+use crate::engine::{Outcome, Store};
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
+    let started = Instant::now();
+    let prepared = prepare(env, Some(&args.settings), Purpose::Inspect, PasswordSource::Env(None)).await?;
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::usage("--yes", "is required to run `down` when standard input is not a terminal"));
+        }
+        eprint!(
+            "This deletes every resource of stack `{}` in {}. Type the stack name to confirm: ",
+            prepared.settings.stack, prepared.region
+        );
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).ok();
+        if answer.trim() != prepared.settings.stack {
+            return Err(Error::usage("confirmation", "the answer did not match the stack name; nothing was deleted"));
+        }
+    }
+    let _lock = prepared.file.lock("down")?;
+    let prepared = super::Prepared { state: prepared.file.load()?, ..prepared };
+    let (aws, account) = connect(env, &prepared).await?;
+    let had_state = prepared.state.is_some();
+    let state = prepared
+        .state
+        .clone()
+        .unwrap_or_else(|| State::new(&prepared.settings.stack, &prepared.region, &account));
+    let store = Store::new(prepared.file.clone(), state);
+    let engine = engine(env, &prepared, aws, &account);
+    env.progress.note(&format!(
+        "down: stack {} in {} (account {account}){}",
+        prepared.settings.stack,
+        prepared.region,
+        if had_state { "" } else { " — no state file: finding resources by tag and name" }
+    ));
+    let results = engine.down(&store).await;
+    let mut deleted = 0;
+    let mut kept = Vec::new();
+    for (id, r) in &results.by_node {
+        match r {
+            Ok(Outcome::Deleted) => deleted += 1,
+            Ok(Outcome::Kept(why)) => kept.push(format!("{id} ({why})")),
+            _ => {}
+        }
+    }
+    let errors = results.errors();
+    let ok = errors.is_empty();
+    if ok {
+        store.remove_file()?;
+    }
+    env.progress.note(&format!(
+        "down: {deleted} deleted in {:.1}s{}",
+        started.elapsed().as_secs_f32(),
+        if ok { "; state file removed" } else { "; the state file keeps what is left — re-run `neo4j-gw down`" }
+    ));
+    for k in &kept {
+        env.progress.note(&format!("kept: {k}"));
+    }
+    combine(errors)
+}

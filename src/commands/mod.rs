@@ -1,0 +1,127 @@
+//! One module per command; this one holds what they share: turning the command line, environment, config
+//! file and recorded state into validated settings, and connecting to AWS.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crate::aws::{self, Aws};
+use crate::cli::{GlobalArgs, SettingArgs};
+use crate::config::{self, Layers, PasswordSource, Purpose, Settings};
+use crate::engine::{Cancel, Engine};
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::progress::Progress;
+use crate::resources::Shared;
+use crate::state::{State, StateFile};
+
+pub mod down;
+pub mod status;
+pub mod token;
+pub mod up;
+
+/// What every command gets from `main`.
+pub struct Env {
+    pub global: GlobalArgs,
+    pub ledger: Ledger,
+    pub progress: Progress,
+    pub cancel: Cancel,
+}
+
+/// Settings, the stack's state file and its current content — everything decided before any AWS call.
+pub struct Prepared {
+    pub settings: Arc<Settings>,
+    pub file: StateFile,
+    pub state: Option<State>,
+    pub region: String,
+}
+
+/// Resolves settings for a command. Reads only local files and the environment.
+pub async fn prepare(env: &Env, args: Option<&SettingArgs>, purpose: Purpose, password: PasswordSource) -> Result<Prepared> {
+    let mut layers = Layers { flags: env.global.flags(), ..Default::default() };
+    if let Some(a) = args {
+        layers.flags.extend(a.flags());
+    }
+    layers.read_env(&|k| std::env::var(k).ok());
+    let config_path = env
+        .global
+        .config
+        .clone()
+        .or_else(|| std::env::var("NEO4J_GW_CONFIG").ok().map(PathBuf::from));
+    let explicit = config_path.is_some();
+    layers.read_file(&config_path.unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_FILE)), explicit)?;
+    // The stack and the state directory locate the state file, whose recorded settings fill the gaps.
+    let stack = layers.get("stack").map(|(v, _)| v).unwrap_or_default();
+    config::validate_stack(&stack).map_err(|m| Error::usage("--stack", m))?;
+    let state_dir = layers.get("state_dir").map(|(v, _)| v).unwrap_or_default();
+    let file = StateFile::new(&PathBuf::from(state_dir), &stack);
+    let state = file.load()?;
+    if let Some(s) = &state {
+        layers.recorded = s.settings.clone();
+    }
+    let settings = config::resolve(&layers, purpose, password)?;
+    let region = aws::resolve_region(&settings, state.as_ref().map(|s| s.region.as_str())).await?;
+    if let Some(arn) = &settings.certificate_arn {
+        config::validate_certificate_arn(arn, Some(&region)).map_err(|m| Error::usage("--certificate-arn", m))?;
+    }
+    if let Some(s) = &state
+        && s.region != region
+    {
+        return Err(Error::usage(
+            "--region",
+            format!("stack {stack} was deployed to {} but this run targets {region}; pass --region {}", s.region, s.region),
+        ));
+    }
+    Ok(Prepared { settings: Arc::new(settings), file, state, region })
+}
+
+/// Connects to AWS and checks the credentials' account against the state's.
+pub async fn connect(env: &Env, p: &Prepared) -> Result<(Aws, String)> {
+    let aws = Aws::new(&p.settings, &p.region, &env.ledger).await;
+    let account = aws.account().await?;
+    if let Some(s) = &p.state
+        && s.account != account
+    {
+        return Err(Error::usage(
+            "credentials",
+            format!(
+                "stack {} lives in account {} but the credentials in use belong to {account}; switch --profile or credentials",
+                s.stack, s.account
+            ),
+        ));
+    }
+    Ok((aws, account))
+}
+
+/// An engine over the whole plan.
+pub fn engine(env: &Env, p: &Prepared, aws: Aws, account: &str) -> Engine {
+    let known: BTreeMap<String, crate::state::Ids> = p
+        .state
+        .as_ref()
+        .map(|s| s.resources.iter().map(|(k, r)| (k.clone(), r.ids.clone())).collect())
+        .unwrap_or_default();
+    let shared = Arc::new(Shared {
+        aws,
+        settings: p.settings.clone(),
+        stack: p.settings.stack.clone(),
+        account: account.to_owned(),
+        region: p.region.clone(),
+        known: RwLock::new(known),
+        cancel: env.cancel.clone(),
+    });
+    Engine::new(crate::plan::resources(), shared, env.progress.clone())
+}
+
+/// The IDs known to an engine after a walk.
+pub fn known(engine: &Engine) -> BTreeMap<String, crate::state::Ids> {
+    engine.shared.known.read().map(|k| k.clone()).unwrap_or_default()
+}
+
+/// The first error of a walk, or all of them.
+pub fn combine(errors: Vec<Error>) -> Result<()> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().unwrap_or_else(|| Error::other("failed"))),
+        _ => Err(Error::Many(errors)),
+    }
+}

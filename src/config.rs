@@ -1,0 +1,755 @@
+//! Settings: every key is a command-line flag, a key in the TOML config file and an environment variable
+//! `NEO4J_GW_<KEY>`. Precedence: flag > environment > file > the value recorded by the last `up` > default.
+//!
+//! Everything here is pure: resolving and validating settings never talks to AWS, so a bad value is
+//! reported (exit 2) before a single request is made.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Where a setting's value came from; used to name it in error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env,
+    File(PathBuf),
+    Recorded,
+    Default,
+}
+
+/// The keys this tool knows, with their defaults. A key without a default is unset unless given.
+pub const KEYS: &[(&str, Option<&str>)] = &[
+    // global
+    ("stack", Some("neo4j-gw")),
+    ("state_dir", Some("state")),
+    ("region", None),
+    ("profile", None),
+    ("endpoint_url", None),
+    // domain and network
+    ("domain_name", None),
+    ("certificate_arn", None),
+    ("subdomain", Some("mcp")),
+    ("allowed_cidrs", Some("0.0.0.0/0")),
+    // Neo4j and the container
+    ("neo4j_uri", Some(DEMO_URI)),
+    ("neo4j_database", Some("companies")),
+    ("neo4j_username", Some("companies")),
+    ("image", Some("mcp/neo4j:latest")),
+    ("read_only", Some("true")),
+    ("cpu", Some("256")),
+    ("memory", Some("1024")),
+    ("architecture", Some("arm64")),
+    ("desired_count", Some("1")),
+    ("health_check_path", Some("/healthz")),
+    ("log_retention_days", Some("30")),
+    ("wait_timeout", Some("900")),
+    // identity and gateway
+    ("cognito_domain_prefix", None),
+    ("resource_server_id", Some("neo4j-mcp-gateway")),
+    ("scope", Some("invoke")),
+    ("token_validity_minutes", Some("60")),
+    ("auth_header", Some("Authorization")),
+    ("secret_cache_ttl", Some("300")),
+    ("protocol_versions", Some("2025-03-26,2025-06-18")),
+    ("target_name", Some("neo4j-mcp")),
+    ("token_endpoint", None),
+];
+
+/// Keys that describe the deployment (recorded in the state file by `up`, used by `status` and `down`).
+pub const RECORDED_KEYS: &[&str] = &[
+    "domain_name",
+    "certificate_arn",
+    "subdomain",
+    "allowed_cidrs",
+    "neo4j_uri",
+    "neo4j_database",
+    "neo4j_username",
+    "image",
+    "read_only",
+    "cpu",
+    "memory",
+    "architecture",
+    "desired_count",
+    "health_check_path",
+    "log_retention_days",
+    "wait_timeout",
+    "cognito_domain_prefix",
+    "resource_server_id",
+    "scope",
+    "token_validity_minutes",
+    "auth_header",
+    "secret_cache_ttl",
+    "protocol_versions",
+    "target_name",
+    "token_endpoint",
+];
+
+pub const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
+pub const DEMO_PASSWORD: &str = "companies";
+pub const DEFAULT_CONFIG_FILE: &str = "neo4j-gw.toml";
+
+/// The environment variable of a key.
+pub fn env_var(key: &str) -> String {
+    format!("NEO4J_GW_{}", key.to_ascii_uppercase())
+}
+
+/// How to name a key to the operator, given where its value came from.
+fn describe(key: &str, origin: &Origin) -> String {
+    match origin {
+        Origin::Flag | Origin::Default => format!("--{}", key.replace('_', "-")),
+        Origin::Env => env_var(key),
+        Origin::File(path) => format!("{key} (in {})", path.display()),
+        Origin::Recorded => format!("{key} (recorded in the state file by the last `up`)"),
+    }
+}
+
+/// The raw, unvalidated values of every layer.
+#[derive(Debug, Default, Clone)]
+pub struct Layers {
+    pub flags: BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
+    pub file: BTreeMap<String, String>,
+    pub file_path: Option<PathBuf>,
+    pub recorded: BTreeMap<String, String>,
+}
+
+impl Layers {
+    /// Reads `NEO4J_GW_<KEY>` for every key from the given environment.
+    pub fn read_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        for (key, _) in KEYS {
+            if let Some(v) = env(&env_var(key)) {
+                self.env.insert((*key).to_owned(), v);
+            }
+        }
+    }
+
+    /// Loads the TOML config file. `explicit` is true when the operator named it (then it must exist).
+    pub fn read_file(&mut self, path: &Path, explicit: bool) -> Result<()> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::usage("--config", format!("cannot read {}: {e}", path.display()))),
+        };
+        self.file = parse_toml(&text).map_err(|m| Error::usage("--config", format!("{}: {m}", path.display())))?;
+        self.file_path = Some(path.to_owned());
+        Ok(())
+    }
+
+    /// The value of a key and where it came from.
+    pub fn get(&self, key: &str) -> Option<(String, Origin)> {
+        if let Some(v) = self.flags.get(key) {
+            return Some((v.clone(), Origin::Flag));
+        }
+        if let Some(v) = self.env.get(key) {
+            return Some((v.clone(), Origin::Env));
+        }
+        if let Some(v) = self.file.get(key) {
+            return Some((v.clone(), Origin::File(self.file_path.clone().unwrap_or_default())));
+        }
+        if let Some(v) = self.recorded.get(key) {
+            return Some((v.clone(), Origin::Recorded));
+        }
+        KEYS.iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, d)| d.map(|d| (d.to_owned(), Origin::Default)))
+    }
+}
+
+/// Parses the config file into key → string value. Unknown keys, secrets and nested tables are errors.
+fn parse_toml(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let m = e.message().to_owned();
+        format!("not valid TOML: {m}")
+    })?;
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        if key == "neo4j_password" || key.ends_with("secret") {
+            return Err(format!(
+                "key `{key}`: secrets are not read from the config file; set NEO4J_PASSWORD or use --neo4j-password-stdin"
+            ));
+        }
+        if !KEYS.iter().any(|(k, _)| *k == key) {
+            return Err(format!("unknown key `{key}` (known keys are listed in the README)"));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(format!("key `{key}`: list items must be strings, found {other}")),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .join(","),
+            other => return Err(format!("key `{key}`: expected a string, number, boolean or list, found {other}")),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+/// A secret value: never printed, never serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What the command needs of the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `up`: the domain and certificate are required; the password is resolved.
+    Up,
+    /// `status`, `down`, `token`: everything is optional; recorded values fill in.
+    Inspect,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub stack: String,
+    pub state_dir: PathBuf,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub domain_name: Option<String>,
+    pub certificate_arn: Option<String>,
+    pub subdomain: String,
+    pub allowed_cidrs: Vec<String>,
+    pub neo4j_uri: String,
+    pub neo4j_database: String,
+    pub neo4j_username: String,
+    /// Known only when given (environment or stdin) or implied by the demo URI.
+    pub neo4j_password: Option<Secret>,
+    pub image: String,
+    pub read_only: bool,
+    pub cpu: u32,
+    pub memory: u32,
+    pub architecture: Architecture,
+    pub desired_count: u32,
+    pub health_check_path: String,
+    pub log_retention_days: i32,
+    pub wait_timeout: Duration,
+    pub cognito_domain_prefix: Option<String>,
+    pub resource_server_id: String,
+    pub scope: String,
+    pub token_validity_minutes: i32,
+    pub auth_header: String,
+    pub secret_cache_ttl: u32,
+    pub protocol_versions: Vec<String>,
+    pub target_name: String,
+    pub token_endpoint: Option<String>,
+    /// The raw non-secret values of the recorded keys, for the state file.
+    pub recorded: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Arm64,
+    X86_64,
+}
+
+impl Architecture {
+    pub fn ecs_name(self) -> &'static str {
+        match self {
+            Architecture::Arm64 => "ARM64",
+            Architecture::X86_64 => "X86_64",
+        }
+    }
+}
+
+/// Where the password comes from.
+pub enum PasswordSource {
+    /// `NEO4J_PASSWORD`, if set.
+    Env(Option<String>),
+    /// `--neo4j-password-stdin`: the first line of standard input.
+    Stdin(String),
+}
+
+/// Resolves and validates every setting.
+pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> Result<Settings> {
+    let r = Resolver { layers };
+    let stack = r.required("stack", |v| validate_stack(v).map(|_| v.to_owned()))?;
+    let region = r.optional("region", |v| validate_region(v).map(|_| v.to_owned()))?;
+    let domain_name = r.optional("domain_name", |v| validate_domain(v))?;
+    let subdomain = r.required("subdomain", |v| validate_subdomain(v))?;
+    let certificate_arn = r.optional("certificate_arn", |v| validate_certificate_arn(v, region.as_deref()))?;
+    if purpose == Purpose::Up {
+        if domain_name.is_none() {
+            return Err(Error::usage("--domain-name", "is required (the apex of an existing public Route53 hosted zone, e.g. example.com)"));
+        }
+        if certificate_arn.is_none() {
+            return Err(Error::usage(
+                "--certificate-arn",
+                "is required (an ISSUED ACM certificate in the stack's region covering the FQDN)",
+            ));
+        }
+    }
+    if let (Some(d), Some(_)) = (&domain_name, &certificate_arn) {
+        let fqdn = format!("{subdomain}.{d}");
+        if fqdn.len() > 253 {
+            return Err(Error::usage("--subdomain", format!("{fqdn} is longer than 253 characters")));
+        }
+    }
+    let neo4j_uri = r.required("neo4j_uri", |v| validate_neo4j_uri(v).map(|_| v.to_owned()))?;
+    let neo4j_password = match password {
+        PasswordSource::Stdin(p) if p.is_empty() => {
+            return Err(Error::usage("--neo4j-password-stdin", "standard input held no password"));
+        }
+        PasswordSource::Stdin(p) => Some(Secret::new(p)),
+        PasswordSource::Env(Some(p)) if !p.is_empty() => Some(Secret::new(p)),
+        PasswordSource::Env(_) if neo4j_uri == DEMO_URI => Some(Secret::new(DEMO_PASSWORD.to_owned())),
+        PasswordSource::Env(_) if purpose == Purpose::Up => {
+            return Err(Error::usage(
+                "NEO4J_PASSWORD",
+                "is required for a Neo4j URI other than the demo database: set NEO4J_PASSWORD or pipe it to --neo4j-password-stdin",
+            ));
+        }
+        PasswordSource::Env(_) => None,
+    };
+    let cpu = r.required("cpu", |v| parse_num::<u32>(v))?;
+    let memory = r.required("memory", |v| parse_num::<u32>(v))?;
+    validate_fargate_size(cpu, memory).map_err(|m| r.error("memory", m))?;
+    let allowed_cidrs = r.required("allowed_cidrs", |v| {
+        let list = split_list(v);
+        if list.is_empty() {
+            return Err("needs at least one CIDR".into());
+        }
+        for c in &list {
+            validate_cidr(c)?;
+        }
+        Ok(list)
+    })?;
+    let settings = Settings {
+        stack,
+        state_dir: PathBuf::from(r.required("state_dir", |v| non_empty(v))?),
+        region,
+        profile: r.optional("profile", |v| non_empty(v))?,
+        endpoint_url: r.optional("endpoint_url", |v| validate_url(v))?,
+        domain_name,
+        certificate_arn,
+        subdomain,
+        allowed_cidrs,
+        neo4j_uri,
+        neo4j_database: r.required("neo4j_database", |v| validate_simple_name(v, 63))?,
+        neo4j_username: r.required("neo4j_username", |v| non_empty(v))?,
+        neo4j_password,
+        image: r.required("image", |v| validate_image(v))?,
+        read_only: r.required("read_only", parse_bool)?,
+        cpu,
+        memory,
+        architecture: r.required("architecture", |v| match v.to_ascii_lowercase().as_str() {
+            "arm64" => Ok(Architecture::Arm64),
+            "x86_64" | "amd64" => Ok(Architecture::X86_64),
+            _ => Err("must be arm64 or x86_64".into()),
+        })?,
+        desired_count: r.required("desired_count", |v| parse_range::<u32>(v, 0, 100))?,
+        health_check_path: r.required("health_check_path", |v| {
+            if v.starts_with('/') && v.len() <= 1024 && !v.contains(char::is_whitespace) {
+                Ok(v.to_owned())
+            } else {
+                Err("must be a path starting with / (e.g. /healthz)".into())
+            }
+        })?,
+        log_retention_days: r.required("log_retention_days", |v| {
+            let d = parse_num::<i32>(v)?;
+            const ALLOWED: &[i32] = &[
+                1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+            ];
+            if ALLOWED.contains(&d) { Ok(d) } else { Err(format!("must be one of CloudWatch's values {ALLOWED:?}")) }
+        })?,
+        wait_timeout: r.required("wait_timeout", |v| parse_range::<u64>(v, 1, 24 * 3600).map(Duration::from_secs))?,
+        cognito_domain_prefix: r.optional("cognito_domain_prefix", |v| validate_domain_prefix(v).map(|_| v.to_owned()))?,
+        resource_server_id: r.required("resource_server_id", |v| validate_simple_name(v, 256))?,
+        scope: r.required("scope", |v| validate_simple_name(v, 256))?,
+        token_validity_minutes: r.required("token_validity_minutes", |v| parse_range::<i32>(v, 5, 1440))?,
+        auth_header: r.required("auth_header", |v| {
+            if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                Ok(v.to_owned())
+            } else {
+                Err("must be an HTTP header name (letters, digits, hyphens)".into())
+            }
+        })?,
+        secret_cache_ttl: r.required("secret_cache_ttl", |v| parse_range::<u32>(v, 0, 3600))?,
+        protocol_versions: r.required("protocol_versions", |v| {
+            let list = split_list(v);
+            if list.is_empty() || list.iter().any(|p| !is_date(p)) {
+                Err("must be a list of MCP protocol versions such as 2025-03-26".into())
+            } else {
+                Ok(list)
+            }
+        })?,
+        target_name: r.required("target_name", |v| validate_agentcore_name(v, 100).map(|_| v.to_owned()))?,
+        token_endpoint: r.optional("token_endpoint", |v| validate_url(v))?,
+        recorded: RECORDED_KEYS
+            .iter()
+            .filter_map(|k| layers.get(k).filter(|(_, o)| *o != Origin::Default).map(|(v, _)| ((*k).to_owned(), v)))
+            .collect(),
+    };
+    Ok(settings)
+}
+
+struct Resolver<'a> {
+    layers: &'a Layers,
+}
+
+impl Resolver<'_> {
+    fn error(&self, key: &str, message: String) -> Error {
+        let origin = self.layers.get(key).map(|(_, o)| o).unwrap_or(Origin::Default);
+        Error::usage(describe(key, &origin), message)
+    }
+
+    fn required<T>(&self, key: &str, parse: impl Fn(&str) -> std::result::Result<T, String>) -> Result<T> {
+        match self.layers.get(key) {
+            Some((v, origin)) => parse(v.trim()).map_err(|m| Error::usage(describe(key, &origin), m)),
+            None => Err(Error::usage(describe(key, &Origin::Flag), "is required")),
+        }
+    }
+
+    fn optional<T>(&self, key: &str, parse: impl Fn(&str) -> std::result::Result<T, String>) -> Result<Option<T>> {
+        match self.layers.get(key) {
+            Some((v, _)) if v.trim().is_empty() => Ok(None),
+            Some((v, origin)) => parse(v.trim()).map(Some).map_err(|m| Error::usage(describe(key, &origin), m)),
+            None => Ok(None),
+        }
+    }
+}
+
+type V<T> = std::result::Result<T, String>;
+
+fn non_empty(v: &str) -> V<String> {
+    if v.is_empty() { Err("must not be empty".into()) } else { Ok(v.to_owned()) }
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> V<T> {
+    v.parse::<T>().map_err(|_| format!("`{v}` is not a valid number"))
+}
+
+fn parse_range<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(v: &str, min: T, max: T) -> V<T> {
+    let n = parse_num::<T>(v)?;
+    if n < min || n > max { Err(format!("{n} is out of range ({min}–{max})")) } else { Ok(n) }
+}
+
+fn parse_bool(v: &str) -> V<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(format!("`{v}` is not true or false")),
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn is_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Stack names: 1–24 of lowercase letters, digits and single hyphens, starting with a letter and not ending
+/// with a hyphen — so that every name derived from it is valid for every service (ALB names, AgentCore
+/// gateway names, Cognito domain prefixes).
+pub fn validate_stack(v: &str) -> V<()> {
+    if v.is_empty() || v.len() > 24 {
+        return Err(format!("`{v}` must be 1–24 characters long"));
+    }
+    if !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(format!("`{v}` may contain only lowercase letters, digits and hyphens"));
+    }
+    if !v.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!("`{v}` must start with a lowercase letter"));
+    }
+    if v.ends_with('-') || v.contains("--") {
+        return Err(format!("`{v}` must not end with a hyphen or contain two hyphens in a row"));
+    }
+    Ok(())
+}
+
+fn validate_region(v: &str) -> V<()> {
+    let parts: Vec<&str> = v.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok { Ok(()) } else { Err(format!("`{v}` is not an AWS region name such as us-east-1")) }
+}
+
+fn valid_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// A DNS name of at least two labels; returned lower-case without a trailing dot.
+pub fn validate_domain(v: &str) -> V<String> {
+    let d = v.trim_end_matches('.').to_ascii_lowercase();
+    if d.len() > 253 {
+        return Err(format!("`{v}` is longer than 253 characters"));
+    }
+    let labels: Vec<&str> = d.split('.').collect();
+    if labels.len() < 2 || !labels.iter().all(|l| valid_label(l)) {
+        return Err(format!(
+            "`{v}` is not a valid domain name (labels of letters, digits and inner hyphens, e.g. example.com)"
+        ));
+    }
+    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+        return Err(format!("`{v}` looks like an IP address, not a domain name"));
+    }
+    Ok(d)
+}
+
+/// One or more DNS labels (e.g. `mcp` or `mcp.eu`), lower-cased.
+pub fn validate_subdomain(v: &str) -> V<String> {
+    let s = v.to_ascii_lowercase();
+    if s.split('.').all(valid_label) {
+        Ok(s)
+    } else {
+        Err(format!("`{v}` is not a valid subdomain (DNS labels of letters, digits and inner hyphens, e.g. mcp)"))
+    }
+}
+
+/// `arn:<partition>:acm:<region>:<account>:certificate/<id>`, in the stack's region when that is known.
+pub fn validate_certificate_arn(v: &str, region: Option<&str>) -> V<String> {
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    let shape_ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "acm"
+        && validate_region(parts[3]).is_ok()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].strip_prefix("certificate/").is_some_and(|id| {
+            !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !shape_ok {
+        return Err(format!(
+            "`{v}` is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+        ));
+    }
+    if let Some(region) = region
+        && parts[3] != region
+    {
+        return Err(format!(
+            "the certificate is in {} but the stack deploys to {region}: an ALB can only use a certificate from its own region",
+            parts[3]
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+pub fn validate_cidr(v: &str) -> V<()> {
+    let err = || format!("`{v}` is not an IPv4 CIDR such as 203.0.113.0/24");
+    let (addr, len) = v.split_once('/').ok_or_else(err)?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| err())?;
+    let len: u32 = len.parse().map_err(|_| err())?;
+    if len > 32 {
+        return Err(err());
+    }
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    if u32::from(addr) & !mask != 0 {
+        return Err(format!("`{v}` has host bits set (did you mean {}/{len}?)", std::net::Ipv4Addr::from(u32::from(addr) & mask)));
+    }
+    Ok(())
+}
+
+fn validate_neo4j_uri(v: &str) -> V<()> {
+    const SCHEMES: &[&str] = &["neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"];
+    let (scheme, rest) = v.split_once("://").ok_or_else(|| format!("`{v}` is not a URI such as neo4j+s://host:7687"))?;
+    if !SCHEMES.contains(&scheme) {
+        return Err(format!("scheme `{scheme}` is not supported (use one of {})", SCHEMES.join(", ")));
+    }
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Err(format!("`{v}` needs a host and must not carry credentials"));
+    }
+    Ok(())
+}
+
+fn validate_url(v: &str) -> V<String> {
+    let u = url::Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(format!("`{v}` must be an http(s) URL"));
+    }
+    Ok(v.trim_end_matches('/').to_owned())
+}
+
+fn validate_simple_name(v: &str, max: usize) -> V<String> {
+    if !v.is_empty() && v.len() <= max && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("`{v}` must be 1–{max} letters, digits, '-', '_' or '.'"))
+    }
+}
+
+fn validate_image(v: &str) -> V<String> {
+    if !v.is_empty() && v.len() <= 255 && !v.contains(char::is_whitespace) {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("`{v}` is not a container image reference"))
+    }
+}
+
+/// AgentCore names: `([0-9a-zA-Z][-]?){1,max}`.
+pub fn validate_agentcore_name(v: &str, max: usize) -> V<()> {
+    let ok = !v.is_empty()
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !v.contains("--")
+        && v.chars().filter(|c| c.is_ascii_alphanumeric()).count() <= max;
+    if ok { Ok(()) } else { Err(format!("`{v}` must match ([0-9a-zA-Z][-]?){{1,{max}}}")) }
+}
+
+/// Cognito hosted-domain prefixes: `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`, and AWS reserves `aws`,
+/// `amazon` and `cognito` inside them.
+pub fn validate_domain_prefix(v: &str) -> V<()> {
+    if !valid_label(v) {
+        return Err(format!("`{v}` must be 1–63 lowercase letters, digits and inner hyphens"));
+    }
+    for reserved in ["aws", "amazon", "cognito"] {
+        if v.contains(reserved) {
+            return Err(format!("`{v}` must not contain the reserved word `{reserved}`"));
+        }
+    }
+    Ok(())
+}
+
+/// The CPU/memory combinations Fargate accepts.
+pub fn validate_fargate_size(cpu: u32, memory: u32) -> V<()> {
+    let ok = match cpu {
+        256 => matches!(memory, 512 | 1024 | 2048),
+        512 => (1024..=4096).contains(&memory) && memory % 1024 == 0,
+        1024 => (2048..=8192).contains(&memory) && memory % 1024 == 0,
+        2048 => (4096..=16384).contains(&memory) && memory % 1024 == 0,
+        4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
+        8192 => (16384..=61440).contains(&memory) && memory % 4096 == 0,
+        16384 => (32768..=122880).contains(&memory) && memory % 8192 == 0,
+        _ => return Err(format!("cpu {cpu} is not a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)")),
+    };
+    if ok { Ok(()) } else { Err(format!("{memory} MiB is not a valid Fargate memory size for cpu {cpu}")) }
+}
+
+impl Settings {
+    /// `<subdomain>.<domain_name>`, when the domain is known.
+    pub fn fqdn(&self) -> Option<String> {
+        self.domain_name.as_ref().map(|d| format!("{}.{d}", self.subdomain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(flags: &[(&str, &str)]) -> Layers {
+        Layers {
+            flags: flags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..Default::default()
+        }
+    }
+
+    const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-1111-2222-3333-444455556666";
+
+    fn up(flags: &[(&str, &str)]) -> Result<Settings> {
+        let mut all = vec![("region", "us-east-1"), ("domain_name", "example.com"), ("certificate_arn", CERT)];
+        all.extend_from_slice(flags);
+        resolve(&layers(&all), Purpose::Up, PasswordSource::Env(None))
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = up(&[]).unwrap();
+        assert_eq!(s.stack, "neo4j-gw");
+        assert_eq!(s.fqdn().as_deref(), Some("mcp.example.com"));
+        assert_eq!(s.allowed_cidrs, vec!["0.0.0.0/0"]);
+        assert_eq!(s.neo4j_password.as_ref().map(Secret::expose), Some(DEMO_PASSWORD));
+        assert_eq!((s.cpu, s.memory), (256, 1024));
+    }
+
+    #[test]
+    fn precedence_flag_env_file_recorded_default() {
+        let mut l = layers(&[]);
+        l.recorded.insert("subdomain".into(), "rec".into());
+        assert_eq!(l.get("subdomain").unwrap().0, "rec");
+        l.file.insert("subdomain".into(), "file".into());
+        assert_eq!(l.get("subdomain").unwrap().0, "file");
+        l.env.insert("subdomain".into(), "env".into());
+        assert_eq!(l.get("subdomain").unwrap().0, "env");
+        l.flags.insert("subdomain".into(), "flag".into());
+        assert_eq!(l.get("subdomain").unwrap(), ("flag".into(), Origin::Flag));
+        assert_eq!(layers(&[]).get("subdomain").unwrap(), ("mcp".into(), Origin::Default));
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_its_origin() {
+        let mut l = layers(&[("region", "us-east-1"), ("certificate_arn", CERT)]);
+        l.env.insert("domain_name".into(), "not a domain".into());
+        let e = resolve(&l, Purpose::Up, PasswordSource::Env(None)).unwrap_err().to_string();
+        assert!(e.starts_with("NEO4J_GW_DOMAIN_NAME: "), "{e}");
+    }
+
+    #[test]
+    fn certificate_from_another_region_is_refused() {
+        let e = up(&[("region", "eu-west-1")]).unwrap_err().to_string();
+        assert!(e.contains("--certificate-arn") && e.contains("us-east-1"), "{e}");
+    }
+
+    #[test]
+    fn non_demo_uri_needs_a_password() {
+        let e = up(&[("neo4j_uri", "neo4j+s://db.internal:7687")]).unwrap_err().to_string();
+        assert!(e.starts_with("NEO4J_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn fargate_sizes() {
+        assert!(validate_fargate_size(256, 1024).is_ok());
+        assert!(validate_fargate_size(256, 4096).is_err());
+        assert!(validate_fargate_size(1024, 3072).is_ok());
+        assert!(validate_fargate_size(300, 1024).is_err());
+    }
+
+    #[test]
+    fn names_and_cidrs() {
+        assert!(validate_stack("neo4j-gw").is_ok());
+        for bad in ["", "Upper", "1abc", "a--b", "abc-", "a_b", "aaaaaaaaaaaaaaaaaaaaaaaaa"] {
+            assert!(validate_stack(bad).is_err(), "{bad}");
+        }
+        assert!(validate_cidr("10.0.0.0/16").is_ok());
+        assert!(validate_cidr("10.0.0.1/16").is_err());
+        assert!(validate_cidr("10.0.0.0/33").is_err());
+        assert!(validate_domain("Example.COM.").is_ok());
+        assert!(validate_domain("localhost").is_err());
+        assert!(validate_agentcore_name("neo4j-mcp", 100).is_ok());
+        assert!(validate_agentcore_name("neo4j_mcp", 100).is_err());
+        assert!(validate_domain_prefix("neo4j-gw-123456789012-us-east-1").is_ok());
+        assert!(validate_domain_prefix("my-aws-pool").is_err());
+    }
+
+    #[test]
+    fn config_file_rejects_unknown_keys_and_secrets() {
+        assert!(parse_toml("domain_name = \"example.com\"\nallowed_cidrs = [\"10.0.0.0/8\"]").is_ok());
+        assert!(parse_toml("domian_name = \"x\"").unwrap_err().contains("unknown key `domian_name`"));
+        assert!(parse_toml("neo4j_password = \"x\"").unwrap_err().contains("NEO4J_PASSWORD"));
+    }
+}

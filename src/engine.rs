@@ -1,0 +1,544 @@
+//! The reconciler engine: walks the plan's resources in dependency order (independent ones concurrently,
+//! bounded), for `up` (observe → create / update / replace → wait), `down` (reverse order: observe →
+//! delete → prove it is gone) and `status` (observe only, read-only calls).
+//!
+//! State discipline: an intent record is written before every create call and the state file is flushed
+//! after every step, so a run killed at any instant leaves a state the next run can complete; resources are
+//! found by tag or deterministic name when the state has no IDs for them, and adopted instead of duplicated.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, Shared};
+use crate::state::{Ids, Record, State, StateFile, Status, now};
+
+/// How many resources are worked on at once.
+pub const CONCURRENCY: usize = 6;
+
+/// Signals a run to stop after the calls in flight.
+#[derive(Clone)]
+pub struct Cancel {
+    rx: watch::Receiver<Option<&'static str>>,
+}
+
+pub struct CancelHandle {
+    tx: watch::Sender<Option<&'static str>>,
+}
+
+impl CancelHandle {
+    pub fn cancel(&self, signal: &'static str) {
+        let _ = self.tx.send(Some(signal));
+    }
+}
+
+impl Cancel {
+    pub fn new() -> (CancelHandle, Cancel) {
+        let (tx, rx) = watch::channel(None);
+        (CancelHandle { tx }, Cancel { rx })
+    }
+
+    pub fn check(&self) -> Result<()> {
+        match *self.rx.borrow() {
+            Some(signal) => Err(Error::Interrupted(signal)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sleeps, or returns `Interrupted` as soon as a signal arrives.
+    pub async fn sleep(&self, d: Duration) -> Result<()> {
+        self.check()?;
+        let mut rx = self.rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = rx.changed() => self.check(),
+        }
+    }
+}
+
+/// The state file and its in-memory copy; every change is flushed at once.
+pub struct Store {
+    file: StateFile,
+    state: Mutex<State>,
+}
+
+impl Store {
+    pub fn new(file: StateFile, state: State) -> Self {
+        Store { file, state: Mutex::new(state) }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let out = f(&mut state);
+        self.file.save(&state)?;
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Record> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).resources.get(id).cloned()
+    }
+
+    pub fn snapshot(&self) -> State {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.with(|_| ())
+    }
+
+    fn put(&self, id: &str, kind: &str, owned: bool, status: Status, ids: &Ids) -> Result<()> {
+        let unchanged = self
+            .get(id)
+            .is_some_and(|r| r.status == status && &r.ids == ids && r.owned == owned && r.kind == kind);
+        if unchanged {
+            return Ok(());
+        }
+        self.with(|s| {
+            s.resources.insert(
+                id.to_owned(),
+                Record { kind: kind.to_owned(), owned, status, ids: ids.clone(), updated_at: now() },
+            );
+        })
+    }
+
+    fn remove(&self, id: &str) -> Result<()> {
+        if self.get(id).is_none() {
+            return Ok(());
+        }
+        self.with(|s| {
+            s.resources.remove(id);
+        })
+    }
+
+    pub fn set_settings(&self, settings: BTreeMap<String, String>) -> Result<()> {
+        self.with(|s| s.settings = settings)
+    }
+
+    pub fn remove_file(&self) -> Result<()> {
+        self.file.remove()
+    }
+}
+
+/// What happened to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated(Vec<String>),
+    Replaced(Vec<String>),
+    Adopted,
+    Unchanged,
+    Deleted,
+    Absent,
+    /// Left in place (not the stack's), with the reason.
+    Kept(String),
+    Checked,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Created => "created".into(),
+            Outcome::Updated(a) => format!("updated ({})", a.join(", ")),
+            Outcome::Replaced(a) => format!("replaced ({})", a.join(", ")),
+            Outcome::Adopted => "adopted (found by tag/name)".into(),
+            Outcome::Unchanged => "up to date".into(),
+            Outcome::Deleted => "deleted (verified gone)".into(),
+            Outcome::Absent => "already gone".into(),
+            Outcome::Kept(why) => format!("kept: {why}"),
+            Outcome::Checked => "ok".into(),
+        }
+    }
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub resource: String,
+    pub kind: String,
+    pub owned: bool,
+    /// present | missing | drifted | unhealthy | pending | foreign | error
+    pub state: &'static str,
+    pub ids: Ids,
+    pub drift: Vec<Drift>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.state == "present"
+    }
+}
+
+/// The results of a walk, per node.
+pub struct Results<T> {
+    pub by_node: Vec<(&'static str, Result<T>)>,
+}
+
+impl<T> Results<T> {
+    pub fn errors(self) -> Vec<Error> {
+        self.by_node.into_iter().filter_map(|(_, r)| r.err()).collect()
+    }
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = (&'static str, Result<T>)> + Send + 'a>>;
+
+pub struct Engine {
+    pub plan: Vec<Arc<dyn Resource>>,
+    pub shared: Arc<Shared>,
+    pub progress: Progress,
+}
+
+impl Engine {
+    pub fn new(plan: Vec<Arc<dyn Resource>>, shared: Arc<Shared>, progress: Progress) -> Self {
+        Engine { plan, shared, progress }
+    }
+
+    fn cx(&self, node: &Arc<dyn Resource>) -> Cx {
+        Cx { shared: self.shared.clone(), node: node.id(), line: self.progress.line(node.id()) }
+    }
+
+    fn quiet_cx(&self, node: &Arc<dyn Resource>) -> Cx {
+        Cx { shared: self.shared.clone(), node: node.id(), line: Progress::hidden() }
+    }
+
+    fn learn(&self, id: &str, ids: &Ids) {
+        if let Ok(mut known) = self.shared.known.write() {
+            known.insert(id.to_owned(), ids.clone());
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut known) = self.shared.known.write() {
+            known.remove(id);
+        }
+    }
+
+    /// Runs `f` on every node of `nodes`, each once its prerequisites are done: dependencies first when
+    /// `reverse` is false, dependents first when true. A node whose prerequisite failed is not run when
+    /// `stop_on_failure` is set. No new node starts once a signal has arrived.
+    async fn walk<'a, T, F>(&'a self, nodes: &[Arc<dyn Resource>], reverse: bool, stop_on_failure: bool, f: F) -> Results<T>
+    where
+        T: Send + 'a,
+        F: Fn(Arc<dyn Resource>) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>,
+    {
+        let in_walk: BTreeSet<&'static str> = nodes.iter().map(|n| n.id()).collect();
+        let prereqs: BTreeMap<&'static str, Vec<&'static str>> = nodes
+            .iter()
+            .map(|n| {
+                let p: Vec<&'static str> = if reverse {
+                    nodes.iter().filter(|m| m.depends_on().contains(&n.id())).map(|m| m.id()).collect()
+                } else {
+                    n.depends_on().iter().copied().filter(|d| in_walk.contains(d)).collect()
+                };
+                (n.id(), p)
+            })
+            .collect();
+        let mut pending: Vec<Arc<dyn Resource>> = nodes.to_vec();
+        let mut done_ok: BTreeSet<&'static str> = BTreeSet::new();
+        let mut done_failed: BTreeSet<&'static str> = BTreeSet::new();
+        let mut results: Vec<(&'static str, Result<T>)> = Vec::new();
+        let mut running: FuturesUnordered<BoxFut<'a, T>> = FuturesUnordered::new();
+        loop {
+            let interrupted = self.shared.cancel.check().is_err();
+            // Nodes that can no longer run because a prerequisite failed.
+            if stop_on_failure {
+                let (blocked, rest): (Vec<_>, Vec<_>) =
+                    pending.into_iter().partition(|n| prereqs[n.id()].iter().any(|p| done_failed.contains(p)));
+                pending = rest;
+                for n in blocked {
+                    let failed: Vec<&str> = prereqs[n.id()].iter().copied().filter(|p| done_failed.contains(p)).collect();
+                    done_failed.insert(n.id());
+                    results.push((n.id(), Err(Error::other(format!("{}: skipped because {} did not complete", n.id(), failed.join(", "))))));
+                }
+            }
+            if !interrupted {
+                let mut i = 0;
+                while i < pending.len() && running.len() < CONCURRENCY {
+                    let ready = prereqs[pending[i].id()].iter().all(|p| done_ok.contains(p) || done_failed.contains(p));
+                    if ready {
+                        let node = pending.remove(i);
+                        let id = node.id();
+                        let fut = f(node);
+                        running.push(Box::pin(async move { (id, fut.await) }));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            match running.next().await {
+                Some((id, result)) => {
+                    if result.is_ok() {
+                        done_ok.insert(id);
+                    } else {
+                        done_failed.insert(id);
+                    }
+                    results.push((id, result));
+                }
+                None => break,
+            }
+        }
+        if let Err(e) = self.shared.cancel.check() {
+            for n in pending {
+                results.push((n.id(), Err(match &e {
+                    Error::Interrupted(s) => Error::Interrupted(s),
+                    other => Error::other(other.to_string()),
+                })));
+            }
+        } else {
+            for n in pending {
+                results.push((n.id(), Err(Error::other(format!("{}: not reached", n.id())))));
+            }
+        }
+        Results { by_node: results }
+    }
+
+    fn external(&self) -> Vec<Arc<dyn Resource>> {
+        self.plan.iter().filter(|n| n.external()).cloned().collect()
+    }
+
+    fn owned(&self) -> Vec<Arc<dyn Resource>> {
+        self.plan.iter().filter(|n| !n.external()).cloned().collect()
+    }
+
+    /// Observes what the stack uses but does not own; each problem is one line of the returned error.
+    pub async fn preflight(&self, store: Option<&Store>) -> Result<()> {
+        let externals = self.external();
+        let results = self
+            .walk(&externals, false, false, |node| {
+                let cx = self.quiet_cx(&node);
+                Box::pin(async move {
+                    let recorded = store.and_then(|s| s.get(node.id())).map(|r| r.ids);
+                    match node.observe(&cx, recorded.as_ref()).await? {
+                        Observation::Present(live) => {
+                            if let Health::Unhealthy(why) | Health::Pending(why) = &live.health {
+                                return Err(Error::Preflight(format!("{}: {why}", node.id())));
+                            }
+                            if let Some(d) = live.drift.first() {
+                                return Err(Error::Preflight(format!(
+                                    "{}: {} is {}, expected {}",
+                                    node.id(),
+                                    d.attribute,
+                                    d.actual,
+                                    d.expected
+                                )));
+                            }
+                            self.learn(node.id(), &live.ids);
+                            if let Some(store) = store {
+                                store.put(node.id(), node.kind(), false, Status::Ready, &live.ids)?;
+                            }
+                            Ok(())
+                        }
+                        Observation::Missing => Err(Error::Preflight(format!("{}: not found", node.id()))),
+                        Observation::Foreign(why) => Err(Error::Preflight(format!("{}: {why}", node.id()))),
+                    }
+                })
+            })
+            .await;
+        let errors = results.errors();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.into_iter().next().unwrap_or_else(|| Error::other("preflight failed"))),
+            _ => Err(Error::Preflight(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))),
+        }
+    }
+
+    /// `up`: creates, repairs or adopts every owned resource, then waits until each works.
+    pub async fn up(&self, store: &Store) -> Results<Outcome> {
+        let owned = self.owned();
+        self.walk(&owned, false, true, |node| {
+            let cx = self.cx(&node);
+            Box::pin(async move {
+                let result = self.reconcile(&node, &cx, store).await;
+                match &result {
+                    Ok(outcome) => cx.line.finish(outcome.describe(), true),
+                    Err(e) => cx.line.finish(format!("failed: {}", first_line(&e.to_string())), false),
+                }
+                result
+            })
+        })
+        .await
+    }
+
+    async fn reconcile(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
+        let (id, kind) = (node.id(), node.kind());
+        cx.say("checking");
+        let record = store.get(id);
+        let recorded_ids = record.as_ref().map(|r| r.ids.clone());
+        match node.observe(cx, recorded_ids.as_ref()).await? {
+            Observation::Foreign(why) => Err(Error::Conflict(format!(
+                "{id}: {why}. neo4j-gw never adopts or deletes what it did not create: remove or rename it, or use another --stack"
+            ))),
+            Observation::Missing => {
+                self.forget(id);
+                self.create(node, cx, store, recorded_ids.unwrap_or_default()).await?;
+                Ok(Outcome::Created)
+            }
+            Observation::Present(live) => {
+                self.learn(id, &live.ids);
+                let adopted = record.as_ref().is_none_or(|r| r.status != Status::Ready);
+                store.put(id, kind, true, if adopted { Status::Creating } else { Status::Ready }, &live.ids)?;
+                let replace: Vec<String> = live.drift.iter().filter(|d| d.replace).map(|d| d.attribute.clone()).collect();
+                if !replace.is_empty() {
+                    self.progress.note(&format!(
+                        "{id}: {} cannot be changed in place; replacing it (delete, then create)",
+                        replace.join(", ")
+                    ));
+                    cx.say("deleting for replacement");
+                    store.put(id, kind, true, Status::Deleting, &live.ids)?;
+                    node.delete(cx, &live).await?;
+                    self.forget(id);
+                    self.create(node, cx, store, Ids::new()).await?;
+                    return Ok(Outcome::Replaced(replace));
+                }
+                let ids = if live.drift.is_empty() {
+                    live.ids.clone()
+                } else {
+                    let attrs: Vec<String> = live.drift.iter().map(|d| d.attribute.clone()).collect();
+                    cx.say(format!("updating {}", attrs.join(", ")));
+                    cx.shared.cancel.check()?;
+                    let ids = node.update(cx, &live).await?;
+                    self.learn(id, &ids);
+                    store.put(id, kind, true, Status::Ready, &ids)?;
+                    node.wait_ready(cx, &ids).await?;
+                    return Ok(Outcome::Updated(attrs));
+                };
+                if live.health != Health::Ready {
+                    node.wait_ready(cx, &ids).await?;
+                }
+                store.put(id, kind, true, Status::Ready, &ids)?;
+                Ok(if adopted { Outcome::Adopted } else { Outcome::Unchanged })
+            }
+        }
+    }
+
+    async fn create(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store, previous: Ids) -> Result<()> {
+        let (id, kind) = (node.id(), node.kind());
+        cx.shared.cancel.check()?;
+        // Intent first: if the process dies during the call, the next run knows to look for it.
+        store.put(id, kind, true, Status::Creating, &previous)?;
+        cx.say("creating");
+        let ids = node.create(cx).await?;
+        self.learn(id, &ids);
+        store.put(id, kind, true, Status::Creating, &ids)?;
+        node.wait_ready(cx, &ids).await?;
+        store.put(id, kind, true, Status::Ready, &ids)?;
+        Ok(())
+    }
+
+    /// `down`: deletes every owned resource in reverse dependency order and verifies each is gone.
+    pub async fn down(&self, store: &Store) -> Results<Outcome> {
+        // Learn the IDs of what the stack uses (e.g. the hosted zone) so dependents can be found.
+        let _ = self.preflight(None).await;
+        let owned = self.owned();
+        let mut results = self
+            .walk(&owned, true, true, |node| {
+                let cx = self.cx(&node);
+                Box::pin(async move {
+                    let result = self.remove(&node, &cx, store).await;
+                    match &result {
+                        Ok(outcome) => cx.line.finish(outcome.describe(), true),
+                        Err(e) => cx.line.finish(format!("failed: {}", first_line(&e.to_string())), false),
+                    }
+                    result
+                })
+            })
+            .await;
+        for node in self.external() {
+            let _ = store.remove(node.id());
+            results.by_node.push((node.id(), Ok(Outcome::Kept("not created by this stack; never deleted".into()))));
+        }
+        results
+    }
+
+    async fn remove(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
+        let (id, kind) = (node.id(), node.kind());
+        cx.say("checking");
+        let recorded = store.get(id).map(|r| r.ids);
+        match node.observe(cx, recorded.as_ref()).await? {
+            Observation::Missing => {
+                store.remove(id)?;
+                self.forget(id);
+                Ok(Outcome::Absent)
+            }
+            Observation::Foreign(why) => {
+                store.remove(id)?;
+                Ok(Outcome::Kept(format!("{why}; not the stack's, so not deleted")))
+            }
+            Observation::Present(live) => {
+                cx.shared.cancel.check()?;
+                store.put(id, kind, true, Status::Deleting, &live.ids)?;
+                cx.say("deleting");
+                node.delete(cx, &live).await?;
+                // Prove it is gone.
+                match node.observe(cx, Some(&live.ids)).await? {
+                    Observation::Present(_) => Err(Error::other(format!(
+                        "{id}: still exists after it was deleted; re-run `neo4j-gw down` in a minute"
+                    ))),
+                    _ => {
+                        store.remove(id)?;
+                        self.forget(id);
+                        Ok(Outcome::Deleted)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `status`: observes every resource with read-only calls.
+    pub async fn status(&self, state: Option<&State>) -> Vec<Report> {
+        let all = self.plan.clone();
+        let results = self
+            .walk(&all, false, false, |node| {
+                let cx = self.quiet_cx(&node);
+                Box::pin(async move {
+                    let recorded = state.and_then(|s| s.resources.get(node.id())).map(|r| r.ids.clone());
+                    let base = |state: &'static str, ids: Ids, message: Option<String>| Report {
+                        resource: node.id().to_owned(),
+                        kind: node.kind().to_owned(),
+                        owned: !node.external(),
+                        state,
+                        ids,
+                        drift: Vec::new(),
+                        details: Vec::new(),
+                        message,
+                    };
+                    Ok(match node.observe(&cx, recorded.as_ref()).await {
+                        Ok(Observation::Missing) => base("missing", Ids::new(), None),
+                        Ok(Observation::Foreign(why)) => base("foreign", Ids::new(), Some(why)),
+                        Ok(Observation::Present(live)) => {
+                            self.learn(node.id(), &live.ids);
+                            let Live { ids, drift, health, details } = live;
+                            let (state, message) = match (&health, drift.is_empty()) {
+                                (_, false) => ("drifted", None),
+                                (Health::Ready, true) => ("present", None),
+                                (Health::Pending(m), true) => ("pending", Some(m.clone())),
+                                (Health::Unhealthy(m), true) => ("unhealthy", Some(m.clone())),
+                            };
+                            Report { drift, details, ..base(state, ids, message) }
+                        }
+                        Err(e) => base("error", Ids::new(), Some(e.to_string())),
+                    })
+                })
+            })
+            .await;
+        let mut reports: BTreeMap<&str, Report> =
+            results.by_node.into_iter().filter_map(|(id, r)| r.ok().map(|r| (id, r))).collect();
+        // Report in plan order.
+        self.plan.iter().filter_map(|n| reports.remove(n.id())).collect()
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}

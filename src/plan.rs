@@ -1,0 +1,50 @@
+//! The plan: every resource of the stack with its dependencies. The engine derives the order from the
+//! dependencies; this list only fixes the order of display.
+
+use std::sync::Arc;
+
+use crate::resources::{
+    Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource, security_group, subnet,
+    vpc::VpcResource,
+};
+
+pub fn resources() -> Vec<Arc<dyn Resource>> {
+    let [subnet_a, subnet_b] = subnet::SUBNETS;
+    vec![
+        Arc::new(VpcResource),
+        Arc::new(subnet_a),
+        Arc::new(subnet_b),
+        Arc::new(InternetGatewayResource),
+        Arc::new(RouteTableResource),
+        Arc::new(security_group::ALB_SG),
+        Arc::new(security_group::TASK_SG),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::resources;
+
+    #[test]
+    fn ids_are_unique_and_dependencies_exist_and_form_no_cycle() {
+        let plan = resources();
+        let ids: BTreeSet<&str> = plan.iter().map(|r| r.id()).collect();
+        assert_eq!(ids.len(), plan.len(), "duplicate node ids");
+        // Kahn's algorithm: every node must become ready.
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        while done.len() < plan.len() {
+            let before = done.len();
+            for r in &plan {
+                for d in r.depends_on() {
+                    assert!(ids.contains(d), "{} depends on unknown {d}", r.id());
+                }
+                if r.depends_on().iter().all(|d| done.contains(d)) {
+                    done.insert(r.id());
+                }
+            }
+            assert!(done.len() > before, "dependency cycle among {:?}", ids.difference(&done).collect::<Vec<_>>());
+        }
+    }
+}

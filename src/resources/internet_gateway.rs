@@ -1,0 +1,130 @@
+//! The internet gateway, attached to the VPC.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{InternetGateway, ResourceType};
+
+use super::ec2::{self, our_filters, single, tag_pairs, tag_spec};
+use super::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::error::{self, Result};
+use crate::state::Ids;
+
+pub struct InternetGatewayResource;
+
+impl InternetGatewayResource {
+    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<InternetGateway>> {
+        let ec2 = &cx.aws().ec2;
+        if let Some(id) = recorded.and_then(|r| r.get("internet_gateway_id")) {
+            match ec2.describe_internet_gateways().internet_gateway_ids(id).send().await {
+                Ok(out) => {
+                    if let Some(g) = out.internet_gateways().first() {
+                        return Ok(Some(g.clone()));
+                    }
+                }
+                Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
+                Err(e) => return Err(error::aws(cx.node, "DescribeInternetGateways", e)),
+            }
+        }
+        let out = ec2
+            .describe_internet_gateways()
+            .set_filters(Some(our_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeInternetGateways", e))?;
+        single(cx, out.internet_gateways().to_vec(), |g| g.internet_gateway_id().unwrap_or("?").to_owned())
+    }
+
+    async fn attach(&self, cx: &Cx, igw_id: &str, vpc_id: &str) -> Result<()> {
+        cx.aws()
+            .ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(igw_id)
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "AttachInternetGateway", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Resource for InternetGatewayResource {
+    fn id(&self) -> &'static str {
+        "internet-gateway"
+    }
+    fn kind(&self) -> &'static str {
+        "ec2:internet-gateway"
+    }
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["vpc"]
+    }
+
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
+        let Some(igw) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let igw_id = igw.internet_gateway_id().unwrap_or_default().to_owned();
+        if !cx.is_ours(tag_pairs(igw.tags())) {
+            return Ok(Observation::Foreign(format!("internet gateway {igw_id} is not tagged as this stack's")));
+        }
+        let attached: Vec<String> =
+            igw.attachments().iter().filter_map(|a| a.vpc_id().map(str::to_owned)).collect();
+        let mut drift = Vec::new();
+        if let Some(vpc_id) = cx.dep_opt("vpc", "vpc_id")
+            && !attached.contains(&vpc_id)
+        {
+            drift.push(Drift::new("attachment", &vpc_id, if attached.is_empty() { "detached".into() } else { attached.join(",") }));
+        }
+        let mut ids = ids([("internet_gateway_id", igw_id)]);
+        if let Some(v) = attached.first() {
+            ids.insert("attached_vpc_id".into(), v.clone());
+        }
+        Ok(Observation::Present(Live::new(ids).with_drift(drift)))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let out = cx
+            .aws()
+            .ec2
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(cx, ResourceType::InternetGateway, &cx.name("igw")))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "CreateInternetGateway", e))?;
+        let igw_id = out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_owned();
+        self.attach(cx, &igw_id, &vpc_id).await?;
+        Ok(ids([("internet_gateway_id", igw_id), ("attached_vpc_id", vpc_id)]))
+    }
+
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let igw_id = live.id("internet_gateway_id")?;
+        if let Some(other) = live.ids.get("attached_vpc_id") {
+            cx.aws()
+                .ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(igw_id)
+                .vpc_id(other)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "DetachInternetGateway", e))?;
+        }
+        self.attach(cx, igw_id, &vpc_id).await?;
+        Ok(ids([("internet_gateway_id", igw_id.to_owned()), ("attached_vpc_id", vpc_id)]))
+    }
+
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
+        let igw_id = live.id("internet_gateway_id")?.to_owned();
+        let ec2 = cx.aws().ec2.clone();
+        if let Some(vpc_id) = live.ids.get("attached_vpc_id").cloned() {
+            ec2::delete_with_dependency_retry(cx, "DetachInternetGateway", ec2::filter("vpc-id", &vpc_id), || {
+                let (ec2, igw_id, vpc_id) = (ec2.clone(), igw_id.clone(), vpc_id.clone());
+                async move { ec2.detach_internet_gateway().internet_gateway_id(igw_id).vpc_id(vpc_id).send().await.map(|_| ()) }
+            })
+            .await?;
+        }
+        match ec2.delete_internet_gateway().internet_gateway_id(&igw_id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if ec2::is_not_found(error::code_of(&e)) => Ok(()),
+            Err(e) => Err(error::aws(cx.node, "DeleteInternetGateway", e)),
+        }
+    }
+}

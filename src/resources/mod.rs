@@ -1,0 +1,218 @@
+//! Resource kinds. Each module holds one kind's whole life cycle — observe, create, update, delete, wait —
+//! behind the [`Resource`] trait; `crate::plan` lists them with their dependencies and `crate::engine`
+//! walks them.
+//!
+//! Conventions every resource follows:
+//! - `observe` makes read-only calls only. It finds the resource by its recorded IDs first, then by the
+//!   stack's tags or its deterministic name (so a run can adopt what an interrupted run created), and
+//!   compares it with the desired settings.
+//! - A resource found by name that does not carry the stack's tag is reported as [`Observation::Foreign`]:
+//!   it is never adopted, changed or deleted.
+//! - Every create is tagged (`neo4j-gw:stack`, `neo4j-gw:resource`, `Name`) in the create call itself where the
+//!   API allows it, so there is no window in which an untagged resource exists.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use crate::aws::Aws;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::progress::Line;
+use crate::state::Ids;
+
+mod ec2;
+pub mod internet_gateway;
+pub mod route_table;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
+
+pub const TAG_STACK: &str = "neo4j-gw:stack";
+pub const TAG_RESOURCE: &str = "neo4j-gw:resource";
+
+/// One difference between the live resource and the desired settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Drift {
+    pub attribute: String,
+    pub expected: String,
+    pub actual: String,
+    /// True when AWS cannot change this attribute in place: the resource must be replaced.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replace: bool,
+}
+
+impl Drift {
+    pub fn new(attribute: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
+        Drift { attribute: attribute.into(), expected: expected.to_string(), actual: actual.to_string(), replace: false }
+    }
+    pub fn replace(mut self) -> Self {
+        self.replace = true;
+        self
+    }
+}
+
+/// Whether a present resource is doing its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    /// Not ready yet, but on its way (e.g. an ALB `provisioning`).
+    Pending(String),
+    /// Present but broken (e.g. no healthy target).
+    Unhealthy(String),
+}
+
+/// What `observe` found.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub ids: Ids,
+    pub drift: Vec<Drift>,
+    pub health: Health,
+    /// Extra facts for `status` (e.g. running/desired counts).
+    pub details: Vec<(String, String)>,
+}
+
+impl Live {
+    pub fn new(ids: Ids) -> Self {
+        Live { ids, drift: Vec::new(), health: Health::Ready, details: Vec::new() }
+    }
+    pub fn with_drift(mut self, drift: Vec<Drift>) -> Self {
+        self.drift = drift;
+        self
+    }
+    pub fn id(&self, key: &str) -> Result<&str> {
+        self.ids.get(key).map(String::as_str).ok_or_else(|| Error::other(format!("internal: no `{key}` among the observed IDs")))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Missing,
+    /// Something with our deterministic name exists but is not tagged as this stack's.
+    Foreign(String),
+    Present(Live),
+}
+
+/// Shared by all the nodes of one engine walk.
+pub struct Shared {
+    pub aws: Aws,
+    pub settings: Arc<Settings>,
+    pub stack: String,
+    pub account: String,
+    pub region: String,
+    /// IDs of every resource known so far (recorded in the state, observed or created in this walk).
+    pub known: RwLock<BTreeMap<String, Ids>>,
+    pub cancel: crate::engine::Cancel,
+}
+
+/// A node's view of the run.
+#[derive(Clone)]
+pub struct Cx {
+    pub shared: Arc<Shared>,
+    pub node: &'static str,
+    pub line: Line,
+}
+
+impl Cx {
+    pub fn aws(&self) -> &Aws {
+        &self.shared.aws
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+    pub fn stack(&self) -> &str {
+        &self.shared.stack
+    }
+    pub fn emulated(&self) -> bool {
+        self.shared.aws.emulated
+    }
+
+    /// `<stack>-<suffix>`: every name is derived from the stack name.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.shared.stack)
+    }
+
+    /// An ID of another resource (a dependency), known from the state or from this walk.
+    pub fn dep(&self, node: &str, key: &str) -> Result<String> {
+        self.dep_opt(node, key).ok_or_else(|| {
+            Error::other(format!("{}: needs `{key}` of `{node}`, which is not known yet (run `neo4j-gw up`)", self.node))
+        })
+    }
+
+    pub fn dep_opt(&self, node: &str, key: &str) -> Option<String> {
+        self.shared.known.read().ok()?.get(node)?.get(key).cloned()
+    }
+
+    /// The tags every resource of this stack carries.
+    pub fn tags(&self, name: &str) -> Vec<(String, String)> {
+        vec![
+            (TAG_STACK.to_owned(), self.shared.stack.clone()),
+            (TAG_RESOURCE.to_owned(), self.node.to_owned()),
+            ("Name".to_owned(), name.to_owned()),
+        ]
+    }
+
+    /// True when the given tags mark a resource as this node's resource of this stack.
+    pub fn is_ours<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        let mut stack = false;
+        let mut node = true;
+        for (k, v) in tags {
+            if k == TAG_STACK {
+                stack = v == self.shared.stack;
+            }
+            if k == TAG_RESOURCE {
+                node = v == self.node;
+            }
+        }
+        stack && node
+    }
+
+    /// Shows a progress message on this node's line.
+    pub fn say(&self, message: impl Into<String>) {
+        self.line.set(message.into());
+    }
+}
+
+/// One resource kind's life cycle.
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// The node's key in the plan and the state file, e.g. `subnet-a`.
+    fn id(&self) -> &'static str;
+    /// The kind shown to the operator, e.g. `ec2:subnet`.
+    fn kind(&self) -> &'static str;
+    /// Nodes that must be in place before this one (and deleted after it).
+    fn depends_on(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// True for resources the stack uses but does not own (hosted zone, certificate): they are checked
+    /// before anything is created and are never created, changed or deleted.
+    fn external(&self) -> bool {
+        false
+    }
+    /// Finds the live resource (read-only calls) and compares it with the desired settings.
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation>;
+    /// Creates it, returning its IDs.
+    async fn create(&self, cx: &Cx) -> Result<Ids>;
+    /// Repairs the drift reported by `observe` in place.
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        let _ = cx;
+        Err(Error::other(format!(
+            "{}: cannot be changed in place ({})",
+            self.id(),
+            live.drift.iter().map(|d| d.attribute.as_str()).collect::<Vec<_>>().join(", ")
+        )))
+    }
+    /// Deletes it, waiting until AWS has really let go of it where that takes time.
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()>;
+    /// Waits until the resource works (after a create or update, or when found pending).
+    async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
+        let _ = (cx, ids);
+        Ok(())
+    }
+}
+
+/// Shorthand for building [`Ids`].
+pub fn ids<const N: usize>(pairs: [(&str, String); N]) -> Ids {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}

@@ -1,0 +1,151 @@
+//! The two public subnets, one per availability zone, with public IPs on launch.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet};
+
+use super::ec2::{self, our_filters, single, tag_pairs, tag_spec};
+use super::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::error::{self, Error, Result};
+use crate::state::Ids;
+
+pub struct SubnetResource {
+    pub node: &'static str,
+    /// 0 for the first availability zone and 10.0.0.0/24, 1 for the second and 10.0.1.0/24.
+    pub index: usize,
+}
+
+pub const SUBNETS: [SubnetResource; 2] =
+    [SubnetResource { node: "subnet-a", index: 0 }, SubnetResource { node: "subnet-b", index: 1 }];
+
+impl SubnetResource {
+    fn cidr(&self) -> String {
+        format!("10.0.{}.0/24", self.index)
+    }
+
+    async fn zone(&self, cx: &Cx) -> Result<String> {
+        let out = cx
+            .aws()
+            .ec2
+            .describe_availability_zones()
+            .filters(Filter::builder().name("state").values("available").build())
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeAvailabilityZones", e))?;
+        let mut zones: Vec<String> = out
+            .availability_zones()
+            .iter()
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+            .filter_map(|z| z.zone_name().map(str::to_owned))
+            .collect();
+        zones.sort();
+        zones.get(self.index).cloned().ok_or_else(|| {
+            Error::Preflight(format!("{}: the region {} has fewer than two available zones", cx.node, cx.aws().region))
+        })
+    }
+
+    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<Subnet>> {
+        let ec2 = &cx.aws().ec2;
+        if let Some(id) = recorded.and_then(|r| r.get("subnet_id")) {
+            match ec2.describe_subnets().subnet_ids(id).send().await {
+                Ok(out) => {
+                    if let Some(s) = out.subnets().first() {
+                        return Ok(Some(s.clone()));
+                    }
+                }
+                Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
+                Err(e) => return Err(error::aws(cx.node, "DescribeSubnets", e)),
+            }
+        }
+        let out = ec2
+            .describe_subnets()
+            .set_filters(Some(our_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?;
+        single(cx, out.subnets().to_vec(), |s| s.subnet_id().unwrap_or("?").to_owned())
+    }
+
+    async fn map_public_ip(&self, cx: &Cx, subnet_id: &str) -> Result<()> {
+        cx.aws()
+            .ec2
+            .modify_subnet_attribute()
+            .subnet_id(subnet_id)
+            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "ModifySubnetAttribute(MapPublicIpOnLaunch)", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Resource for SubnetResource {
+    fn id(&self) -> &'static str {
+        self.node
+    }
+    fn kind(&self) -> &'static str {
+        "ec2:subnet"
+    }
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["vpc"]
+    }
+
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
+        let Some(subnet) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
+        if !cx.is_ours(tag_pairs(subnet.tags())) {
+            return Ok(Observation::Foreign(format!("subnet {subnet_id} is not tagged as this stack's")));
+        }
+        let mut drift = Vec::new();
+        let cidr = subnet.cidr_block().unwrap_or_default();
+        if cidr != self.cidr() {
+            drift.push(Drift::new("cidr_block", self.cidr(), cidr).replace());
+        }
+        if let Some(vpc_id) = cx.dep_opt("vpc", "vpc_id")
+            && subnet.vpc_id() != Some(vpc_id.as_str())
+        {
+            drift.push(Drift::new("vpc_id", &vpc_id, subnet.vpc_id().unwrap_or("-")).replace());
+        }
+        if subnet.map_public_ip_on_launch() != Some(true) {
+            drift.push(Drift::new("map_public_ip_on_launch", true, false));
+        }
+        let zone = subnet.availability_zone().unwrap_or_default().to_owned();
+        Ok(Observation::Present(
+            Live::new(ids([("subnet_id", subnet_id), ("availability_zone", zone)])).with_drift(drift),
+        ))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let zone = self.zone(cx).await?;
+        let out = cx
+            .aws()
+            .ec2
+            .create_subnet()
+            .vpc_id(vpc_id)
+            .cidr_block(self.cidr())
+            .availability_zone(&zone)
+            .tag_specifications(tag_spec(cx, ResourceType::Subnet, &cx.name(&format!("public-{}", &self.node[7..]))))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "CreateSubnet", e))?;
+        let subnet_id = out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_owned();
+        self.map_public_ip(cx, &subnet_id).await?;
+        Ok(ids([("subnet_id", subnet_id), ("availability_zone", zone)]))
+    }
+
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        self.map_public_ip(cx, live.id("subnet_id")?).await?;
+        Ok(live.ids.clone())
+    }
+
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
+        let subnet_id = live.id("subnet_id")?.to_owned();
+        let ec2 = cx.aws().ec2.clone();
+        ec2::delete_with_dependency_retry(cx, "DeleteSubnet", ec2::filter("subnet-id", &subnet_id), || {
+            let (ec2, subnet_id) = (ec2.clone(), subnet_id.clone());
+            async move { ec2.delete_subnet().subnet_id(subnet_id).send().await.map(|_| ()) }
+        })
+        .await
+    }
+}
