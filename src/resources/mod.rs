@@ -23,7 +23,9 @@ use crate::progress::Line;
 use crate::state::Ids;
 
 mod ec2;
+pub mod iam_role;
 pub mod internet_gateway;
+pub mod log_group;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;

@@ -1,0 +1,115 @@
+//! CloudWatch log groups with the configured retention (the CDK sample kept logs forever).
+
+use async_trait::async_trait;
+
+use super::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::error::{self, Result};
+use crate::state::Ids;
+
+pub struct LogGroupResource {
+    pub node: &'static str,
+    pub deps: &'static [&'static str],
+    /// The log group's name, derived from the stack.
+    pub name: fn(&Cx) -> String,
+}
+
+/// The ECS container logs.
+pub const CONTAINER_LOGS: LogGroupResource =
+    LogGroupResource { node: "log-group", deps: &[], name: |cx| format!("/neo4j-gw/{}/mcp", cx.stack()) };
+
+impl LogGroupResource {
+    async fn find(&self, cx: &Cx, name: &str) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>> {
+        let out = cx
+            .aws()
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeLogGroups", e))?;
+        Ok(out.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
+    }
+
+    async fn set_retention(&self, cx: &Cx, name: &str) -> Result<()> {
+        cx.aws()
+            .logs
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(cx.settings().log_retention_days)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "PutRetentionPolicy", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Resource for LogGroupResource {
+    fn id(&self) -> &'static str {
+        self.node
+    }
+    fn kind(&self) -> &'static str {
+        "logs:log-group"
+    }
+    fn depends_on(&self) -> &'static [&'static str] {
+        self.deps
+    }
+
+    async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
+        let name = (self.name)(cx);
+        let Some(group) = self.find(cx, &name).await? else { return Ok(Observation::Missing) };
+        #[allow(deprecated)]
+        let tags = cx
+            .aws()
+            .logs
+            .list_tags_log_group()
+            .log_group_name(&name)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "ListTagsLogGroup", e))?;
+        let tag_map = tags.tags().cloned().unwrap_or_default();
+        if !cx.is_ours(tag_map.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            return Ok(Observation::Foreign(format!("log group {name} is not tagged as this stack's")));
+        }
+        let mut drift = Vec::new();
+        let want = cx.settings().log_retention_days;
+        match group.retention_in_days() {
+            Some(d) if d == want => {}
+            Some(d) => drift.push(Drift::new("retention_in_days", want, d)),
+            None => drift.push(Drift::new("retention_in_days", want, "never expire")),
+        }
+        let arn = group.arn().unwrap_or_default().trim_end_matches(":*").to_owned();
+        Ok(Observation::Present(Live::new(ids([("name", name), ("arn", arn)])).with_drift(drift)))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        let name = (self.name)(cx);
+        let result = cx
+            .aws()
+            .logs
+            .create_log_group()
+            .log_group_name(&name)
+            .set_tags(Some(cx.tags(&name).into_iter().collect()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            return Err(error::aws(cx.node, "CreateLogGroup", e));
+        }
+        self.set_retention(cx, &name).await?;
+        let arn = self.find(cx, &name).await?.and_then(|g| g.arn().map(|a| a.trim_end_matches(":*").to_owned())).unwrap_or_default();
+        Ok(ids([("name", name), ("arn", arn)]))
+    }
+
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        self.set_retention(cx, live.id("name")?).await?;
+        Ok(live.ids.clone())
+    }
+
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
+        match cx.aws().logs.delete_log_group().log_group_name(live.id("name")?).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(error::aws(cx.node, "DeleteLogGroup", e)),
+        }
+    }
+}
