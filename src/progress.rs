@@ -37,8 +37,10 @@ impl Progress {
             Mode::Bars(multi) => {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner:.cyan} {prefix:<22.bold} {msg} {elapsed:.dim}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ProgressStyle::with_template(
+                        "{spinner:.cyan} {prefix:<22.bold} {msg} {elapsed:.dim}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_prefix(name.to_owned());
                 bar.enable_steady_tick(Duration::from_millis(120));
@@ -112,7 +114,8 @@ impl Line {
         let secs = i.started.elapsed().as_secs_f32();
         if let Some(bar) = &i.bar {
             bar.set_style(
-                ProgressStyle::with_template("{prefix:<24.bold} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{prefix:<24.bold} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             let mark = if ok { "✔" } else { "✘" };
             bar.set_prefix(format!("{mark} {}", i.name));

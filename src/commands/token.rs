@@ -5,5 +5,7 @@ use crate::cli::TokenArgs;
 use crate::error::{Error, Result};
 
 pub async fn run(_env: &Env, _args: &TokenArgs) -> Result<()> {
-    Err(Error::other("`token` needs the identity layer (Cognito), which this build does not deploy yet"))
+    Err(Error::other(
+        "`token` needs the identity layer (Cognito), which this build does not deploy yet",
+    ))
 }
