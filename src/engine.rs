@@ -460,7 +460,7 @@ impl Engine {
 
     async fn reconcile(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
         let (id, kind) = (node.id(), node.kind());
-        cx.say("checking");
+        cx.line.hint("checking");
         let record = store.get(id);
         let recorded_ids = record.as_ref().map(|r| r.ids.clone());
         match node.observe(cx, recorded_ids.as_ref()).await? {
@@ -585,7 +585,7 @@ impl Engine {
 
     async fn remove(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
         let (id, kind) = (node.id(), node.kind());
-        cx.say("checking");
+        cx.line.hint("checking");
         let recorded = store.get(id).map(|r| r.ids);
         match node.observe(cx, recorded.as_ref()).await? {
             Observation::Missing => {

@@ -104,8 +104,11 @@ impl Line {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.inner.started.elapsed()
+    /// Shows a transient message on a terminal only (plain output stays one line per real event).
+    pub fn hint(&self, message: &str) {
+        if let Some(bar) = &self.inner.bar {
+            bar.set_message(message.to_owned());
+        }
     }
 
     /// Ends the line with its outcome.

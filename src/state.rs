@@ -203,6 +203,25 @@ impl StateFile {
                 path.display()
             )));
         }
+        // A lock file that names a process which is gone means an earlier run was killed: say so.
+        let mut previous = String::new();
+        let _ = file.read_to_string(&mut previous);
+        if let Some(pid) = previous
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok())
+            && pid != std::process::id() as i32
+            && unsafe { libc::kill(pid, 0) } != 0
+        {
+            tracing::warn!(
+                "taking over the lock of an earlier run that did not finish ({}); resuming where it stopped",
+                previous.trim()
+            );
+            eprintln!(
+                "warning: an earlier run did not finish ({}); resuming where it stopped",
+                previous.trim()
+            );
+        }
         let info = format!(
             "pid {} running `neo4j-gw {command}` since {}",
             std::process::id(),
@@ -218,6 +237,13 @@ impl StateFile {
 /// Held for the duration of an `up` or `down`; dropping it releases the lock.
 pub struct Lock {
     _file: File,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // A clean exit leaves an empty lock file; a killed run leaves its pid, which the next run reports.
+        let _ = self._file.set_len(0);
+    }
 }
 
 /// Writes a file atomically with mode 0600: temp file in the same directory, fsync, rename, fsync the directory.
