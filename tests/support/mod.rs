@@ -5,6 +5,11 @@
 //! Nothing here talks to anything but 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod checks;
+pub mod inventory;
+pub mod proxy;
+pub mod report;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
