@@ -64,8 +64,11 @@ impl Aws {
     pub async fn new(settings: &Settings, region: &str, ledger: &Ledger) -> Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
+            // Standard mode, not adaptive: adaptive adds a client-side rate limiter meant for clients of a
+            // single resource; after one throttling error it held this multi-resource client to ~0.5
+            // requests/s for the rest of the run (found by the fault-injection tests, tests/faults.rs).
             .retry_config(
-                RetryConfig::adaptive()
+                RetryConfig::standard()
                     .with_max_attempts(8)
                     .with_initial_backoff(Duration::from_millis(200)),
             )

@@ -61,6 +61,8 @@ pub enum Sig {
     Kill,
     Int,
     Term,
+    /// No signal: hold the request until [`Proxy::release`] (a synchronisation point for tests).
+    Hold,
 }
 
 impl Sig {
@@ -69,6 +71,7 @@ impl Sig {
             Sig::Kill => libc::SIGKILL,
             Sig::Int => libc::SIGINT,
             Sig::Term => libc::SIGTERM,
+            Sig::Hold => 0,
         }
     }
 }
@@ -182,6 +185,8 @@ struct Inner {
     seq: AtomicUsize,
     mutating: AtomicUsize,
     fired: Mutex<Option<Fired>>,
+    fired_cv: std::sync::Condvar,
+    released: watch::Sender<bool>,
     dead: AtomicBool,
     pid: watch::Sender<Option<i32>>,
     in_flight: Mutex<usize>,
@@ -218,6 +223,8 @@ impl Proxy {
             seq: AtomicUsize::new(0),
             mutating: AtomicUsize::new(0),
             fired: Mutex::new(None),
+            fired_cv: std::sync::Condvar::new(),
+            released: watch::channel(false).0,
             dead: AtomicBool::new(false),
             pid,
             in_flight: Mutex::new(0),
@@ -283,6 +290,7 @@ impl Proxy {
         self.inner.seq.store(0, Ordering::SeqCst);
         self.inner.mutating.store(0, Ordering::SeqCst);
         *self.inner.fired.lock().unwrap() = None;
+        self.inner.released.send_replace(false);
         self.inner.dead.store(false, Ordering::SeqCst);
         self.inner.pid.send_replace(None);
     }
@@ -318,6 +326,22 @@ impl Proxy {
 
     pub fn fired(&self) -> Option<Fired> {
         self.inner.fired.lock().unwrap().clone()
+    }
+
+    /// Blocks until the armed trigger fired (bounded by `limit`; `None` when it did not).
+    pub fn wait_fired(&self, limit: Duration) -> Option<Fired> {
+        let guard = self.inner.fired.lock().unwrap();
+        let (guard, _) = self
+            .inner
+            .fired_cv
+            .wait_timeout_while(guard, limit, |f| f.is_none())
+            .unwrap();
+        guard.clone()
+    }
+
+    /// Lets a request held by a [`Sig::Hold`] trigger through.
+    pub fn release(&self) {
+        self.inner.released.send_replace(true);
     }
 
     /// How many transient errors were injected.
@@ -965,6 +989,9 @@ impl Drop for InFlight<'_> {
 }
 
 async fn signal_target(inner: &Inner, sig: Sig) {
+    if sig == Sig::Hold {
+        return;
+    }
     let mut rx = inner.pid.subscribe();
     let pid = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| p.is_some()))
         .await
@@ -1036,6 +1063,16 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
                 phase: t.phase,
                 signal: t.signal,
             });
+            inner.fired_cv.notify_all();
+            if t.signal == Sig::Hold {
+                let mut rx = inner.released.subscribe();
+                if tokio::time::timeout(Duration::from_secs(300), rx.wait_for(|r| *r))
+                    .await
+                    .is_err()
+                {
+                    eprintln!("fault proxy: held request never released; letting it through");
+                }
+            }
             if t.signal == Sig::Kill {
                 if t.phase == Phase::Before {
                     inner.dead.store(true, Ordering::SeqCst);
@@ -1177,6 +1214,18 @@ pub struct ProxyRun {
     pub requests: Vec<Request>,
 }
 
+/// A process started through the proxy.
+pub struct Running {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Proxy {
     /// Runs the binary for `stack` through this proxy with `faults` armed: `--endpoint-url` points at the
     /// proxy (the last `--endpoint-url` wins), the proxy learns the pid right after the spawn, the run is
@@ -1189,9 +1238,21 @@ impl Proxy {
         faults: Faults,
         limit: Duration,
     ) -> ProxyRun {
-        use std::os::unix::process::ExitStatusExt;
-        use std::process::Stdio;
         self.arm(faults);
+        let running = self.spawn(stack, args);
+        self.set_pid(running.child.id());
+        let done = self.finish(running, limit);
+        self.quiesce(Duration::from_secs(60));
+        ProxyRun {
+            requests: self.requests(),
+            ..done
+        }
+    }
+
+    /// Starts the binary through the proxy without arming anything (the caller armed it, and sets the pid
+    /// if a trigger needs one). The ledger file of the stack is cleared first.
+    pub fn spawn(&self, stack: &super::Stack, args: &[&str]) -> Running {
+        use std::process::Stdio;
         let mut full = vec!["--endpoint-url", self.endpoint.as_str()];
         full.extend_from_slice(args);
         let mut cmd = stack.command(&full);
@@ -1199,8 +1260,15 @@ impl Proxy {
         let log = stack.dir.path().join("calls.jsonl");
         let _ = std::fs::remove_file(&log);
         let child = cmd.spawn().expect("spawn neo4j-gw");
+        Running { child, log }
+    }
+
+    /// Waits for a process started by [`Proxy::spawn`], bounded by `limit` (then SIGKILLed). Does not wait
+    /// for the proxy to drain (another process may be held in it): see [`Proxy::quiesce`].
+    pub fn finish(&self, running: Running, limit: Duration) -> ProxyRun {
+        use std::os::unix::process::ExitStatusExt;
+        let Running { child, log } = running;
         let pid = child.id();
-        self.set_pid(pid);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let watchdog = std::thread::spawn(move || {
             if done_rx.recv_timeout(limit).is_err() {
@@ -1215,7 +1283,6 @@ impl Proxy {
         let output = child.wait_with_output().expect("wait for neo4j-gw");
         let _ = done_tx.send(());
         let timed_out = watchdog.join().unwrap_or(false);
-        self.quiesce(Duration::from_secs(60));
         let calls = std::fs::read_to_string(&log)
             .unwrap_or_default()
             .lines()
