@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use crate::resources::{
-    Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource,
-    security_group, subnet, vpc::VpcResource,
+    Resource, cluster::ClusterResource, internet_gateway::InternetGatewayResource, log_group,
+    route_table::RouteTableResource, secret::SecretResource, security_group,
+    service::ServiceResource, subnet, task_definition::TaskDefinitionResource, task_roles,
+    vpc::VpcResource,
 };
 
 pub fn resources() -> Vec<Arc<dyn Resource>> {
@@ -18,6 +20,13 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(RouteTableResource),
         Arc::new(security_group::ALB_SG),
         Arc::new(security_group::TASK_SG),
+        Arc::new(SecretResource),
+        Arc::new(log_group::CONTAINER_LOGS),
+        Arc::new(task_roles::TASK_EXECUTION_ROLE),
+        Arc::new(task_roles::TASK_ROLE),
+        Arc::new(ClusterResource),
+        Arc::new(TaskDefinitionResource),
+        // Arc::new(ServiceResource), // TEMP until the serving-edge nodes land
     ]
 }
 

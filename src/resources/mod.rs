@@ -22,13 +22,19 @@ use crate::error::{Error, Result};
 use crate::progress::Line;
 use crate::state::Ids;
 
+pub mod cluster;
 mod ec2;
+mod ecs;
 pub mod iam_role;
 pub mod internet_gateway;
 pub mod log_group;
 pub mod route_table;
+pub mod secret;
 pub mod security_group;
+pub mod service;
 pub mod subnet;
+pub mod task_definition;
+pub mod task_roles;
 pub mod vpc;
 
 pub const TAG_STACK: &str = "neo4j-gw:stack";
