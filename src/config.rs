@@ -306,8 +306,8 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
     let r = Resolver { layers };
     let stack = r.required("stack", |v| validate_stack(v).map(|_| v.to_owned()))?;
     let region = r.optional("region", |v| validate_region(v).map(|_| v.to_owned()))?;
-    let domain_name = r.optional("domain_name", |v| validate_domain(v))?;
-    let subdomain = r.required("subdomain", |v| validate_subdomain(v))?;
+    let domain_name = r.optional("domain_name", validate_domain)?;
+    let subdomain = r.required("subdomain", validate_subdomain)?;
     let certificate_arn = r.optional("certificate_arn", |v| {
         validate_certificate_arn(v, region.as_deref())
     })?;
@@ -361,7 +361,7 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
             .or_else(|m| if m.contains("memory") { Ok(()) } else { Err(m) })?;
         Ok(cpu)
     })?;
-    let memory = r.required("memory", |v| parse_num::<u32>(v))?;
+    let memory = r.required("memory", parse_num::<u32>)?;
     validate_fargate_size(cpu, memory).map_err(|m| r.error("memory", m))?;
     let allowed_cidrs = r.required("allowed_cidrs", |v| {
         let list = split_list(v);
@@ -375,19 +375,19 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
     })?;
     let settings = Settings {
         stack,
-        state_dir: PathBuf::from(r.required("state_dir", |v| non_empty(v))?),
+        state_dir: PathBuf::from(r.required("state_dir", non_empty)?),
         region,
-        profile: r.optional("profile", |v| non_empty(v))?,
-        endpoint_url: r.optional("endpoint_url", |v| validate_url(v))?,
+        profile: r.optional("profile", non_empty)?,
+        endpoint_url: r.optional("endpoint_url", validate_url)?,
         domain_name,
         certificate_arn,
         subdomain,
         allowed_cidrs,
         neo4j_uri,
         neo4j_database: r.required("neo4j_database", |v| validate_simple_name(v, 63))?,
-        neo4j_username: r.required("neo4j_username", |v| non_empty(v))?,
+        neo4j_username: r.required("neo4j_username", non_empty)?,
         neo4j_password,
-        image: r.required("image", |v| validate_image(v))?,
+        image: r.required("image", validate_image)?,
         read_only: r.required("read_only", parse_bool)?,
         cpu,
         memory,
@@ -445,7 +445,7 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         target_name: r.required("target_name", |v| {
             validate_agentcore_name(v, 100).map(|_| v.to_owned())
         })?,
-        token_endpoint: r.optional("token_endpoint", |v| validate_url(v))?,
+        token_endpoint: r.optional("token_endpoint", validate_url)?,
         recorded: RECORDED_KEYS
             .iter()
             .filter_map(|k| {
@@ -779,12 +779,12 @@ pub fn validate_domain_prefix(v: &str) -> V<()> {
 pub fn validate_fargate_size(cpu: u32, memory: u32) -> V<()> {
     let ok = match cpu {
         256 => matches!(memory, 512 | 1024 | 2048),
-        512 => (1024..=4096).contains(&memory) && memory % 1024 == 0,
-        1024 => (2048..=8192).contains(&memory) && memory % 1024 == 0,
-        2048 => (4096..=16384).contains(&memory) && memory % 1024 == 0,
-        4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
-        8192 => (16384..=61440).contains(&memory) && memory % 4096 == 0,
-        16384 => (32768..=122880).contains(&memory) && memory % 8192 == 0,
+        512 => (1024..=4096).contains(&memory) && memory.is_multiple_of(1024),
+        1024 => (2048..=8192).contains(&memory) && memory.is_multiple_of(1024),
+        2048 => (4096..=16384).contains(&memory) && memory.is_multiple_of(1024),
+        4096 => (8192..=30720).contains(&memory) && memory.is_multiple_of(1024),
+        8192 => (16384..=61440).contains(&memory) && memory.is_multiple_of(4096),
+        16384 => (32768..=122880).contains(&memory) && memory.is_multiple_of(8192),
         _ => {
             return Err(format!(
                 "cpu {cpu} is not a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)"

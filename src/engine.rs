@@ -307,14 +307,15 @@ impl Engine {
                         .filter(|p| done_failed.contains(p))
                         .collect();
                     done_failed.insert(n.id());
-                    results.push((
-                        n.id(),
-                        Err(Error::other(format!(
+                    let err = match self.shared.cancel.check() {
+                        Err(interrupted) => interrupted,
+                        Ok(()) => Error::other(format!(
                             "{}: skipped because {} did not complete",
                             n.id(),
                             failed.join(", ")
-                        ))),
-                    ));
+                        )),
+                    };
+                    results.push((n.id(), Err(err)));
                 }
             }
             if !interrupted {

@@ -147,8 +147,19 @@ pub fn known(engine: &Engine) -> BTreeMap<String, crate::state::Ids> {
         .unwrap_or_default()
 }
 
-/// The first error of a walk, or all of them.
+/// The first error of a walk, or all of them (an interruption is reported once, last).
 pub fn combine(errors: Vec<Error>) -> Result<()> {
+    let interrupted = errors.iter().find_map(|e| match e {
+        Error::Interrupted(s) => Some(*s),
+        _ => None,
+    });
+    let mut errors: Vec<Error> = errors
+        .into_iter()
+        .filter(|e| !matches!(e, Error::Interrupted(_)))
+        .collect();
+    if let Some(signal) = interrupted {
+        errors.push(Error::Interrupted(signal));
+    }
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors
