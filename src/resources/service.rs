@@ -293,6 +293,42 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// Decides one poll of a rollout: failed (circuit breaker, rollback), ready (steady, and a healthy target when
+/// tasks are wanted and the target group is known), or pending with the observed state.
+fn judge(r: &Rollout, want_task_definition: Option<&str>, targets: Option<&Targets>) -> Poll<()> {
+    if let Some(reason) = &r.failed {
+        return Poll::Failed(format!(
+            "the deployment circuit breaker stopped the rollout: {reason}"
+        ));
+    }
+    if let (Some(want), Some(primary)) =
+        (want_task_definition, r.primary_task_definition.as_deref())
+        && primary != want
+        && r.deployments == 1
+    {
+        return Poll::Failed(format!(
+            "the service runs {primary} instead of {want}: the deployment was rolled back{}",
+            r.last_event
+                .as_deref()
+                .map(|e| format!(" (latest event: {})", truncate(e, 200)))
+                .unwrap_or_default()
+        ));
+    }
+    let mut state = r.describe();
+    let mut ready = r.steady();
+    if r.desired > 0
+        && let Some(t) = targets
+    {
+        state.push_str(&format!("; {}", t.describe()));
+        ready &= t.healthy > 0;
+    }
+    if ready {
+        Poll::Ready(())
+    } else {
+        Poll::Pending(state)
+    }
+}
+
 impl ServiceResource {
     /// The service of that name in the cluster, whatever its status; None if there is none (or no cluster).
     async fn describe(&self, cx: &Cx, cluster: &str, name: &str) -> Result<Option<Service>> {
@@ -485,37 +521,15 @@ impl ServiceResource {
             )));
         }
         let r = Rollout::of(&svc);
-        if let Some(reason) = &r.failed {
-            return Ok(Poll::Failed(format!(
-                "the deployment circuit breaker stopped the rollout: {reason}"
-            )));
-        }
-        if let (Some(want), Some(primary)) = (
-            cx.dep_opt("task-definition", "arn"),
-            r.primary_task_definition.as_deref(),
-        ) && primary != want
-            && r.deployments == 1
-        {
-            return Ok(Poll::Failed(format!(
-                "the service runs {primary} instead of {want}: the deployment was rolled back{}",
-                r.last_event
-                    .as_deref()
-                    .map(|e| format!(" (latest event: {})", truncate(e, 200)))
-                    .unwrap_or_default()
-            )));
-        }
-        let mut state = r.describe();
-        let mut ready = r.steady();
-        if r.desired > 0
-            && let Some(tg) = cx.dep_opt("target-group", "arn")
-        {
-            let t = self.targets(cx, &tg).await?;
-            state.push_str(&format!("; {}", t.describe()));
-            ready &= t.healthy > 0;
-        }
-        if ready {
-            return Ok(Poll::Ready(()));
-        }
+        let targets = match cx.dep_opt("target-group", "arn") {
+            Some(tg) if r.desired > 0 => Some(self.targets(cx, &tg).await?),
+            _ => None,
+        };
+        let want = cx.dep_opt("task-definition", "arn");
+        let mut state = match judge(&r, want.as_deref(), targets.as_ref()) {
+            Poll::Pending(state) => state,
+            other => return Ok(other),
+        };
         if r.failed_tasks > 0
             && let Some(reason) = self.stopped_reasons(cx, cluster, name, 1).await?.pop()
         {
@@ -825,6 +839,118 @@ mod tests {
         assert_eq!(service_name("s"), "s-mcp");
         let t = hex::encode(Sha256::digest("x"))[..32].to_owned();
         assert!(t.len() <= 36);
+    }
+
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, ServiceEvent};
+
+    fn svc(running: i32, desired: i32, deployments: Vec<Deployment>) -> Service {
+        Service::builder()
+            .status("ACTIVE")
+            .running_count(running)
+            .desired_count(desired)
+            .pending_count(desired - running)
+            .set_deployments(Some(deployments))
+            .events(
+                ServiceEvent::builder()
+                    .message("(service s-mcp) was unable to place a task")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn deployment(status: &str, td: &str, state: Option<&str>) -> Deployment {
+        Deployment::builder()
+            .status(status)
+            .task_definition(td)
+            .set_rollout_state(state.map(DeploymentRolloutState::from))
+            .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+            .build()
+    }
+
+    fn healthy(n: usize) -> Targets {
+        Targets {
+            healthy: n,
+            others: if n == 0 {
+                vec![
+                    "10.0.0.5:8080 unhealthy (Target.FailedHealthChecks: Health checks failed)"
+                        .into(),
+                ]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn steady_with_a_healthy_target_is_ready() {
+        let r = Rollout::of(&svc(
+            1,
+            1,
+            vec![deployment("PRIMARY", "td:2", Some("COMPLETED"))],
+        ));
+        assert!(matches!(
+            judge(&r, Some("td:2"), Some(&healthy(1))),
+            Poll::Ready(())
+        ));
+        // moto may leave the rollout state out.
+        let r = Rollout::of(&svc(1, 1, vec![deployment("PRIMARY", "td:2", None)]));
+        assert!(matches!(judge(&r, Some("td:2"), None), Poll::Ready(())));
+    }
+
+    #[test]
+    fn no_healthy_target_or_a_second_deployment_is_pending() {
+        let r = Rollout::of(&svc(
+            1,
+            1,
+            vec![deployment("PRIMARY", "td:2", Some("COMPLETED"))],
+        ));
+        match judge(&r, Some("td:2"), Some(&healthy(0))) {
+            Poll::Pending(s) => assert!(s.contains("Target.FailedHealthChecks"), "{s}"),
+            _ => panic!("expected pending"),
+        }
+        let r = Rollout::of(&svc(
+            1,
+            1,
+            vec![
+                deployment("PRIMARY", "td:2", Some("IN_PROGRESS")),
+                deployment("ACTIVE", "td:1", Some("COMPLETED")),
+            ],
+        ));
+        match judge(&r, Some("td:2"), Some(&healthy(1))) {
+            Poll::Pending(s) => assert!(s.contains("rollout IN_PROGRESS, 2 deployments"), "{s}"),
+            _ => panic!("expected pending"),
+        }
+    }
+
+    #[test]
+    fn circuit_breaker_failure_and_rollback_fail_with_the_reason() {
+        let r = Rollout::of(&svc(
+            0,
+            1,
+            vec![
+                deployment("PRIMARY", "td:1", Some("IN_PROGRESS")),
+                deployment("ACTIVE", "td:2", Some("FAILED")),
+            ],
+        ));
+        match judge(&r, Some("td:2"), Some(&healthy(0))) {
+            Poll::Failed(s) => assert!(s.contains("circuit breaker: tasks failed to start"), "{s}"),
+            _ => panic!("expected failed"),
+        }
+        // After the rollback finished: only the old revision's deployment is left.
+        let r = Rollout::of(&svc(
+            1,
+            1,
+            vec![deployment("PRIMARY", "td:1", Some("COMPLETED"))],
+        ));
+        match judge(&r, Some("td:2"), Some(&healthy(1))) {
+            Poll::Failed(s) => {
+                assert!(
+                    s.contains("rolled back") && s.contains("unable to place a task"),
+                    "{s}"
+                )
+            }
+            _ => panic!("expected failed"),
+        }
     }
 
     #[test]
