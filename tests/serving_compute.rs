@@ -675,3 +675,59 @@ async fn the_password_appears_nowhere_but_in_secrets_manager() {
     assert!(!ledger.contains(PASSWORD));
     state_files(&st);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_state_is_adopted_then_down_finds_everything_by_name() {
+    let emu = Emulator::start();
+    let (_, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "sc-adopt");
+    st.up(&cert, &[]).ok();
+    let before = st.state();
+    std::fs::remove_file(st.state_path()).unwrap();
+
+    let up = st.up(&cert, &[]);
+    up.ok();
+    let creates: Vec<String> = up
+        .mutating()
+        .into_iter()
+        .filter(|c| c.contains(":Create") || c.contains(":Register"))
+        .collect();
+    assert_eq!(
+        creates,
+        Vec::<String>::new(),
+        "adoption must not create anything"
+    );
+    let after = st.state();
+    for (node, key) in [
+        ("secret", "arn"),
+        ("task-execution-role", "arn"),
+        ("task-role", "arn"),
+        ("cluster", "arn"),
+        ("task-definition", "arn"),
+        ("service", "arn"),
+    ] {
+        assert_eq!(
+            state_id(&before, node, key),
+            state_id(&after, node, key),
+            "{node}"
+        );
+    }
+
+    std::fs::remove_file(st.state_path()).unwrap();
+    st.run(&["down", "--yes"]).ok();
+    let sdk = emu.sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    assert_eq!(service(&ecs, "sc-adopt").await.status(), Some("INACTIVE"));
+    assert_eq!(
+        active_revisions(&ecs, "sc-adopt-mcp").await,
+        Vec::<String>::new()
+    );
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    assert!(
+        sm.describe_secret()
+            .secret_id(state_id(&before, "secret", "arn"))
+            .send()
+            .await
+            .is_err()
+    );
+}
