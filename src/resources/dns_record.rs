@@ -335,7 +335,16 @@ impl Resource for DnsRecordResource {
                     ("hosted_zone_id", old.1.clone()),
                 ]));
                 if let Some(w) = &want {
-                    live.drift.push(Drift::new("fqdn", &w.0, &old.0));
+                    let (expected, actual) = if normalize_name(&w.0) == normalize_name(&old.0) {
+                        // Same name, another zone (the domain's zone was recreated).
+                        (
+                            format!("{} in zone {}", w.0, w.1),
+                            format!("{} in zone {}", old.0, old.1),
+                        )
+                    } else {
+                        (w.0.clone(), old.0.clone())
+                    };
+                    live.drift.push(Drift::new("fqdn", expected, actual));
                 }
                 live
             }
