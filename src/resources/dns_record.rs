@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::hosted_zone::{bare_zone_id, normalize_name};
 use super::load_balancer;
@@ -262,8 +263,7 @@ async fn delete_at(cx: &Cx, place: &Place) -> Result<()> {
         Err(e) if error::code_of(&e) == Some("NoSuchHostedZone") => return Ok(()),
         Err(e)
             if error::code_of(&e) == Some("InvalidChangeBatch")
-                && aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
-                    .is_some_and(|m| m.contains("not found")) =>
+                && e.message().is_some_and(|m| m.contains("not found")) =>
         {
             return Ok(());
         }
