@@ -4,8 +4,13 @@
 use std::sync::Arc;
 
 use crate::resources::{
-    Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource,
-    security_group, subnet, vpc::VpcResource,
+    Resource, certificate::CertificateResource, cluster::ClusterResource,
+    dns_record::DnsRecordResource, hosted_zone::HostedZoneResource,
+    internet_gateway::InternetGatewayResource, listener::ListenerResource,
+    load_balancer::LoadBalancerResource, log_group, route_table::RouteTableResource,
+    secret::SecretResource, security_group, service::ServiceResource, subnet,
+    target_group::TargetGroupResource, task_definition::TaskDefinitionResource, task_roles,
+    vpc::VpcResource,
 };
 
 pub fn resources() -> Vec<Arc<dyn Resource>> {
@@ -18,6 +23,22 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(RouteTableResource),
         Arc::new(security_group::ALB_SG),
         Arc::new(security_group::TASK_SG),
+        // What the stack uses but does not own: checked in pre-flight, never created or deleted.
+        Arc::new(HostedZoneResource),
+        Arc::new(CertificateResource),
+        // The edge: HTTPS in front of the tasks, and the name.
+        Arc::new(TargetGroupResource),
+        Arc::new(LoadBalancerResource),
+        Arc::new(ListenerResource),
+        Arc::new(DnsRecordResource),
+        // The compute: the secret, container logs, task roles, cluster, task definition, service.
+        Arc::new(SecretResource),
+        Arc::new(log_group::CONTAINER_LOGS),
+        Arc::new(task_roles::TASK_EXECUTION_ROLE),
+        Arc::new(task_roles::TASK_ROLE),
+        Arc::new(ClusterResource),
+        Arc::new(TaskDefinitionResource),
+        Arc::new(ServiceResource),
     ]
 }
 

@@ -22,13 +22,26 @@ use crate::error::{Error, Result};
 use crate::progress::Line;
 use crate::state::Ids;
 
+pub mod certificate;
+pub mod cluster;
+pub mod dns_record;
 mod ec2;
+mod ecs;
+mod elb;
+pub mod hosted_zone;
 pub mod iam_role;
 pub mod internet_gateway;
+pub mod listener;
+pub mod load_balancer;
 pub mod log_group;
 pub mod route_table;
+pub mod secret;
 pub mod security_group;
+pub mod service;
 pub mod subnet;
+pub mod target_group;
+pub mod task_definition;
+pub mod task_roles;
 pub mod vpc;
 
 pub const TAG_STACK: &str = "neo4j-gw:stack";
@@ -211,6 +224,11 @@ pub trait Resource: Send + Sync + 'static {
     /// before anything is created and are never created, changed or deleted.
     fn external(&self) -> bool {
         false
+    }
+    /// For an external resource: what pre-flight reports when `observe` finds it missing. Say what to do.
+    fn missing_message(&self, cx: &Cx) -> String {
+        let _ = cx;
+        format!("{}: not found", self.id())
     }
     /// Finds the live resource (read-only calls) and compares it with the desired settings.
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation>;
