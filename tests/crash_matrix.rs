@@ -139,6 +139,7 @@ async fn crash_matrix_up() {
                     "SIGKILL at mutating request {k} ({at}) {}",
                     phase_name(phase)
                 ),
+                class: "SIGKILL at mutating request k, before the request or after the response",
                 passed: problems.is_empty(),
                 left_behind: left,
                 detail: problems.join(" | "),
@@ -225,6 +226,7 @@ async fn crash_matrix_down() {
                     "SIGKILL at mutating request {k} ({at}) {}",
                     phase_name(phase)
                 ),
+                class: "SIGKILL at mutating request k, before the request or after the response",
                 passed: problems.is_empty(),
                 left_behind: left,
                 detail: problems.join(" | "),

@@ -17,6 +17,8 @@ pub struct Case<'a> {
     pub case: String,
     /// The injected fault, in words.
     pub fault: String,
+    /// The fault summarised for the scenario's line of the report (cases of one class share it).
+    pub class: &'a str,
     pub passed: bool,
     /// What was left in the emulator / on disk after the final `down` ("" = nothing).
     pub left_behind: String,
@@ -33,6 +35,7 @@ pub fn record(c: &Case) {
         "scenario": c.scenario,
         "case": c.case,
         "fault": c.fault,
+        "class": c.class,
         "passed": c.passed,
         "left_behind": c.left_behind,
         "detail": c.detail,
