@@ -277,6 +277,74 @@ async fn delete_at(cx: &Cx, place: &Place) -> Result<()> {
     .await
 }
 
+/// The stack's record when neither the state nor the settings say where it is (`down` or `status` after the state
+/// file was lost, without `--domain-name`): an A alias in a public hosted zone that points at this stack's load
+/// balancer — or, when that is already gone, at a load balancer named like it (`<stack>-alb-…`). Without this,
+/// such a `down` reported the record "already gone" and left it behind. Read-only; pages through every zone.
+async fn find_by_target(
+    cx: &Cx,
+    target: Option<&Target>,
+) -> Result<Option<(Place, ResourceRecordSet)>> {
+    let r53 = &cx.aws().route53;
+    let lb_prefix = format!("{}-alb-", cx.stack()).to_ascii_lowercase();
+    let ours = |set: &ResourceRecordSet| {
+        set.r#type() == &RrType::A
+            && set.set_identifier().is_none()
+            && match target {
+                Some(t) => points_to(set, t),
+                None => set
+                    .alias_target()
+                    .is_some_and(|a| normalize_alias(a.dns_name()).starts_with(&lb_prefix)),
+            }
+    };
+    let mut marker: Option<String> = None;
+    loop {
+        let zones = r53
+            .list_hosted_zones()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "ListHostedZones", e))?;
+        for zone in zones.hosted_zones() {
+            if zone.config().is_some_and(|c| c.private_zone()) {
+                continue;
+            }
+            let zone_id = bare_zone_id(zone.id()).to_owned();
+            let mut start: Option<(String, RrType)> = None;
+            loop {
+                let page = r53
+                    .list_resource_record_sets()
+                    .hosted_zone_id(&zone_id)
+                    .set_start_record_name(start.as_ref().map(|s| s.0.clone()))
+                    .set_start_record_type(start.as_ref().map(|s| s.1.clone()))
+                    .send()
+                    .await;
+                let page = match page {
+                    Ok(p) => p,
+                    Err(e) if error::code_of(&e) == Some("NoSuchHostedZone") => break,
+                    Err(e) => return Err(error::aws(cx.node, "ListResourceRecordSets", e)),
+                };
+                if let Some(set) = page.resource_record_sets().iter().find(|s| ours(s)) {
+                    return Ok(Some(((normalize_name(set.name()), zone_id), set.clone())));
+                }
+                match (
+                    page.is_truncated(),
+                    page.next_record_name(),
+                    page.next_record_type(),
+                ) {
+                    (true, Some(name), Some(t)) => start = Some((name.to_owned(), t.clone())),
+                    _ => break,
+                }
+            }
+        }
+        match (zones.is_truncated(), zones.next_marker()) {
+            (true, Some(m)) => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(None)
+}
+
 fn target_needed(target: Option<Target>) -> Result<Target> {
     target.ok_or_else(|| {
         Error::other("dns-record: this stack's load balancer is not known yet (run `neo4j-gw up`)")
@@ -319,6 +387,12 @@ impl Resource for DnsRecordResource {
                 )));
             }
             current = Some((w.clone(), set, target));
+        }
+        if want.is_none() && rec.is_none() {
+            let target = stack_target(cx).await?;
+            if let Some((place, set)) = find_by_target(cx, target.as_ref()).await? {
+                current = Some((place, set, target));
+            }
         }
         // The recorded record, when it is somewhere else than it should be (a moved name).
         let old = match &rec {
