@@ -7,6 +7,11 @@ use crate::resources::{
     Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource, security_group, subnet,
     vpc::VpcResource,
 };
+use crate::resources::{
+    app_client::AppClientResource, gateway, gateway::GatewayResource, gateway_target::GatewayTargetResource,
+    interceptor_function, interceptor_function::InterceptorFunctionResource, resource_server::ResourceServerResource,
+    user_pool::UserPoolResource, user_pool_domain::UserPoolDomainResource,
+};
 
 pub fn resources() -> Vec<Arc<dyn Resource>> {
     let [subnet_a, subnet_b] = subnet::SUBNETS;
@@ -18,6 +23,17 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(RouteTableResource),
         Arc::new(security_group::ALB_SG),
         Arc::new(security_group::TASK_SG),
+        // identity and the gateway
+        Arc::new(UserPoolResource),
+        Arc::new(UserPoolDomainResource),
+        Arc::new(ResourceServerResource),
+        Arc::new(AppClientResource),
+        Arc::new(interceptor_function::LOG_GROUP),
+        Arc::new(interceptor_function::ROLE),
+        Arc::new(InterceptorFunctionResource),
+        Arc::new(gateway::ROLE),
+        Arc::new(GatewayResource),
+        Arc::new(GatewayTargetResource),
     ]
 }
 

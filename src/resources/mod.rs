@@ -22,13 +22,20 @@ use crate::error::{Error, Result};
 use crate::progress::Line;
 use crate::state::Ids;
 
+pub mod app_client;
 mod ec2;
+pub mod gateway;
+pub mod gateway_target;
 pub mod iam_role;
+pub mod interceptor_function;
 pub mod internet_gateway;
 pub mod log_group;
+pub mod resource_server;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
+pub mod user_pool;
+pub mod user_pool_domain;
 pub mod vpc;
 
 pub const TAG_STACK: &str = "neo4j-gw:stack";
@@ -191,6 +198,13 @@ pub trait Resource: Send + Sync + 'static {
     /// before anything is created and are never created, changed or deleted.
     fn external(&self) -> bool {
         false
+    }
+    /// The node whose deletion also removes this resource, for sub-resources that live inside another one
+    /// (a Cognito resource server inside its user pool). In `down`, where that node is deleted after this one,
+    /// a failed delete call of this resource is not fatal: it is left to go with its parent, whose deletion is
+    /// verified. `None` (the default) for everything that must be deleted on its own.
+    fn removed_with(&self) -> Option<&'static str> {
+        None
     }
     /// Finds the live resource (read-only calls) and compares it with the desired settings.
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation>;
