@@ -54,14 +54,21 @@ pub async fn resolve_region(settings: &Settings, recorded: Option<&str>) -> Resu
     if let Some(r) = recorded {
         return Ok(r.to_owned());
     }
-    Err(Error::usage("--region", "is not set (also not in AWS_REGION, AWS_DEFAULT_REGION or the AWS profile)"))
+    Err(Error::usage(
+        "--region",
+        "is not set (also not in AWS_REGION, AWS_DEFAULT_REGION or the AWS profile)",
+    ))
 }
 
 impl Aws {
     pub async fn new(settings: &Settings, region: &str, ledger: &Ledger) -> Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
-            .retry_config(RetryConfig::adaptive().with_max_attempts(8).with_initial_backoff(Duration::from_millis(200)))
+            .retry_config(
+                RetryConfig::adaptive()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
@@ -78,7 +85,11 @@ impl Aws {
         let emulated = sdk.endpoint_url().is_some();
         macro_rules! client {
             ($krate:ident) => {
-                $krate::Client::from_conf($krate::config::Builder::from(&sdk).interceptor(ledger.clone()).build())
+                $krate::Client::from_conf(
+                    $krate::config::Builder::from(&sdk)
+                        .interceptor(ledger.clone())
+                        .build(),
+                )
             };
         }
         Aws {
@@ -101,7 +112,13 @@ impl Aws {
 
     /// The account the credentials belong to.
     pub async fn account(&self) -> Result<String> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| error::aws("credentials", "GetCallerIdentity", e))?;
-        out.account.ok_or_else(|| Error::other("STS GetCallerIdentity returned no account"))
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error::aws("credentials", "GetCallerIdentity", e))?;
+        out.account
+            .ok_or_else(|| Error::other("STS GetCallerIdentity returned no account"))
     }
 }

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// Put the official Neo4j MCP server on AWS behind an Amazon Bedrock AgentCore Gateway with Cognito OAuth —
 /// and take it down again — in one command.
 #[derive(Debug, Parser)]
-#[command(name = "neo4j-gw", version, propagate_version = true, after_help = EXIT_CODES)]
+#[command(name = "neo4j-gw", version, propagate_version = true, args_override_self = true, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -219,7 +219,10 @@ impl SettingArgs {
             ("protocol_versions", &self.protocol_versions),
             ("target_name", &self.target_name),
         ];
-        pairs.into_iter().filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v))).collect()
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+            .collect()
     }
 }
 
@@ -242,7 +245,11 @@ mod tests {
         let token = cmd.find_subcommand("token").unwrap();
         for (key, _) in KEYS {
             let long = key.replace('_', "-");
-            let has = up.get_arguments().chain(cmd.get_arguments()).chain(token.get_arguments()).any(|a| a.get_long() == Some(long.as_str()));
+            let has = up
+                .get_arguments()
+                .chain(cmd.get_arguments())
+                .chain(token.get_arguments())
+                .any(|a| a.get_long() == Some(long.as_str()));
             assert!(has, "config key {key} has no --{long} flag");
         }
     }

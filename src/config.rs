@@ -132,9 +132,15 @@ impl Layers {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::usage("--config", format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::usage(
+                    "--config",
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
         };
-        self.file = parse_toml(&text).map_err(|m| Error::usage("--config", format!("{}: {m}", path.display())))?;
+        self.file = parse_toml(&text)
+            .map_err(|m| Error::usage("--config", format!("{}: {m}", path.display())))?;
         self.file_path = Some(path.to_owned());
         Ok(())
     }
@@ -148,7 +154,10 @@ impl Layers {
             return Some((v.clone(), Origin::Env));
         }
         if let Some(v) = self.file.get(key) {
-            return Some((v.clone(), Origin::File(self.file_path.clone().unwrap_or_default())));
+            return Some((
+                v.clone(),
+                Origin::File(self.file_path.clone().unwrap_or_default()),
+            ));
         }
         if let Some(v) = self.recorded.get(key) {
             return Some((v.clone(), Origin::Recorded));
@@ -173,7 +182,9 @@ fn parse_toml(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
             ));
         }
         if !KEYS.iter().any(|(k, _)| *k == key) {
-            return Err(format!("unknown key `{key}` (known keys are listed in the README)"));
+            return Err(format!(
+                "unknown key `{key}` (known keys are listed in the README)"
+            ));
         }
         let text = match value {
             toml::Value::String(s) => s,
@@ -183,11 +194,17 @@ fn parse_toml(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
                 .into_iter()
                 .map(|v| match v {
                     toml::Value::String(s) => Ok(s),
-                    other => Err(format!("key `{key}`: list items must be strings, found {other}")),
+                    other => Err(format!(
+                        "key `{key}`: list items must be strings, found {other}"
+                    )),
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?
                 .join(","),
-            other => return Err(format!("key `{key}`: expected a string, number, boolean or list, found {other}")),
+            other => {
+                return Err(format!(
+                    "key `{key}`: expected a string, number, boolean or list, found {other}"
+                ));
+            }
         };
         out.insert(key, text);
     }
@@ -289,12 +306,17 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
     let r = Resolver { layers };
     let stack = r.required("stack", |v| validate_stack(v).map(|_| v.to_owned()))?;
     let region = r.optional("region", |v| validate_region(v).map(|_| v.to_owned()))?;
-    let domain_name = r.optional("domain_name", |v| validate_domain(v))?;
-    let subdomain = r.required("subdomain", |v| validate_subdomain(v))?;
-    let certificate_arn = r.optional("certificate_arn", |v| validate_certificate_arn(v, region.as_deref()))?;
+    let domain_name = r.optional("domain_name", validate_domain)?;
+    let subdomain = r.required("subdomain", validate_subdomain)?;
+    let certificate_arn = r.optional("certificate_arn", |v| {
+        validate_certificate_arn(v, region.as_deref())
+    })?;
     if purpose == Purpose::Up {
         if domain_name.is_none() {
-            return Err(Error::usage("--domain-name", "is required (the apex of an existing public Route53 hosted zone, e.g. example.com)"));
+            return Err(Error::usage(
+                "--domain-name",
+                "is required (the apex of an existing public Route53 hosted zone, e.g. example.com)",
+            ));
         }
         if certificate_arn.is_none() {
             return Err(Error::usage(
@@ -306,17 +328,25 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
     if let (Some(d), Some(_)) = (&domain_name, &certificate_arn) {
         let fqdn = format!("{subdomain}.{d}");
         if fqdn.len() > 253 {
-            return Err(Error::usage("--subdomain", format!("{fqdn} is longer than 253 characters")));
+            return Err(Error::usage(
+                "--subdomain",
+                format!("{fqdn} is longer than 253 characters"),
+            ));
         }
     }
     let neo4j_uri = r.required("neo4j_uri", |v| validate_neo4j_uri(v).map(|_| v.to_owned()))?;
     let neo4j_password = match password {
         PasswordSource::Stdin(p) if p.is_empty() => {
-            return Err(Error::usage("--neo4j-password-stdin", "standard input held no password"));
+            return Err(Error::usage(
+                "--neo4j-password-stdin",
+                "standard input held no password",
+            ));
         }
         PasswordSource::Stdin(p) => Some(Secret::new(p)),
         PasswordSource::Env(Some(p)) if !p.is_empty() => Some(Secret::new(p)),
-        PasswordSource::Env(_) if neo4j_uri == DEMO_URI => Some(Secret::new(DEMO_PASSWORD.to_owned())),
+        PasswordSource::Env(_) if neo4j_uri == DEMO_URI => {
+            Some(Secret::new(DEMO_PASSWORD.to_owned()))
+        }
         PasswordSource::Env(_) if purpose == Purpose::Up => {
             return Err(Error::usage(
                 "NEO4J_PASSWORD",
@@ -325,8 +355,13 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         }
         PasswordSource::Env(_) => None,
     };
-    let cpu = r.required("cpu", |v| parse_num::<u32>(v))?;
-    let memory = r.required("memory", |v| parse_num::<u32>(v))?;
+    let cpu = r.required("cpu", |v| {
+        let cpu = parse_num::<u32>(v)?;
+        validate_fargate_size(cpu, 0)
+            .or_else(|m| if m.contains("memory") { Ok(()) } else { Err(m) })?;
+        Ok(cpu)
+    })?;
+    let memory = r.required("memory", parse_num::<u32>)?;
     validate_fargate_size(cpu, memory).map_err(|m| r.error("memory", m))?;
     let allowed_cidrs = r.required("allowed_cidrs", |v| {
         let list = split_list(v);
@@ -340,19 +375,19 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
     })?;
     let settings = Settings {
         stack,
-        state_dir: PathBuf::from(r.required("state_dir", |v| non_empty(v))?),
+        state_dir: PathBuf::from(r.required("state_dir", non_empty)?),
         region,
-        profile: r.optional("profile", |v| non_empty(v))?,
-        endpoint_url: r.optional("endpoint_url", |v| validate_url(v))?,
+        profile: r.optional("profile", non_empty)?,
+        endpoint_url: r.optional("endpoint_url", validate_url)?,
         domain_name,
         certificate_arn,
         subdomain,
         allowed_cidrs,
         neo4j_uri,
         neo4j_database: r.required("neo4j_database", |v| validate_simple_name(v, 63))?,
-        neo4j_username: r.required("neo4j_username", |v| non_empty(v))?,
+        neo4j_username: r.required("neo4j_username", non_empty)?,
         neo4j_password,
-        image: r.required("image", |v| validate_image(v))?,
+        image: r.required("image", validate_image)?,
         read_only: r.required("read_only", parse_bool)?,
         cpu,
         memory,
@@ -372,15 +407,25 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         log_retention_days: r.required("log_retention_days", |v| {
             let d = parse_num::<i32>(v)?;
             const ALLOWED: &[i32] = &[
-                1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+                1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                2557, 2922, 3288, 3653,
             ];
-            if ALLOWED.contains(&d) { Ok(d) } else { Err(format!("must be one of CloudWatch's values {ALLOWED:?}")) }
+            if ALLOWED.contains(&d) {
+                Ok(d)
+            } else {
+                Err(format!("must be one of CloudWatch's values {ALLOWED:?}"))
+            }
         })?,
-        wait_timeout: r.required("wait_timeout", |v| parse_range::<u64>(v, 1, 24 * 3600).map(Duration::from_secs))?,
-        cognito_domain_prefix: r.optional("cognito_domain_prefix", |v| validate_domain_prefix(v).map(|_| v.to_owned()))?,
+        wait_timeout: r.required("wait_timeout", |v| {
+            parse_range::<u64>(v, 1, 24 * 3600).map(Duration::from_secs)
+        })?,
+        cognito_domain_prefix: r.optional("cognito_domain_prefix", |v| {
+            validate_domain_prefix(v).map(|_| v.to_owned())
+        })?,
         resource_server_id: r.required("resource_server_id", |v| validate_simple_name(v, 256))?,
         scope: r.required("scope", |v| validate_simple_name(v, 256))?,
-        token_validity_minutes: r.required("token_validity_minutes", |v| parse_range::<i32>(v, 5, 1440))?,
+        token_validity_minutes: r
+            .required("token_validity_minutes", |v| parse_range::<i32>(v, 5, 1440))?,
         auth_header: r.required("auth_header", |v| {
             if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 Ok(v.to_owned())
@@ -397,11 +442,18 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
                 Ok(list)
             }
         })?,
-        target_name: r.required("target_name", |v| validate_agentcore_name(v, 100).map(|_| v.to_owned()))?,
-        token_endpoint: r.optional("token_endpoint", |v| validate_url(v))?,
+        target_name: r.required("target_name", |v| {
+            validate_agentcore_name(v, 100).map(|_| v.to_owned())
+        })?,
+        token_endpoint: r.optional("token_endpoint", validate_url)?,
         recorded: RECORDED_KEYS
             .iter()
-            .filter_map(|k| layers.get(k).filter(|(_, o)| *o != Origin::Default).map(|(v, _)| ((*k).to_owned(), v)))
+            .filter_map(|k| {
+                layers
+                    .get(k)
+                    .filter(|(_, o)| *o != Origin::Default)
+                    .map(|(v, _)| ((*k).to_owned(), v))
+            })
             .collect(),
     };
     Ok(settings)
@@ -413,21 +465,37 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     fn error(&self, key: &str, message: String) -> Error {
-        let origin = self.layers.get(key).map(|(_, o)| o).unwrap_or(Origin::Default);
+        let origin = self
+            .layers
+            .get(key)
+            .map(|(_, o)| o)
+            .unwrap_or(Origin::Default);
         Error::usage(describe(key, &origin), message)
     }
 
-    fn required<T>(&self, key: &str, parse: impl Fn(&str) -> std::result::Result<T, String>) -> Result<T> {
+    fn required<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> std::result::Result<T, String>,
+    ) -> Result<T> {
         match self.layers.get(key) {
-            Some((v, origin)) => parse(v.trim()).map_err(|m| Error::usage(describe(key, &origin), m)),
+            Some((v, origin)) => {
+                parse(v.trim()).map_err(|m| Error::usage(describe(key, &origin), m))
+            }
             None => Err(Error::usage(describe(key, &Origin::Flag), "is required")),
         }
     }
 
-    fn optional<T>(&self, key: &str, parse: impl Fn(&str) -> std::result::Result<T, String>) -> Result<Option<T>> {
+    fn optional<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> std::result::Result<T, String>,
+    ) -> Result<Option<T>> {
         match self.layers.get(key) {
             Some((v, _)) if v.trim().is_empty() => Ok(None),
-            Some((v, origin)) => parse(v.trim()).map(Some).map_err(|m| Error::usage(describe(key, &origin), m)),
+            Some((v, origin)) => parse(v.trim())
+                .map(Some)
+                .map_err(|m| Error::usage(describe(key, &origin), m)),
             None => Ok(None),
         }
     }
@@ -436,16 +504,29 @@ impl Resolver<'_> {
 type V<T> = std::result::Result<T, String>;
 
 fn non_empty(v: &str) -> V<String> {
-    if v.is_empty() { Err("must not be empty".into()) } else { Ok(v.to_owned()) }
+    if v.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(v.to_owned())
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(v: &str) -> V<T> {
-    v.parse::<T>().map_err(|_| format!("`{v}` is not a valid number"))
+    v.parse::<T>()
+        .map_err(|_| format!("`{v}` is not a valid number"))
 }
 
-fn parse_range<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(v: &str, min: T, max: T) -> V<T> {
+fn parse_range<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+    v: &str,
+    min: T,
+    max: T,
+) -> V<T> {
     let n = parse_num::<T>(v)?;
-    if n < min || n > max { Err(format!("{n} is out of range ({min}–{max})")) } else { Ok(n) }
+    if n < min || n > max {
+        Err(format!("{n} is out of range ({min}–{max})"))
+    } else {
+        Ok(n)
+    }
 }
 
 fn parse_bool(v: &str) -> V<bool> {
@@ -457,7 +538,11 @@ fn parse_bool(v: &str) -> V<bool> {
 }
 
 fn split_list(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn is_date(v: &str) -> bool {
@@ -465,7 +550,9 @@ fn is_date(v: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// Stack names: 1–24 of lowercase letters, digits and single hyphens, starting with a letter and not ending
@@ -475,14 +562,21 @@ pub fn validate_stack(v: &str) -> V<()> {
     if v.is_empty() || v.len() > 24 {
         return Err(format!("`{v}` must be 1–24 characters long"));
     }
-    if !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(format!("`{v}` may contain only lowercase letters, digits and hyphens"));
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "`{v}` may contain only lowercase letters, digits and hyphens"
+        ));
     }
     if !v.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err(format!("`{v}` must start with a lowercase letter"));
     }
     if v.ends_with('-') || v.contains("--") {
-        return Err(format!("`{v}` must not end with a hyphen or contain two hyphens in a row"));
+        return Err(format!(
+            "`{v}` must not end with a hyphen or contain two hyphens in a row"
+        ));
     }
     Ok(())
 }
@@ -490,15 +584,26 @@ pub fn validate_stack(v: &str) -> V<()> {
 fn validate_region(v: &str) -> V<()> {
     let parts: Vec<&str> = v.split('-').collect();
     let ok = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
-    if ok { Ok(()) } else { Err(format!("`{v}` is not an AWS region name such as us-east-1")) }
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{v}` is not an AWS region name such as us-east-1"))
+    }
 }
 
 fn valid_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
-        && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && l.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !l.starts_with('-')
         && !l.ends_with('-')
 }
@@ -515,7 +620,10 @@ pub fn validate_domain(v: &str) -> V<String> {
             "`{v}` is not a valid domain name (labels of letters, digits and inner hyphens, e.g. example.com)"
         ));
     }
-    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err(format!("`{v}` looks like an IP address, not a domain name"));
     }
     Ok(d)
@@ -527,7 +635,9 @@ pub fn validate_subdomain(v: &str) -> V<String> {
     if s.split('.').all(valid_label) {
         Ok(s)
     } else {
-        Err(format!("`{v}` is not a valid subdomain (DNS labels of letters, digits and inner hyphens, e.g. mcp)"))
+        Err(format!(
+            "`{v}` is not a valid subdomain (DNS labels of letters, digits and inner hyphens, e.g. mcp)"
+        ))
     }
 }
 
@@ -570,16 +680,31 @@ pub fn validate_cidr(v: &str) -> V<()> {
     }
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
     if u32::from(addr) & !mask != 0 {
-        return Err(format!("`{v}` has host bits set (did you mean {}/{len}?)", std::net::Ipv4Addr::from(u32::from(addr) & mask)));
+        return Err(format!(
+            "`{v}` has host bits set (did you mean {}/{len}?)",
+            std::net::Ipv4Addr::from(u32::from(addr) & mask)
+        ));
     }
     Ok(())
 }
 
 fn validate_neo4j_uri(v: &str) -> V<()> {
-    const SCHEMES: &[&str] = &["neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"];
-    let (scheme, rest) = v.split_once("://").ok_or_else(|| format!("`{v}` is not a URI such as neo4j+s://host:7687"))?;
+    const SCHEMES: &[&str] = &[
+        "neo4j",
+        "neo4j+s",
+        "neo4j+ssc",
+        "bolt",
+        "bolt+s",
+        "bolt+ssc",
+    ];
+    let (scheme, rest) = v
+        .split_once("://")
+        .ok_or_else(|| format!("`{v}` is not a URI such as neo4j+s://host:7687"))?;
     if !SCHEMES.contains(&scheme) {
-        return Err(format!("scheme `{scheme}` is not supported (use one of {})", SCHEMES.join(", ")));
+        return Err(format!(
+            "scheme `{scheme}` is not supported (use one of {})",
+            SCHEMES.join(", ")
+        ));
     }
     let host = rest.split(['/', '?']).next().unwrap_or("");
     if host.is_empty() || host.contains('@') {
@@ -597,10 +722,16 @@ fn validate_url(v: &str) -> V<String> {
 }
 
 fn validate_simple_name(v: &str, max: usize) -> V<String> {
-    if !v.is_empty() && v.len() <= max && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if !v.is_empty()
+        && v.len() <= max
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         Ok(v.to_owned())
     } else {
-        Err(format!("`{v}` must be 1–{max} letters, digits, '-', '_' or '.'"))
+        Err(format!(
+            "`{v}` must be 1–{max} letters, digits, '-', '_' or '.'"
+        ))
     }
 }
 
@@ -619,18 +750,26 @@ pub fn validate_agentcore_name(v: &str, max: usize) -> V<()> {
         && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !v.contains("--")
         && v.chars().filter(|c| c.is_ascii_alphanumeric()).count() <= max;
-    if ok { Ok(()) } else { Err(format!("`{v}` must match ([0-9a-zA-Z][-]?){{1,{max}}}")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{v}` must match ([0-9a-zA-Z][-]?){{1,{max}}}"))
+    }
 }
 
 /// Cognito hosted-domain prefixes: `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`, and AWS reserves `aws`,
 /// `amazon` and `cognito` inside them.
 pub fn validate_domain_prefix(v: &str) -> V<()> {
     if !valid_label(v) {
-        return Err(format!("`{v}` must be 1–63 lowercase letters, digits and inner hyphens"));
+        return Err(format!(
+            "`{v}` must be 1–63 lowercase letters, digits and inner hyphens"
+        ));
     }
     for reserved in ["aws", "amazon", "cognito"] {
         if v.contains(reserved) {
-            return Err(format!("`{v}` must not contain the reserved word `{reserved}`"));
+            return Err(format!(
+                "`{v}` must not contain the reserved word `{reserved}`"
+            ));
         }
     }
     Ok(())
@@ -640,21 +779,33 @@ pub fn validate_domain_prefix(v: &str) -> V<()> {
 pub fn validate_fargate_size(cpu: u32, memory: u32) -> V<()> {
     let ok = match cpu {
         256 => matches!(memory, 512 | 1024 | 2048),
-        512 => (1024..=4096).contains(&memory) && memory % 1024 == 0,
-        1024 => (2048..=8192).contains(&memory) && memory % 1024 == 0,
-        2048 => (4096..=16384).contains(&memory) && memory % 1024 == 0,
-        4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
-        8192 => (16384..=61440).contains(&memory) && memory % 4096 == 0,
-        16384 => (32768..=122880).contains(&memory) && memory % 8192 == 0,
-        _ => return Err(format!("cpu {cpu} is not a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)")),
+        512 => (1024..=4096).contains(&memory) && memory.is_multiple_of(1024),
+        1024 => (2048..=8192).contains(&memory) && memory.is_multiple_of(1024),
+        2048 => (4096..=16384).contains(&memory) && memory.is_multiple_of(1024),
+        4096 => (8192..=30720).contains(&memory) && memory.is_multiple_of(1024),
+        8192 => (16384..=61440).contains(&memory) && memory.is_multiple_of(4096),
+        16384 => (32768..=122880).contains(&memory) && memory.is_multiple_of(8192),
+        _ => {
+            return Err(format!(
+                "cpu {cpu} is not a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)"
+            ));
+        }
     };
-    if ok { Ok(()) } else { Err(format!("{memory} MiB is not a valid Fargate memory size for cpu {cpu}")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{memory} MiB is not a valid Fargate memory size for cpu {cpu}"
+        ))
+    }
 }
 
 impl Settings {
     /// `<subdomain>.<domain_name>`, when the domain is known.
     pub fn fqdn(&self) -> Option<String> {
-        self.domain_name.as_ref().map(|d| format!("{}.{d}", self.subdomain))
+        self.domain_name
+            .as_ref()
+            .map(|d| format!("{}.{d}", self.subdomain))
     }
 }
 
@@ -664,15 +815,23 @@ mod tests {
 
     fn layers(flags: &[(&str, &str)]) -> Layers {
         Layers {
-            flags: flags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            flags: flags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             ..Default::default()
         }
     }
 
-    const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-1111-2222-3333-444455556666";
+    const CERT: &str =
+        "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-1111-2222-3333-444455556666";
 
     fn up(flags: &[(&str, &str)]) -> Result<Settings> {
-        let mut all = vec![("region", "us-east-1"), ("domain_name", "example.com"), ("certificate_arn", CERT)];
+        let mut all = vec![
+            ("region", "us-east-1"),
+            ("domain_name", "example.com"),
+            ("certificate_arn", CERT),
+        ];
         all.extend_from_slice(flags);
         resolve(&layers(&all), Purpose::Up, PasswordSource::Env(None))
     }
@@ -683,7 +842,10 @@ mod tests {
         assert_eq!(s.stack, "neo4j-gw");
         assert_eq!(s.fqdn().as_deref(), Some("mcp.example.com"));
         assert_eq!(s.allowed_cidrs, vec!["0.0.0.0/0"]);
-        assert_eq!(s.neo4j_password.as_ref().map(Secret::expose), Some(DEMO_PASSWORD));
+        assert_eq!(
+            s.neo4j_password.as_ref().map(Secret::expose),
+            Some(DEMO_PASSWORD)
+        );
         assert_eq!((s.cpu, s.memory), (256, 1024));
     }
 
@@ -698,26 +860,36 @@ mod tests {
         assert_eq!(l.get("subdomain").unwrap().0, "env");
         l.flags.insert("subdomain".into(), "flag".into());
         assert_eq!(l.get("subdomain").unwrap(), ("flag".into(), Origin::Flag));
-        assert_eq!(layers(&[]).get("subdomain").unwrap(), ("mcp".into(), Origin::Default));
+        assert_eq!(
+            layers(&[]).get("subdomain").unwrap(),
+            ("mcp".into(), Origin::Default)
+        );
     }
 
     #[test]
     fn errors_name_the_setting_and_its_origin() {
         let mut l = layers(&[("region", "us-east-1"), ("certificate_arn", CERT)]);
         l.env.insert("domain_name".into(), "not a domain".into());
-        let e = resolve(&l, Purpose::Up, PasswordSource::Env(None)).unwrap_err().to_string();
+        let e = resolve(&l, Purpose::Up, PasswordSource::Env(None))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("NEO4J_GW_DOMAIN_NAME: "), "{e}");
     }
 
     #[test]
     fn certificate_from_another_region_is_refused() {
         let e = up(&[("region", "eu-west-1")]).unwrap_err().to_string();
-        assert!(e.contains("--certificate-arn") && e.contains("us-east-1"), "{e}");
+        assert!(
+            e.contains("--certificate-arn") && e.contains("us-east-1"),
+            "{e}"
+        );
     }
 
     #[test]
     fn non_demo_uri_needs_a_password() {
-        let e = up(&[("neo4j_uri", "neo4j+s://db.internal:7687")]).unwrap_err().to_string();
+        let e = up(&[("neo4j_uri", "neo4j+s://db.internal:7687")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("NEO4J_PASSWORD"), "{e}");
     }
 
@@ -732,7 +904,15 @@ mod tests {
     #[test]
     fn names_and_cidrs() {
         assert!(validate_stack("neo4j-gw").is_ok());
-        for bad in ["", "Upper", "1abc", "a--b", "abc-", "a_b", "aaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        for bad in [
+            "",
+            "Upper",
+            "1abc",
+            "a--b",
+            "abc-",
+            "a_b",
+            "aaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
             assert!(validate_stack(bad).is_err(), "{bad}");
         }
         assert!(validate_cidr("10.0.0.0/16").is_ok());
@@ -748,8 +928,18 @@ mod tests {
 
     #[test]
     fn config_file_rejects_unknown_keys_and_secrets() {
-        assert!(parse_toml("domain_name = \"example.com\"\nallowed_cidrs = [\"10.0.0.0/8\"]").is_ok());
-        assert!(parse_toml("domian_name = \"x\"").unwrap_err().contains("unknown key `domian_name`"));
-        assert!(parse_toml("neo4j_password = \"x\"").unwrap_err().contains("NEO4J_PASSWORD"));
+        assert!(
+            parse_toml("domain_name = \"example.com\"\nallowed_cidrs = [\"10.0.0.0/8\"]").is_ok()
+        );
+        assert!(
+            parse_toml("domian_name = \"x\"")
+                .unwrap_err()
+                .contains("unknown key `domian_name`")
+        );
+        assert!(
+            parse_toml("neo4j_password = \"x\"")
+                .unwrap_err()
+                .contains("NEO4J_PASSWORD")
+        );
     }
 }

@@ -72,7 +72,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(file: StateFile, state: State) -> Self {
-        Store { file, state: Mutex::new(state) }
+        Store {
+            file,
+            state: Mutex::new(state),
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T> {
@@ -83,7 +86,12 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Option<Record> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).resources.get(id).cloned()
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .resources
+            .get(id)
+            .cloned()
     }
 
     pub fn snapshot(&self) -> State {
@@ -95,16 +103,22 @@ impl Store {
     }
 
     fn put(&self, id: &str, kind: &str, owned: bool, status: Status, ids: &Ids) -> Result<()> {
-        let unchanged = self
-            .get(id)
-            .is_some_and(|r| r.status == status && &r.ids == ids && r.owned == owned && r.kind == kind);
+        let unchanged = self.get(id).is_some_and(|r| {
+            r.status == status && &r.ids == ids && r.owned == owned && r.kind == kind
+        });
         if unchanged {
             return Ok(());
         }
         self.with(|s| {
             s.resources.insert(
                 id.to_owned(),
-                Record { kind: kind.to_owned(), owned, status, ids: ids.clone(), updated_at: now() },
+                Record {
+                    kind: kind.to_owned(),
+                    owned,
+                    status,
+                    ids: ids.clone(),
+                    updated_at: now(),
+                },
             );
         })
     }
@@ -191,7 +205,10 @@ pub struct Results<T> {
 
 impl<T> Results<T> {
     pub fn errors(self) -> Vec<Error> {
-        self.by_node.into_iter().filter_map(|(_, r)| r.err()).collect()
+        self.by_node
+            .into_iter()
+            .filter_map(|(_, r)| r.err())
+            .collect()
     }
 }
 
@@ -205,15 +222,27 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(plan: Vec<Arc<dyn Resource>>, shared: Arc<Shared>, progress: Progress) -> Self {
-        Engine { plan, shared, progress }
+        Engine {
+            plan,
+            shared,
+            progress,
+        }
     }
 
     fn cx(&self, node: &Arc<dyn Resource>) -> Cx {
-        Cx { shared: self.shared.clone(), node: node.id(), line: self.progress.line(node.id()) }
+        Cx {
+            shared: self.shared.clone(),
+            node: node.id(),
+            line: self.progress.line(node.id()),
+        }
     }
 
     fn quiet_cx(&self, node: &Arc<dyn Resource>) -> Cx {
-        Cx { shared: self.shared.clone(), node: node.id(), line: Progress::hidden() }
+        Cx {
+            shared: self.shared.clone(),
+            node: node.id(),
+            line: Progress::hidden(),
+        }
     }
 
     fn learn(&self, id: &str, ids: &Ids) {
@@ -231,7 +260,13 @@ impl Engine {
     /// Runs `f` on every node of `nodes`, each once its prerequisites are done: dependencies first when
     /// `reverse` is false, dependents first when true. A node whose prerequisite failed is not run when
     /// `stop_on_failure` is set. No new node starts once a signal has arrived.
-    async fn walk<'a, T, F>(&'a self, nodes: &[Arc<dyn Resource>], reverse: bool, stop_on_failure: bool, f: F) -> Results<T>
+    async fn walk<'a, T, F>(
+        &'a self,
+        nodes: &[Arc<dyn Resource>],
+        reverse: bool,
+        stop_on_failure: bool,
+        f: F,
+    ) -> Results<T>
     where
         T: Send + 'a,
         F: Fn(Arc<dyn Resource>) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>,
@@ -241,9 +276,17 @@ impl Engine {
             .iter()
             .map(|n| {
                 let p: Vec<&'static str> = if reverse {
-                    nodes.iter().filter(|m| m.depends_on().contains(&n.id())).map(|m| m.id()).collect()
+                    nodes
+                        .iter()
+                        .filter(|m| m.depends_on().contains(&n.id()))
+                        .map(|m| m.id())
+                        .collect()
                 } else {
-                    n.depends_on().iter().copied().filter(|d| in_walk.contains(d)).collect()
+                    n.depends_on()
+                        .iter()
+                        .copied()
+                        .filter(|d| in_walk.contains(d))
+                        .collect()
                 };
                 (n.id(), p)
             })
@@ -257,19 +300,34 @@ impl Engine {
             let interrupted = self.shared.cancel.check().is_err();
             // Nodes that can no longer run because a prerequisite failed.
             if stop_on_failure {
-                let (blocked, rest): (Vec<_>, Vec<_>) =
-                    pending.into_iter().partition(|n| prereqs[n.id()].iter().any(|p| done_failed.contains(p)));
+                let (blocked, rest): (Vec<_>, Vec<_>) = pending
+                    .into_iter()
+                    .partition(|n| prereqs[n.id()].iter().any(|p| done_failed.contains(p)));
                 pending = rest;
                 for n in blocked {
-                    let failed: Vec<&str> = prereqs[n.id()].iter().copied().filter(|p| done_failed.contains(p)).collect();
+                    let failed: Vec<&str> = prereqs[n.id()]
+                        .iter()
+                        .copied()
+                        .filter(|p| done_failed.contains(p))
+                        .collect();
                     done_failed.insert(n.id());
-                    results.push((n.id(), Err(Error::other(format!("{}: skipped because {} did not complete", n.id(), failed.join(", "))))));
+                    let err = match self.shared.cancel.check() {
+                        Err(interrupted) => interrupted,
+                        Ok(()) => Error::other(format!(
+                            "{}: skipped because {} did not complete",
+                            n.id(),
+                            failed.join(", ")
+                        )),
+                    };
+                    results.push((n.id(), Err(err)));
                 }
             }
             if !interrupted {
                 let mut i = 0;
                 while i < pending.len() && running.len() < CONCURRENCY {
-                    let ready = prereqs[pending[i].id()].iter().all(|p| done_ok.contains(p) || done_failed.contains(p));
+                    let ready = prereqs[pending[i].id()]
+                        .iter()
+                        .all(|p| done_ok.contains(p) || done_failed.contains(p));
                     if ready {
                         let node = pending.remove(i);
                         let id = node.id();
@@ -294,14 +352,20 @@ impl Engine {
         }
         if let Err(e) = self.shared.cancel.check() {
             for n in pending {
-                results.push((n.id(), Err(match &e {
-                    Error::Interrupted(s) => Error::Interrupted(s),
-                    other => Error::other(other.to_string()),
-                })));
+                results.push((
+                    n.id(),
+                    Err(match &e {
+                        Error::Interrupted(s) => Error::Interrupted(s),
+                        other => Error::other(other.to_string()),
+                    }),
+                ));
             }
         } else {
             for n in pending {
-                results.push((n.id(), Err(Error::other(format!("{}: not reached", n.id())))));
+                results.push((
+                    n.id(),
+                    Err(Error::other(format!("{}: not reached", n.id()))),
+                ));
             }
         }
         Results { by_node: results }
@@ -312,7 +376,11 @@ impl Engine {
     }
 
     fn owned(&self) -> Vec<Arc<dyn Resource>> {
-        self.plan.iter().filter(|n| !n.external()).cloned().collect()
+        self.plan
+            .iter()
+            .filter(|n| !n.external())
+            .cloned()
+            .collect()
     }
 
     /// Observes what the stack uses but does not own; each problem is one line of the returned error.
@@ -339,12 +407,22 @@ impl Engine {
                             }
                             self.learn(node.id(), &live.ids);
                             if let Some(store) = store {
-                                store.put(node.id(), node.kind(), false, Status::Ready, &live.ids)?;
+                                store.put(
+                                    node.id(),
+                                    node.kind(),
+                                    false,
+                                    Status::Ready,
+                                    &live.ids,
+                                )?;
                             }
                             Ok(())
                         }
-                        Observation::Missing => Err(Error::Preflight(format!("{}: not found", node.id()))),
-                        Observation::Foreign(why) => Err(Error::Preflight(format!("{}: {why}", node.id()))),
+                        Observation::Missing => {
+                            Err(Error::Preflight(format!("{}: not found", node.id())))
+                        }
+                        Observation::Foreign(why) => {
+                            Err(Error::Preflight(format!("{}: {why}", node.id())))
+                        }
                     }
                 })
             })
@@ -352,8 +430,17 @@ impl Engine {
         let errors = results.errors();
         match errors.len() {
             0 => Ok(()),
-            1 => Err(errors.into_iter().next().unwrap_or_else(|| Error::other("preflight failed"))),
-            _ => Err(Error::Preflight(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))),
+            1 => Err(errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Error::other("preflight failed"))),
+            _ => Err(Error::Preflight(
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )),
         }
     }
 
@@ -366,7 +453,9 @@ impl Engine {
                 let result = self.reconcile(&node, &cx, store).await;
                 match &result {
                     Ok(outcome) => cx.line.finish(outcome.describe(), true),
-                    Err(e) => cx.line.finish(format!("failed: {}", first_line(&e.to_string())), false),
+                    Err(e) => cx
+                        .line
+                        .finish(format!("failed: {}", first_line(&e.to_string())), false),
                 }
                 result
             })
@@ -376,7 +465,7 @@ impl Engine {
 
     async fn reconcile(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
         let (id, kind) = (node.id(), node.kind());
-        cx.say("checking");
+        cx.line.hint("checking");
         let record = store.get(id);
         let recorded_ids = record.as_ref().map(|r| r.ids.clone());
         match node.observe(cx, recorded_ids.as_ref()).await? {
@@ -385,14 +474,30 @@ impl Engine {
             ))),
             Observation::Missing => {
                 self.forget(id);
-                self.create(node, cx, store, recorded_ids.unwrap_or_default()).await?;
+                self.create(node, cx, store, recorded_ids.unwrap_or_default())
+                    .await?;
                 Ok(Outcome::Created)
             }
             Observation::Present(live) => {
                 self.learn(id, &live.ids);
                 let adopted = record.as_ref().is_none_or(|r| r.status != Status::Ready);
-                store.put(id, kind, true, if adopted { Status::Creating } else { Status::Ready }, &live.ids)?;
-                let replace: Vec<String> = live.drift.iter().filter(|d| d.replace).map(|d| d.attribute.clone()).collect();
+                store.put(
+                    id,
+                    kind,
+                    true,
+                    if adopted {
+                        Status::Creating
+                    } else {
+                        Status::Ready
+                    },
+                    &live.ids,
+                )?;
+                let replace: Vec<String> = live
+                    .drift
+                    .iter()
+                    .filter(|d| d.replace)
+                    .map(|d| d.attribute.clone())
+                    .collect();
                 if !replace.is_empty() {
                     self.progress.note(&format!(
                         "{id}: {} cannot be changed in place; replacing it (delete, then create)",
@@ -408,7 +513,8 @@ impl Engine {
                 let ids = if live.drift.is_empty() {
                     live.ids.clone()
                 } else {
-                    let attrs: Vec<String> = live.drift.iter().map(|d| d.attribute.clone()).collect();
+                    let attrs: Vec<String> =
+                        live.drift.iter().map(|d| d.attribute.clone()).collect();
                     cx.say(format!("updating {}", attrs.join(", ")));
                     cx.shared.cancel.check()?;
                     let ids = node.update(cx, &live).await?;
@@ -421,12 +527,22 @@ impl Engine {
                     node.wait_ready(cx, &ids).await?;
                 }
                 store.put(id, kind, true, Status::Ready, &ids)?;
-                Ok(if adopted { Outcome::Adopted } else { Outcome::Unchanged })
+                Ok(if adopted {
+                    Outcome::Adopted
+                } else {
+                    Outcome::Unchanged
+                })
             }
         }
     }
 
-    async fn create(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store, previous: Ids) -> Result<()> {
+    async fn create(
+        &self,
+        node: &Arc<dyn Resource>,
+        cx: &Cx,
+        store: &Store,
+        previous: Ids,
+    ) -> Result<()> {
         let (id, kind) = (node.id(), node.kind());
         cx.shared.cancel.check()?;
         // Intent first: if the process dies during the call, the next run knows to look for it.
@@ -452,7 +568,9 @@ impl Engine {
                     let result = self.remove(&node, &cx, store).await;
                     match &result {
                         Ok(outcome) => cx.line.finish(outcome.describe(), true),
-                        Err(e) => cx.line.finish(format!("failed: {}", first_line(&e.to_string())), false),
+                        Err(e) => cx
+                            .line
+                            .finish(format!("failed: {}", first_line(&e.to_string())), false),
                     }
                     result
                 })
@@ -460,14 +578,19 @@ impl Engine {
             .await;
         for node in self.external() {
             let _ = store.remove(node.id());
-            results.by_node.push((node.id(), Ok(Outcome::Kept("not created by this stack; never deleted".into()))));
+            results.by_node.push((
+                node.id(),
+                Ok(Outcome::Kept(
+                    "not created by this stack; never deleted".into(),
+                )),
+            ));
         }
         results
     }
 
     async fn remove(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
         let (id, kind) = (node.id(), node.kind());
-        cx.say("checking");
+        cx.line.hint("checking");
         let recorded = store.get(id).map(|r| r.ids);
         match node.observe(cx, recorded.as_ref()).await? {
             Observation::Missing => {
@@ -477,7 +600,9 @@ impl Engine {
             }
             Observation::Foreign(why) => {
                 store.remove(id)?;
-                Ok(Outcome::Kept(format!("{why}; not the stack's, so not deleted")))
+                Ok(Outcome::Kept(format!(
+                    "{why}; not the stack's, so not deleted"
+                )))
             }
             Observation::Present(live) => {
                 cx.shared.cancel.check()?;
@@ -522,7 +647,9 @@ impl Engine {
             .walk(&all, false, false, |node| {
                 let cx = self.quiet_cx(&node);
                 Box::pin(async move {
-                    let recorded = state.and_then(|s| s.resources.get(node.id())).map(|r| r.ids.clone());
+                    let recorded = state
+                        .and_then(|s| s.resources.get(node.id()))
+                        .map(|r| r.ids.clone());
                     let base = |state: &'static str, ids: Ids, message: Option<String>| Report {
                         resource: node.id().to_owned(),
                         kind: node.kind().to_owned(),
@@ -538,24 +665,39 @@ impl Engine {
                         Ok(Observation::Foreign(why)) => base("foreign", Ids::new(), Some(why)),
                         Ok(Observation::Present(live)) => {
                             self.learn(node.id(), &live.ids);
-                            let Live { ids, drift, health, details } = live;
+                            let Live {
+                                ids,
+                                drift,
+                                health,
+                                details,
+                            } = live;
                             let (state, message) = match (&health, drift.is_empty()) {
                                 (_, false) => ("drifted", None),
                                 (Health::Ready, true) => ("present", None),
                                 (Health::Pending(m), true) => ("pending", Some(m.clone())),
                                 (Health::Unhealthy(m), true) => ("unhealthy", Some(m.clone())),
                             };
-                            Report { drift, details, ..base(state, ids, message) }
+                            Report {
+                                drift,
+                                details,
+                                ..base(state, ids, message)
+                            }
                         }
                         Err(e) => base("error", Ids::new(), Some(e.to_string())),
                     })
                 })
             })
             .await;
-        let mut reports: BTreeMap<&str, Report> =
-            results.by_node.into_iter().filter_map(|(id, r)| r.ok().map(|r| (id, r))).collect();
+        let mut reports: BTreeMap<&str, Report> = results
+            .by_node
+            .into_iter()
+            .filter_map(|(id, r)| r.ok().map(|r| (id, r)))
+            .collect();
         // Report in plan order.
-        self.plan.iter().filter_map(|n| reports.remove(n.id())).collect()
+        self.plan
+            .iter()
+            .filter_map(|n| reports.remove(n.id()))
+            .collect()
     }
 }
 

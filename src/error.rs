@@ -43,7 +43,9 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// The run was interrupted by a signal after the state was flushed.
-    #[error("interrupted by {0}; the state is saved and the next run resumes where this one stopped")]
+    #[error(
+        "interrupted by {0}; the state is saved and the next run resumes where this one stopped"
+    )]
     Interrupted(&'static str),
     /// Several resources failed in one engine walk.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
@@ -56,7 +58,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn usage(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Usage { setting: setting.into(), message: message.into() }
+        Error::Usage {
+            setting: setting.into(),
+            message: message.into(),
+        }
     }
 
     pub fn other(message: impl Into<String>) -> Self {
@@ -110,13 +115,24 @@ impl fmt::Display for AwsFailure {
 /// What the operator can do about an AWS error code.
 fn hint(code: Option<&str>) -> &'static str {
     match code {
-        Some(c) if c.contains("AccessDenied") || c == "UnauthorizedOperation" || c == "AuthFailure" => {
+        Some(c)
+            if c.contains("AccessDenied") || c == "UnauthorizedOperation" || c == "AuthFailure" =>
+        {
             "The credentials in use lack this permission: grant it (see the README's IAM section) and re-run"
         }
-        Some("InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "UnrecognizedClientException") => {
+        Some(
+            "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "UnrecognizedClientException",
+        ) => {
             "The AWS credentials are invalid or expired: refresh them (e.g. `aws sso login`) and re-run"
         }
-        Some(c) if c.contains("Throttl") || c == "RequestLimitExceeded" || c == "TooManyRequestsException" => {
+        Some(c)
+            if c.contains("Throttl")
+                || c == "RequestLimitExceeded"
+                || c == "TooManyRequestsException" =>
+        {
             "AWS is throttling requests: wait a minute and re-run; the run resumes where it stopped"
         }
         Some(c) if c.contains("LimitExceeded") || c.contains("QuotaExceeded") => {
@@ -139,7 +155,12 @@ where
         Some(m) => m.to_owned(),
         None => describe_chain(&err),
     };
-    Error::Aws(AwsFailure { resource: resource.into(), action: action.into(), code, message })
+    Error::Aws(AwsFailure {
+        resource: resource.into(),
+        action: action.into(),
+        code,
+        message,
+    })
 }
 
 /// The source chain of an error without an AWS message (connection failures, timeouts).
@@ -174,7 +195,10 @@ mod tests {
             message: "The maximum number of VPCs has been reached.".into(),
         };
         let text = f.to_string();
-        assert!(text.starts_with("vpc: CreateVpc failed (VpcLimitExceeded)"), "{text}");
+        assert!(
+            text.starts_with("vpc: CreateVpc failed (VpcLimitExceeded)"),
+            "{text}"
+        );
         assert!(text.contains("quota"), "{text}");
     }
 
@@ -185,7 +209,10 @@ mod tests {
         assert_eq!(Error::Locked("x".into()).exit_code(), exit::LOCKED);
         assert_eq!(Error::Interrupted("SIGTERM").exit_code(), exit::SIGTERM);
         assert_eq!(Error::Interrupted("SIGINT").exit_code(), exit::SIGINT);
-        assert_eq!(Error::Many(vec![Error::other("a"), Error::Interrupted("SIGINT")]).exit_code(), exit::SIGINT);
+        assert_eq!(
+            Error::Many(vec![Error::other("a"), Error::Interrupted("SIGINT")]).exit_code(),
+            exit::SIGINT
+        );
         assert_eq!(Error::other("x").exit_code(), exit::FAILED);
     }
 }

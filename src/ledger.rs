@@ -11,7 +11,8 @@ use std::time::Instant;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -33,7 +34,17 @@ pub struct Entry {
 
 /// Whether an operation changes anything, judged by its name (AWS names read-only calls Describe/Get/List…).
 pub fn is_mutating(operation: &str) -> bool {
-    !["Describe", "Get", "List", "Head", "Lookup", "Search", "Batch Get"].iter().any(|p| operation.starts_with(p))
+    ![
+        "Describe",
+        "Get",
+        "List",
+        "Head",
+        "Lookup",
+        "Search",
+        "Batch Get",
+    ]
+    .iter()
+    .any(|p| operation.starts_with(p))
 }
 
 #[derive(Debug, Default)]
@@ -51,11 +62,18 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(file: Option<PathBuf>, print: bool) -> Self {
-        Ledger { inner: Arc::default(), file, print }
+        Ledger {
+            inner: Arc::default(),
+            file,
+            print,
+        }
     }
 
     pub fn entries(&self) -> Vec<Entry> {
-        self.inner.lock().map(|i| i.entries.clone()).unwrap_or_default()
+        self.inner
+            .lock()
+            .map(|i| i.entries.clone())
+            .unwrap_or_default()
     }
 
     fn record(&self, entry: Entry) {
@@ -105,7 +123,10 @@ impl Intercept for Ledger {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(CallStart { at: Instant::now(), attempts: 0 });
+        cfg.interceptor_state().store_put(CallStart {
+            at: Instant::now(),
+            attempts: 0,
+        });
         Ok(())
     }
 
@@ -116,7 +137,10 @@ impl Intercept for Ledger {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(start) = cfg.load::<CallStart>().cloned() {
-            cfg.interceptor_state().store_put(CallStart { attempts: start.attempts + 1, ..start });
+            cfg.interceptor_state().store_put(CallStart {
+                attempts: start.attempts + 1,
+                ..start
+            });
         }
         Ok(())
     }
@@ -141,7 +165,10 @@ impl Intercept for Ledger {
             mutating: is_mutating(&operation),
             service,
             operation,
-            duration_ms: start.as_ref().map(|s| s.at.elapsed().as_millis() as u64).unwrap_or(0),
+            duration_ms: start
+                .as_ref()
+                .map(|s| s.at.elapsed().as_millis() as u64)
+                .unwrap_or(0),
             attempts: start.map(|s| s.attempts).unwrap_or(0),
             outcome,
             http_status: context.response().map(|r| r.status().as_u16()),
@@ -156,10 +183,21 @@ mod tests {
 
     #[test]
     fn classifies_operations() {
-        for op in ["DescribeVpcs", "GetGateway", "ListTagsForResource", "GetCallerIdentity"] {
+        for op in [
+            "DescribeVpcs",
+            "GetGateway",
+            "ListTagsForResource",
+            "GetCallerIdentity",
+        ] {
             assert!(!is_mutating(op), "{op}");
         }
-        for op in ["CreateVpc", "AuthorizeSecurityGroupIngress", "PutSecretValue", "UpdateGateway", "DeleteVpc"] {
+        for op in [
+            "CreateVpc",
+            "AuthorizeSecurityGroupIngress",
+            "PutSecretValue",
+            "UpdateGateway",
+            "DeleteVpc",
+        ] {
             assert!(is_mutating(op), "{op}");
         }
     }

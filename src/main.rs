@@ -26,7 +26,11 @@ use crate::error::exit;
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -41,7 +45,10 @@ async fn run(cli: Cli) -> i32 {
     let (handle, cancel) = engine::Cancel::new();
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         let name = tokio::select! {
@@ -55,7 +62,11 @@ async fn run(cli: Cli) -> i32 {
             _ = int.recv() => {},
             _ = term.recv() => {},
         }
-        std::process::exit(if name == "SIGTERM" { exit::SIGTERM } else { exit::SIGINT });
+        std::process::exit(if name == "SIGTERM" {
+            exit::SIGTERM
+        } else {
+            exit::SIGINT
+        });
     });
     let call_log = std::env::var_os("NEO4J_GW_CALL_LOG").map(std::path::PathBuf::from);
     let env = commands::Env {
@@ -93,5 +104,9 @@ fn init_logging(verbose: u8) {
     let filter = EnvFilter::new(format!(
         "warn,neo4j_gw={ours},aws_smithy_runtime=warn,aws_config=warn,aws_sdk_sts=warn,hyper=warn,rustls=warn"
     ));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

@@ -21,7 +21,11 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// The outputs known so far.
-pub fn compute(settings: &Settings, region: &str, known: &BTreeMap<String, Ids>) -> BTreeMap<String, String> {
+pub fn compute(
+    settings: &Settings,
+    region: &str,
+    known: &BTreeMap<String, Ids>,
+) -> BTreeMap<String, String> {
     let get = |node: &str, key: &str| known.get(node).and_then(|i| i.get(key)).cloned();
     let mut out = BTreeMap::new();
     let mut put = |k: &str, v: Option<String>| {
@@ -41,14 +45,25 @@ pub fn compute(settings: &Settings, region: &str, known: &BTreeMap<String, Ids>)
     put("CognitoAppClientId", get("app-client", "client_id"));
     put(
         "CognitoDiscoveryUrl",
-        pool.map(|p| format!("https://cognito-idp.{region}.amazonaws.com/{p}/.well-known/openid-configuration")),
+        pool.map(|p| {
+            format!(
+                "https://cognito-idp.{region}.amazonaws.com/{p}/.well-known/openid-configuration"
+            )
+        }),
     );
     put(
         "CognitoTokenEndpoint",
-        get("user-pool-domain", "domain").map(|d| format!("https://{d}.auth.{region}.amazoncognito.com/oauth2/token")),
+        get("user-pool-domain", "domain")
+            .map(|d| format!("https://{d}.auth.{region}.amazoncognito.com/oauth2/token")),
     );
     if known.contains_key("resource-server") {
-        put("CognitoScope", Some(format!("{}/{}", settings.resource_server_id, settings.scope)));
+        put(
+            "CognitoScope",
+            Some(format!(
+                "{}/{}",
+                settings.resource_server_id, settings.scope
+            )),
+        );
     }
     out
 }

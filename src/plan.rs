@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::resources::{
-    Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource, security_group, subnet,
-    vpc::VpcResource,
+    Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource,
+    security_group, subnet, vpc::VpcResource,
 };
 use crate::resources::{
     app_client::AppClientResource, gateway, gateway::GatewayResource, gateway_target::GatewayTargetResource,
@@ -60,7 +60,11 @@ mod tests {
                     done.insert(r.id());
                 }
             }
-            assert!(done.len() > before, "dependency cycle among {:?}", ids.difference(&done).collect::<Vec<_>>());
+            assert!(
+                done.len() > before,
+                "dependency cycle among {:?}",
+                ids.difference(&done).collect::<Vec<_>>()
+            );
         }
     }
 }

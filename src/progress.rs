@@ -37,8 +37,10 @@ impl Progress {
             Mode::Bars(multi) => {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner:.cyan} {prefix:<22.bold} {msg} {elapsed:.dim}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ProgressStyle::with_template(
+                        "{spinner:.cyan} {prefix:<22.bold} {msg} {elapsed:.dim}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_prefix(name.to_owned());
                 bar.enable_steady_tick(Duration::from_millis(120));
@@ -102,8 +104,11 @@ impl Line {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.inner.started.elapsed()
+    /// Shows a transient message on a terminal only (plain output stays one line per real event).
+    pub fn hint(&self, message: &str) {
+        if let Some(bar) = &self.inner.bar {
+            bar.set_message(message.to_owned());
+        }
     }
 
     /// Ends the line with its outcome.
@@ -112,7 +117,8 @@ impl Line {
         let secs = i.started.elapsed().as_secs_f32();
         if let Some(bar) = &i.bar {
             bar.set_style(
-                ProgressStyle::with_template("{prefix:<24.bold} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{prefix:<24.bold} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             let mark = if ok { "✔" } else { "✘" };
             bar.set_prefix(format!("{mark} {}", i.name));

@@ -82,7 +82,9 @@ pub struct StateFile {
 
 impl StateFile {
     pub fn new(dir: &Path, stack: &str) -> Self {
-        StateFile { path: dir.join(format!("{stack}.json")) }
+        StateFile {
+            path: dir.join(format!("{stack}.json")),
+        }
     }
 
     pub fn backup_path(&self) -> PathBuf {
@@ -98,7 +100,12 @@ impl StateFile {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::State(format!("cannot read the state file {}: {e}", self.path.display()))),
+            Err(e) => {
+                return Err(Error::State(format!(
+                    "cannot read the state file {}: {e}",
+                    self.path.display()
+                )));
+            }
         };
         let state = self.parse(&text)?;
         // Keep the last good state next to it, so a damaged file can be recovered by hand.
@@ -109,7 +116,10 @@ impl StateFile {
     fn parse(&self, text: &str) -> Result<State> {
         let backup = self.backup_path();
         let recover = if backup.exists() {
-            format!("the last good copy is {}; inspect it and copy it over the damaged file", backup.display())
+            format!(
+                "the last good copy is {}; inspect it and copy it over the damaged file",
+                backup.display()
+            )
         } else {
             "move it aside and run `neo4j-gw up` (it adopts the stack's resources by tag) or `neo4j-gw down`".to_owned()
         };
@@ -119,7 +129,10 @@ impl StateFile {
                 self.path.display()
             ))
         })?;
-        let version = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let version = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         if version > SCHEMA_VERSION as u64 {
             return Err(Error::State(format!(
                 "the state file {} has schema version {version}, newer than this neo4j-gw understands ({SCHEMA_VERSION}); upgrade neo4j-gw. The file was left untouched",
@@ -135,7 +148,8 @@ impl StateFile {
     }
 
     pub fn save(&self, state: &State) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(state).map_err(|e| Error::other(e.to_string()))?;
+        let mut text =
+            serde_json::to_string_pretty(state).map_err(|e| Error::other(e.to_string()))?;
         text.push('\n');
         write_atomic(&self.path, text.as_bytes())
     }
@@ -155,8 +169,12 @@ impl StateFile {
     /// Takes the stack's advisory lock, or fails at once naming the holder.
     pub fn lock(&self, command: &str) -> Result<Lock> {
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)
-                .map_err(|e| Error::State(format!("cannot create the state directory {}: {e}", dir.display())))?;
+            fs::create_dir_all(dir).map_err(|e| {
+                Error::State(format!(
+                    "cannot create the state directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         let path = self.lock_path();
         let mut file = OpenOptions::new()
@@ -166,7 +184,9 @@ impl StateFile {
             .truncate(false)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| Error::State(format!("cannot open the lock file {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Error::State(format!("cannot open the lock file {}: {e}", path.display()))
+            })?;
         // flock is released by the kernel when the process dies, so a killed run never leaves a stale lock.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
@@ -175,9 +195,32 @@ impl StateFile {
             let holder = holder.trim();
             return Err(Error::Locked(format!(
                 "stack is locked by another run ({}); wait for it to finish. The lock is {} and is released when that process exits",
-                if holder.is_empty() { "holder unknown" } else { holder },
+                if holder.is_empty() {
+                    "holder unknown"
+                } else {
+                    holder
+                },
                 path.display()
             )));
+        }
+        // A lock file that names a process which is gone means an earlier run was killed: say so.
+        let mut previous = String::new();
+        let _ = file.read_to_string(&mut previous);
+        if let Some(pid) = previous
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok())
+            && pid != std::process::id() as i32
+            && unsafe { libc::kill(pid, 0) } != 0
+        {
+            tracing::warn!(
+                "taking over the lock of an earlier run that did not finish ({}); resuming where it stopped",
+                previous.trim()
+            );
+            eprintln!(
+                "warning: an earlier run did not finish ({}); resuming where it stopped",
+                previous.trim()
+            );
         }
         let info = format!(
             "pid {} running `neo4j-gw {command}` since {}",
@@ -196,10 +239,20 @@ pub struct Lock {
     _file: File,
 }
 
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // A clean exit leaves an empty lock file; a killed run leaves its pid, which the next run reports.
+        let _ = self._file.set_len(0);
+    }
+}
+
 /// Writes a file atomically with mode 0600: temp file in the same directory, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |e: std::io::Error| Error::State(format!("cannot write {}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(err)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -207,8 +260,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id()
     ));
     {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(err)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
         f.write_all(bytes).map_err(err)?;
         f.sync_all().map_err(err)?;
     }
@@ -231,7 +291,13 @@ mod tests {
         let mut st = State::new("s1", "us-east-1", "123456789012");
         st.resources.insert(
             "vpc".into(),
-            Record { kind: "ec2:vpc".into(), owned: true, status: Status::Ready, ids: Ids::from([("vpc_id".into(), "vpc-1".into())]), updated_at: now() },
+            Record {
+                kind: "ec2:vpc".into(),
+                owned: true,
+                status: Status::Ready,
+                ids: Ids::from([("vpc_id".into(), "vpc-1".into())]),
+                updated_at: now(),
+            },
         );
         sf.save(&st).unwrap();
         let mode = fs::metadata(&sf.path).unwrap().permissions().mode() & 0o777;
@@ -248,7 +314,10 @@ mod tests {
         fs::write(&sf.path, "{\"schema_version\": 1, \"stack\": ").unwrap();
         let e = sf.load().unwrap_err().to_string();
         assert!(e.contains("corrupt") && e.contains("s2.json"), "{e}");
-        assert_eq!(fs::read_to_string(&sf.path).unwrap(), "{\"schema_version\": 1, \"stack\": ");
+        assert_eq!(
+            fs::read_to_string(&sf.path).unwrap(),
+            "{\"schema_version\": 1, \"stack\": "
+        );
         fs::write(&sf.path, "{\"schema_version\": 99}").unwrap();
         let e = sf.load().unwrap_err().to_string();
         assert!(e.contains("schema version 99"), "{e}");
@@ -260,7 +329,10 @@ mod tests {
         let sf = StateFile::new(dir.path(), "s3");
         let held = sf.lock("up").unwrap();
         let e = sf.lock("down").err().unwrap().to_string();
-        assert!(e.contains(&format!("pid {}", std::process::id())) && e.contains("neo4j-gw up"), "{e}");
+        assert!(
+            e.contains(&format!("pid {}", std::process::id())) && e.contains("neo4j-gw up"),
+            "{e}"
+        );
         drop(held);
         assert!(sf.lock("down").is_ok());
     }

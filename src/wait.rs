@@ -24,13 +24,21 @@ where
     Fut: Future<Output = Result<Poll<T>>>,
 {
     let start = Instant::now();
-    let max_interval = if cx.emulated() { Duration::from_secs(1) } else { Duration::from_secs(10) };
+    let max_interval = if cx.emulated() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
     let mut interval = Duration::from_millis(500);
     loop {
         let last = match poll().await? {
             Poll::Ready(v) => return Ok(v),
             Poll::Failed(reason) => {
-                return Err(Error::Wait(format!("{}: {what} failed after {}s: {reason}", cx.node, start.elapsed().as_secs())));
+                return Err(Error::Wait(format!(
+                    "{}: {what} failed after {}s: {reason}",
+                    cx.node,
+                    start.elapsed().as_secs()
+                )));
             }
             Poll::Pending(state) => state,
         };
@@ -42,8 +50,13 @@ where
                 elapsed.as_secs()
             )));
         }
-        cx.say(format!("waiting for {what}: {last} ({}s)", elapsed.as_secs()));
-        let nap = interval.min(timeout.saturating_sub(elapsed)).max(Duration::from_millis(50));
+        cx.say(format!(
+            "waiting for {what}: {last} ({}s)",
+            elapsed.as_secs()
+        ));
+        let nap = interval
+            .min(timeout.saturating_sub(elapsed))
+            .max(Duration::from_millis(50));
         cx.shared.cancel.sleep(nap).await?;
         interval = (interval * 3 / 2).min(max_interval);
     }

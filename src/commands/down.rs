@@ -13,10 +13,19 @@ use crate::state::State;
 
 pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
     let started = Instant::now();
-    let prepared = prepare(env, Some(&args.settings), Purpose::Inspect, PasswordSource::Env(None)).await?;
+    let prepared = prepare(
+        env,
+        Some(&args.settings),
+        Purpose::Inspect,
+        PasswordSource::Env(None),
+    )
+    .await?;
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Error::usage("--yes", "is required to run `down` when standard input is not a terminal"));
+            return Err(Error::usage(
+                "--yes",
+                "is required to run `down` when standard input is not a terminal",
+            ));
         }
         eprint!(
             "This deletes every resource of stack `{}` in {}. Type the stack name to confirm: ",
@@ -26,11 +35,17 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).ok();
         if answer.trim() != prepared.settings.stack {
-            return Err(Error::usage("confirmation", "the answer did not match the stack name; nothing was deleted"));
+            return Err(Error::usage(
+                "confirmation",
+                "the answer did not match the stack name; nothing was deleted",
+            ));
         }
     }
     let _lock = prepared.file.lock("down")?;
-    let prepared = super::Prepared { state: prepared.file.load()?, ..prepared };
+    let prepared = super::Prepared {
+        state: prepared.file.load()?,
+        ..prepared
+    };
     let (aws, account) = connect(env, &prepared).await?;
     let had_state = prepared.state.is_some();
     let state = prepared
@@ -43,7 +58,11 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
         "down: stack {} in {} (account {account}){}",
         prepared.settings.stack,
         prepared.region,
-        if had_state { "" } else { " — no state file: finding resources by tag and name" }
+        if had_state {
+            ""
+        } else {
+            " — no state file: finding resources by tag and name"
+        }
     ));
     let results = engine.down(&store).await;
     let mut deleted = 0;
@@ -63,7 +82,11 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
     env.progress.note(&format!(
         "down: {deleted} deleted in {:.1}s{}",
         started.elapsed().as_secs_f32(),
-        if ok { "; state file removed" } else { "; the state file keeps what is left — re-run `neo4j-gw down`" }
+        if ok {
+            "; state file removed"
+        } else {
+            "; the state file keeps what is left — re-run `neo4j-gw down`"
+        }
     ));
     for k in &kept {
         env.progress.note(&format!("kept: {k}"));

@@ -37,8 +37,16 @@ pub struct Prepared {
 }
 
 /// Resolves settings for a command. Reads only local files and the environment.
-pub async fn prepare(env: &Env, args: Option<&SettingArgs>, purpose: Purpose, password: PasswordSource) -> Result<Prepared> {
-    let mut layers = Layers { flags: env.global.flags(), ..Default::default() };
+pub async fn prepare(
+    env: &Env,
+    args: Option<&SettingArgs>,
+    purpose: Purpose,
+    password: PasswordSource,
+) -> Result<Prepared> {
+    let mut layers = Layers {
+        flags: env.global.flags(),
+        ..Default::default()
+    };
     if let Some(a) = args {
         layers.flags.extend(a.flags());
     }
@@ -49,7 +57,10 @@ pub async fn prepare(env: &Env, args: Option<&SettingArgs>, purpose: Purpose, pa
         .clone()
         .or_else(|| std::env::var("NEO4J_GW_CONFIG").ok().map(PathBuf::from));
     let explicit = config_path.is_some();
-    layers.read_file(&config_path.unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_FILE)), explicit)?;
+    layers.read_file(
+        &config_path.unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_FILE)),
+        explicit,
+    )?;
     // The stack and the state directory locate the state file, whose recorded settings fill the gaps.
     let stack = layers.get("stack").map(|(v, _)| v).unwrap_or_default();
     config::validate_stack(&stack).map_err(|m| Error::usage("--stack", m))?;
@@ -62,17 +73,26 @@ pub async fn prepare(env: &Env, args: Option<&SettingArgs>, purpose: Purpose, pa
     let settings = config::resolve(&layers, purpose, password)?;
     let region = aws::resolve_region(&settings, state.as_ref().map(|s| s.region.as_str())).await?;
     if let Some(arn) = &settings.certificate_arn {
-        config::validate_certificate_arn(arn, Some(&region)).map_err(|m| Error::usage("--certificate-arn", m))?;
+        config::validate_certificate_arn(arn, Some(&region))
+            .map_err(|m| Error::usage("--certificate-arn", m))?;
     }
     if let Some(s) = &state
         && s.region != region
     {
         return Err(Error::usage(
             "--region",
-            format!("stack {stack} was deployed to {} but this run targets {region}; pass --region {}", s.region, s.region),
+            format!(
+                "stack {stack} was deployed to {} but this run targets {region}; pass --region {}",
+                s.region, s.region
+            ),
         ));
     }
-    Ok(Prepared { settings: Arc::new(settings), file, state, region })
+    Ok(Prepared {
+        settings: Arc::new(settings),
+        file,
+        state,
+        region,
+    })
 }
 
 /// Connects to AWS and checks the credentials' account against the state's.
@@ -98,7 +118,12 @@ pub fn engine(env: &Env, p: &Prepared, aws: Aws, account: &str) -> Engine {
     let known: BTreeMap<String, crate::state::Ids> = p
         .state
         .as_ref()
-        .map(|s| s.resources.iter().map(|(k, r)| (k.clone(), r.ids.clone())).collect())
+        .map(|s| {
+            s.resources
+                .iter()
+                .map(|(k, r)| (k.clone(), r.ids.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     let shared = Arc::new(Shared {
         aws,
@@ -114,14 +139,33 @@ pub fn engine(env: &Env, p: &Prepared, aws: Aws, account: &str) -> Engine {
 
 /// The IDs known to an engine after a walk.
 pub fn known(engine: &Engine) -> BTreeMap<String, crate::state::Ids> {
-    engine.shared.known.read().map(|k| k.clone()).unwrap_or_default()
+    engine
+        .shared
+        .known
+        .read()
+        .map(|k| k.clone())
+        .unwrap_or_default()
 }
 
-/// The first error of a walk, or all of them.
+/// The first error of a walk, or all of them (an interruption is reported once, last).
 pub fn combine(errors: Vec<Error>) -> Result<()> {
+    let interrupted = errors.iter().find_map(|e| match e {
+        Error::Interrupted(s) => Some(*s),
+        _ => None,
+    });
+    let mut errors: Vec<Error> = errors
+        .into_iter()
+        .filter(|e| !matches!(e, Error::Interrupted(_)))
+        .collect();
+    if let Some(signal) = interrupted {
+        errors.push(Error::Interrupted(signal));
+    }
     match errors.len() {
         0 => Ok(()),
-        1 => Err(errors.into_iter().next().unwrap_or_else(|| Error::other("failed"))),
+        1 => Err(errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Error::other("failed"))),
         _ => Err(Error::Many(errors)),
     }
 }

@@ -10,7 +10,13 @@ use crate::outputs;
 
 /// Returns the exit code: 0 when everything is present and healthy, 3 otherwise.
 pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
-    let prepared = prepare(env, Some(&args.settings), Purpose::Inspect, PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok())).await?;
+    let prepared = prepare(
+        env,
+        Some(&args.settings),
+        Purpose::Inspect,
+        PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok()),
+    )
+    .await?;
     let (aws, account) = connect(env, &prepared).await?;
     let engine = engine(env, &prepared, aws, &account);
     let reports = engine.status(prepared.state.as_ref()).await;
@@ -33,13 +39,20 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
             prepared.settings.stack,
             prepared.region,
             account,
-            if prepared.state.is_none() { " · no state file (never deployed, or taken down)" } else { "" }
+            if prepared.state.is_none() {
+                " · no state file (never deployed, or taken down)"
+            } else {
+                ""
+            }
         );
         println!("{:<22} {:<24} {:<10} DETAIL", "RESOURCE", "KIND", "STATE");
         for r in &reports {
             let mut detail: Vec<String> = r.ids.values().take(2).cloned().collect();
             for d in &r.drift {
-                detail.push(format!("{}: expected {}, found {}", d.attribute, d.expected, d.actual));
+                detail.push(format!(
+                    "{}: expected {}, found {}",
+                    d.attribute, d.expected, d.actual
+                ));
             }
             for (k, v) in &r.details {
                 detail.push(format!("{k}={v}"));
@@ -50,7 +63,13 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
             if !r.owned {
                 detail.push("(not owned)".into());
             }
-            println!("{:<22} {:<24} {:<10} {}", r.resource, r.kind, r.state, detail.join("; "));
+            println!(
+                "{:<22} {:<24} {:<10} {}",
+                r.resource,
+                r.kind,
+                r.state,
+                detail.join("; ")
+            );
         }
         if !outs.is_empty() {
             println!("Outputs:\n{}", outputs::render(&outs));

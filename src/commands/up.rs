@@ -15,10 +15,12 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
     let started = Instant::now();
     let password = if args.neo4j_password_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::usage("--neo4j-password-stdin", format!("cannot read standard input: {e}")))?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+            Error::usage(
+                "--neo4j-password-stdin",
+                format!("cannot read standard input: {e}"),
+            )
+        })?;
         PasswordSource::Stdin(line.trim_end_matches(['\r', '\n']).to_owned())
     } else {
         PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok())
@@ -26,7 +28,10 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
     let prepared = prepare(env, Some(&args.settings), Purpose::Up, password).await?;
     let _lock = prepared.file.lock("up")?;
     // Re-read under the lock: another run may have finished meanwhile.
-    let prepared = super::Prepared { state: prepared.file.load()?, ..prepared };
+    let prepared = super::Prepared {
+        state: prepared.file.load()?,
+        ..prepared
+    };
     let (aws, account) = connect(env, &prepared).await?;
     let state = prepared
         .state
@@ -54,8 +59,15 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
         *counts.entry(key).or_default() += 1;
     }
     store.flush()?;
-    let summary = counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
-    env.progress.note(&format!("up: {summary} in {:.1}s", started.elapsed().as_secs_f32()));
+    let summary = counts
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    env.progress.note(&format!(
+        "up: {summary} in {:.1}s",
+        started.elapsed().as_secs_f32()
+    ));
     combine(results.errors())?;
     let outs = outputs::compute(&prepared.settings, &prepared.region, &known(&engine));
     if !outs.is_empty() {

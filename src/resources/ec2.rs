@@ -11,15 +11,26 @@ use crate::error::{self, Error, Result};
 pub fn tag_spec(cx: &Cx, resource_type: ResourceType, name: &str) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(resource_type)
-        .set_tags(Some(cx.tags(name).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .set_tags(Some(
+            cx.tags(name)
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
         .build()
 }
 
 /// Filters matching this node's resource of this stack.
 pub fn our_filters(cx: &Cx) -> Vec<Filter> {
     vec![
-        Filter::builder().name(format!("tag:{TAG_STACK}")).values(cx.stack()).build(),
-        Filter::builder().name(format!("tag:{TAG_RESOURCE}")).values(cx.node).build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_STACK}"))
+            .values(cx.stack())
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_RESOURCE}"))
+            .values(cx.node)
+            .build(),
     ]
 }
 
@@ -28,12 +39,15 @@ pub fn filter(name: &str, value: &str) -> Filter {
 }
 
 pub fn tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
-    tags.iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+    tags.iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
 }
 
 /// True for the EC2 "does not exist" error codes (`InvalidVpcID.NotFound`, `InvalidSubnetID.NotFound`, …).
 pub fn is_not_found(code: Option<&str>) -> bool {
-    code.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidGroup.NotFound")
+    code.is_some_and(|c| {
+        c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidGroup.NotFound"
+    })
 }
 
 /// At most one match, or an error naming the duplicates.
@@ -52,7 +66,12 @@ pub fn single<T>(cx: &Cx, mut found: Vec<T>, id_of: impl Fn(&T) -> String) -> Re
 
 /// Deletes a network resource, retrying `DependencyViolation` (ENIs of deleted load balancers and tasks take
 /// a while to go away) with a visible timer; when it gives up, names the blocking network interfaces.
-pub async fn delete_with_dependency_retry<F, Fut, E>(cx: &Cx, what: &str, eni_filter: Filter, mut attempt: F) -> Result<()>
+pub async fn delete_with_dependency_retry<F, Fut, E>(
+    cx: &Cx,
+    what: &str,
+    eni_filter: Filter,
+    mut attempt: F,
+) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), aws_sdk_ec2::error::SdkError<E>>>,
@@ -80,13 +99,26 @@ where
                 start.elapsed().as_secs()
             )));
         }
-        cx.say(format!("{what}: waiting for dependent network interfaces to go ({}s)", start.elapsed().as_secs()));
-        cx.shared.cancel.sleep(Duration::from_secs(if cx.emulated() { 1 } else { 5 })).await?;
+        cx.say(format!(
+            "{what}: waiting for dependent network interfaces to go ({}s)",
+            start.elapsed().as_secs()
+        ));
+        cx.shared
+            .cancel
+            .sleep(Duration::from_secs(if cx.emulated() { 1 } else { 5 }))
+            .await?;
     }
 }
 
 async fn blocking_enis(cx: &Cx, f: Filter) -> String {
-    match cx.aws().ec2.describe_network_interfaces().filters(f).send().await {
+    match cx
+        .aws()
+        .ec2
+        .describe_network_interfaces()
+        .filters(f)
+        .send()
+        .await
+    {
         Ok(out) if !out.network_interfaces().is_empty() => out
             .network_interfaces()
             .iter()
@@ -102,6 +134,9 @@ async fn blocking_enis(cx: &Cx, f: Filter) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         Ok(_) => "none found (the dependency may be a route, peering or endpoint)".into(),
-        Err(e) => format!("unknown ({})", error::aws(cx.node, "DescribeNetworkInterfaces", e)),
+        Err(e) => format!(
+            "unknown ({})",
+            error::aws(cx.node, "DescribeNetworkInterfaces", e)
+        ),
     }
 }

@@ -25,7 +25,9 @@ pub struct RoleResource {
 
 /// IAM returns policy documents URL-encoded.
 fn decode(doc: &str) -> Value {
-    let text = percent_encoding::percent_decode_str(doc).decode_utf8_lossy().into_owned();
+    let text = percent_encoding::percent_decode_str(doc)
+        .decode_utf8_lossy()
+        .into_owned();
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
@@ -37,8 +39,12 @@ fn normalize(v: &Value) -> Value {
                 .map(|(k, v)| {
                     let v = normalize(v);
                     let v = match (k.as_str(), v) {
-                        ("Statement" | "Action" | "Resource", Value::Object(o)) => Value::Array(vec![Value::Object(o)]),
-                        ("Statement" | "Action" | "Resource", Value::String(s)) => Value::Array(vec![Value::String(s)]),
+                        ("Statement" | "Action" | "Resource", Value::Object(o)) => {
+                            Value::Array(vec![Value::Object(o)])
+                        }
+                        ("Statement" | "Action" | "Resource", Value::String(s)) => {
+                            Value::Array(vec![Value::String(s)])
+                        }
                         (_, v) => v,
                     };
                     (k.clone(), v)
@@ -72,7 +78,12 @@ impl RoleResource {
                     .map_err(|e| error::aws(cx.node, "PutRolePolicy", e))?;
             }
             None => {
-                if let Err(e) = iam.delete_role_policy().role_name(name).policy_name(POLICY_NAME).send().await
+                if let Err(e) = iam
+                    .delete_role_policy()
+                    .role_name(name)
+                    .policy_name(POLICY_NAME)
+                    .send()
+                    .await
                     && error::code_of(&e) != Some("NoSuchEntity")
                 {
                     return Err(error::aws(cx.node, "DeleteRolePolicy", e));
@@ -103,23 +114,45 @@ impl Resource for RoleResource {
                 Some(r) => r,
                 None => return Ok(Observation::Missing),
             },
-            Err(e) if error::code_of(&e) == Some("NoSuchEntity") => return Ok(Observation::Missing),
+            Err(e) if error::code_of(&e) == Some("NoSuchEntity") => {
+                return Ok(Observation::Missing);
+            }
             Err(e) => return Err(error::aws(cx.node, "GetRole", e)),
         };
         // GetRole may omit tags in some implementations; ListRoleTags is authoritative.
-        let tags = iam.list_role_tags().role_name(&name).send().await.map_err(|e| error::aws(cx.node, "ListRoleTags", e))?;
+        let tags = iam
+            .list_role_tags()
+            .role_name(&name)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "ListRoleTags", e))?;
         if !cx.is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))) {
-            return Ok(Observation::Foreign(format!("IAM role {name} is not tagged as this stack's")));
+            return Ok(Observation::Foreign(format!(
+                "IAM role {name} is not tagged as this stack's"
+            )));
         }
         let mut drift = Vec::new();
         if let Ok(want) = (self.trust)(cx) {
-            let have = role.assume_role_policy_document().map(decode).unwrap_or(Value::Null);
+            let have = role
+                .assume_role_policy_document()
+                .map(decode)
+                .unwrap_or(Value::Null);
             if !same_policy(&want, &have) {
-                drift.push(Drift::new("trust_policy", "the stack's trust policy", "a different document"));
+                drift.push(Drift::new(
+                    "trust_policy",
+                    "the stack's trust policy",
+                    "a different document",
+                ));
             }
         }
         if let Ok(want) = (self.policy)(cx) {
-            let have = match iam.get_role_policy().role_name(&name).policy_name(POLICY_NAME).send().await {
+            let have = match iam
+                .get_role_policy()
+                .role_name(&name)
+                .policy_name(POLICY_NAME)
+                .send()
+                .await
+            {
                 Ok(out) => Some(decode(out.policy_document())),
                 Err(e) if error::code_of(&e) == Some("NoSuchEntity") => None,
                 Err(e) => return Err(error::aws(cx.node, "GetRolePolicy", e)),
@@ -132,8 +165,16 @@ impl Resource for RoleResource {
             if !same {
                 drift.push(Drift::new(
                     format!("inline_policy:{POLICY_NAME}"),
-                    if want.is_some() { "the stack's permissions" } else { "absent" },
-                    if have.is_some() { "a different document" } else { "missing" },
+                    if want.is_some() {
+                        "the stack's permissions"
+                    } else {
+                        "absent"
+                    },
+                    if have.is_some() {
+                        "a different document"
+                    } else {
+                        "missing"
+                    },
                 ));
             }
         }
@@ -178,7 +219,11 @@ impl Resource for RoleResource {
                 .await
                 .map_err(|e| error::aws(cx.node, "UpdateAssumeRolePolicy", e))?;
         }
-        if live.drift.iter().any(|d| d.attribute.starts_with("inline_policy")) {
+        if live
+            .drift
+            .iter()
+            .any(|d| d.attribute.starts_with("inline_policy"))
+        {
             self.put_policy(cx, name).await?;
         }
         Ok(live.ids.clone())
@@ -187,7 +232,12 @@ impl Resource for RoleResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let iam = &cx.aws().iam;
         let name = live.id("role_name")?;
-        let policies = iam.list_role_policies().role_name(name).send().await.map_err(|e| error::aws(cx.node, "ListRolePolicies", e))?;
+        let policies = iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "ListRolePolicies", e))?;
         for p in policies.policy_names() {
             iam.delete_role_policy()
                 .role_name(name)
@@ -243,6 +293,9 @@ mod tests {
         let b = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:Get"], "Resource": ["*"]}]});
         assert!(same_policy(&a, &b));
         let encoded = "%7B%22Version%22%3A%222012-10-17%22%7D";
-        assert_eq!(decode(encoded), serde_json::json!({"Version": "2012-10-17"}));
+        assert_eq!(
+            decode(encoded),
+            serde_json::json!({"Version": "2012-10-17"})
+        );
     }
 }

@@ -14,7 +14,12 @@ impl InternetGatewayResource {
     async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<InternetGateway>> {
         let ec2 = &cx.aws().ec2;
         if let Some(id) = recorded.and_then(|r| r.get("internet_gateway_id")) {
-            match ec2.describe_internet_gateways().internet_gateway_ids(id).send().await {
+            match ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(id)
+                .send()
+                .await
+            {
                 Ok(out) => {
                     if let Some(g) = out.internet_gateways().first() {
                         return Ok(Some(g.clone()));
@@ -30,7 +35,9 @@ impl InternetGatewayResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeInternetGateways", e))?;
-        single(cx, out.internet_gateways().to_vec(), |g| g.internet_gateway_id().unwrap_or("?").to_owned())
+        single(cx, out.internet_gateways().to_vec(), |g| {
+            g.internet_gateway_id().unwrap_or("?").to_owned()
+        })
     }
 
     async fn attach(&self, cx: &Cx, igw_id: &str, vpc_id: &str) -> Result<()> {
@@ -59,18 +66,33 @@ impl Resource for InternetGatewayResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(igw) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let Some(igw) = self.find(cx, recorded).await? else {
+            return Ok(Observation::Missing);
+        };
         let igw_id = igw.internet_gateway_id().unwrap_or_default().to_owned();
         if !cx.is_ours(tag_pairs(igw.tags())) {
-            return Ok(Observation::Foreign(format!("internet gateway {igw_id} is not tagged as this stack's")));
+            return Ok(Observation::Foreign(format!(
+                "internet gateway {igw_id} is not tagged as this stack's"
+            )));
         }
-        let attached: Vec<String> =
-            igw.attachments().iter().filter_map(|a| a.vpc_id().map(str::to_owned)).collect();
+        let attached: Vec<String> = igw
+            .attachments()
+            .iter()
+            .filter_map(|a| a.vpc_id().map(str::to_owned))
+            .collect();
         let mut drift = Vec::new();
         if let Some(vpc_id) = cx.dep_opt("vpc", "vpc_id")
             && !attached.contains(&vpc_id)
         {
-            drift.push(Drift::new("attachment", &vpc_id, if attached.is_empty() { "detached".into() } else { attached.join(",") }));
+            drift.push(Drift::new(
+                "attachment",
+                &vpc_id,
+                if attached.is_empty() {
+                    "detached".into()
+                } else {
+                    attached.join(",")
+                },
+            ));
         }
         let mut ids = ids([("internet_gateway_id", igw_id)]);
         if let Some(v) = attached.first() {
@@ -89,9 +111,16 @@ impl Resource for InternetGatewayResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateInternetGateway", e))?;
-        let igw_id = out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_owned();
+        let igw_id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .unwrap_or_default()
+            .to_owned();
         self.attach(cx, &igw_id, &vpc_id).await?;
-        Ok(ids([("internet_gateway_id", igw_id), ("attached_vpc_id", vpc_id)]))
+        Ok(ids([
+            ("internet_gateway_id", igw_id),
+            ("attached_vpc_id", vpc_id),
+        ]))
     }
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
@@ -108,20 +137,40 @@ impl Resource for InternetGatewayResource {
                 .map_err(|e| error::aws(cx.node, "DetachInternetGateway", e))?;
         }
         self.attach(cx, igw_id, &vpc_id).await?;
-        Ok(ids([("internet_gateway_id", igw_id.to_owned()), ("attached_vpc_id", vpc_id)]))
+        Ok(ids([
+            ("internet_gateway_id", igw_id.to_owned()),
+            ("attached_vpc_id", vpc_id),
+        ]))
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let igw_id = live.id("internet_gateway_id")?.to_owned();
         let ec2 = cx.aws().ec2.clone();
         if let Some(vpc_id) = live.ids.get("attached_vpc_id").cloned() {
-            ec2::delete_with_dependency_retry(cx, "DetachInternetGateway", ec2::filter("vpc-id", &vpc_id), || {
-                let (ec2, igw_id, vpc_id) = (ec2.clone(), igw_id.clone(), vpc_id.clone());
-                async move { ec2.detach_internet_gateway().internet_gateway_id(igw_id).vpc_id(vpc_id).send().await.map(|_| ()) }
-            })
+            ec2::delete_with_dependency_retry(
+                cx,
+                "DetachInternetGateway",
+                ec2::filter("vpc-id", &vpc_id),
+                || {
+                    let (ec2, igw_id, vpc_id) = (ec2.clone(), igw_id.clone(), vpc_id.clone());
+                    async move {
+                        ec2.detach_internet_gateway()
+                            .internet_gateway_id(igw_id)
+                            .vpc_id(vpc_id)
+                            .send()
+                            .await
+                            .map(|_| ())
+                    }
+                },
+            )
             .await?;
         }
-        match ec2.delete_internet_gateway().internet_gateway_id(&igw_id).send().await {
+        match ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&igw_id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if ec2::is_not_found(error::code_of(&e)) => Ok(()),
             Err(e) => Err(error::aws(cx.node, "DeleteInternetGateway", e)),

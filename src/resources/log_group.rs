@@ -14,11 +14,18 @@ pub struct LogGroupResource {
 }
 
 /// The ECS container logs.
-pub const CONTAINER_LOGS: LogGroupResource =
-    LogGroupResource { node: "log-group", deps: &[], name: |cx| format!("/neo4j-gw/{}/mcp", cx.stack()) };
+pub const CONTAINER_LOGS: LogGroupResource = LogGroupResource {
+    node: "log-group",
+    deps: &[],
+    name: |cx| format!("/neo4j-gw/{}/mcp", cx.stack()),
+};
 
 impl LogGroupResource {
-    async fn find(&self, cx: &Cx, name: &str) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>> {
+    async fn find(
+        &self,
+        cx: &Cx,
+        name: &str,
+    ) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>> {
         let out = cx
             .aws()
             .logs
@@ -27,7 +34,11 @@ impl LogGroupResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeLogGroups", e))?;
-        Ok(out.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
+        Ok(out
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+            .cloned())
     }
 
     async fn set_retention(&self, cx: &Cx, name: &str) -> Result<()> {
@@ -57,7 +68,9 @@ impl Resource for LogGroupResource {
 
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
         let name = (self.name)(cx);
-        let Some(group) = self.find(cx, &name).await? else { return Ok(Observation::Missing) };
+        let Some(group) = self.find(cx, &name).await? else {
+            return Ok(Observation::Missing);
+        };
         #[allow(deprecated)]
         let tags = cx
             .aws()
@@ -69,7 +82,9 @@ impl Resource for LogGroupResource {
             .map_err(|e| error::aws(cx.node, "ListTagsLogGroup", e))?;
         let tag_map = tags.tags().cloned().unwrap_or_default();
         if !cx.is_ours(tag_map.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-            return Ok(Observation::Foreign(format!("log group {name} is not tagged as this stack's")));
+            return Ok(Observation::Foreign(format!(
+                "log group {name} is not tagged as this stack's"
+            )));
         }
         let mut drift = Vec::new();
         let want = cx.settings().log_retention_days;
@@ -78,8 +93,14 @@ impl Resource for LogGroupResource {
             Some(d) => drift.push(Drift::new("retention_in_days", want, d)),
             None => drift.push(Drift::new("retention_in_days", want, "never expire")),
         }
-        let arn = group.arn().unwrap_or_default().trim_end_matches(":*").to_owned();
-        Ok(Observation::Present(Live::new(ids([("name", name), ("arn", arn)])).with_drift(drift)))
+        let arn = group
+            .arn()
+            .unwrap_or_default()
+            .trim_end_matches(":*")
+            .to_owned();
+        Ok(Observation::Present(
+            Live::new(ids([("name", name), ("arn", arn)])).with_drift(drift),
+        ))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -96,7 +117,11 @@ impl Resource for LogGroupResource {
             return Err(error::aws(cx.node, "CreateLogGroup", e));
         }
         self.set_retention(cx, &name).await?;
-        let arn = self.find(cx, &name).await?.and_then(|g| g.arn().map(|a| a.trim_end_matches(":*").to_owned())).unwrap_or_default();
+        let arn = self
+            .find(cx, &name)
+            .await?
+            .and_then(|g| g.arn().map(|a| a.trim_end_matches(":*").to_owned()))
+            .unwrap_or_default();
         Ok(ids([("name", name), ("arn", arn)]))
     }
 
@@ -106,7 +131,14 @@ impl Resource for LogGroupResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx.aws().logs.delete_log_group().log_group_name(live.id("name")?).send().await {
+        match cx
+            .aws()
+            .logs
+            .delete_log_group()
+            .log_group_name(live.id("name")?)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(error::aws(cx.node, "DeleteLogGroup", e)),

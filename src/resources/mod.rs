@@ -53,8 +53,17 @@ pub struct Drift {
 }
 
 impl Drift {
-    pub fn new(attribute: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
-        Drift { attribute: attribute.into(), expected: expected.to_string(), actual: actual.to_string(), replace: false }
+    pub fn new(
+        attribute: impl Into<String>,
+        expected: impl ToString,
+        actual: impl ToString,
+    ) -> Self {
+        Drift {
+            attribute: attribute.into(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+            replace: false,
+        }
     }
     pub fn replace(mut self) -> Self {
         self.replace = true;
@@ -84,14 +93,22 @@ pub struct Live {
 
 impl Live {
     pub fn new(ids: Ids) -> Self {
-        Live { ids, drift: Vec::new(), health: Health::Ready, details: Vec::new() }
+        Live {
+            ids,
+            drift: Vec::new(),
+            health: Health::Ready,
+            details: Vec::new(),
+        }
     }
     pub fn with_drift(mut self, drift: Vec<Drift>) -> Self {
         self.drift = drift;
         self
     }
     pub fn id(&self, key: &str) -> Result<&str> {
-        self.ids.get(key).map(String::as_str).ok_or_else(|| Error::other(format!("internal: no `{key}` among the observed IDs")))
+        self.ids
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| Error::other(format!("internal: no `{key}` among the observed IDs")))
     }
 }
 
@@ -145,7 +162,10 @@ impl Cx {
     /// An ID of another resource (a dependency), known from the state or from this walk.
     pub fn dep(&self, node: &str, key: &str) -> Result<String> {
         self.dep_opt(node, key).ok_or_else(|| {
-            Error::other(format!("{}: needs `{key}` of `{node}`, which is not known yet (run `neo4j-gw up`)", self.node))
+            Error::other(format!(
+                "{}: needs `{key}` of `{node}`, which is not known yet (run `neo4j-gw up`)",
+                self.node
+            ))
         })
     }
 
@@ -216,7 +236,11 @@ pub trait Resource: Send + Sync + 'static {
         Err(Error::other(format!(
             "{}: cannot be changed in place ({})",
             self.id(),
-            live.drift.iter().map(|d| d.attribute.as_str()).collect::<Vec<_>>().join(", ")
+            live.drift
+                .iter()
+                .map(|d| d.attribute.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )))
     }
     /// Deletes it, waiting until AWS has really let go of it where that takes time.

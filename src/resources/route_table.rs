@@ -33,11 +33,19 @@ impl RouteTableResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeRouteTables", e))?;
-        single(cx, out.route_tables().to_vec(), |t| t.route_table_id().unwrap_or("?").to_owned())
+        single(cx, out.route_tables().to_vec(), |t| {
+            t.route_table_id().unwrap_or("?").to_owned()
+        })
     }
 
     /// Adds the default route and the missing associations.
-    async fn repair(&self, cx: &Cx, rt_id: &str, route: RouteFix, associate: &[String]) -> Result<()> {
+    async fn repair(
+        &self,
+        cx: &Cx,
+        rt_id: &str,
+        route: RouteFix,
+        associate: &[String],
+    ) -> Result<()> {
         let ec2 = &cx.aws().ec2;
         let igw_id = cx.dep("internet-gateway", "internet_gateway_id")?;
         match route {
@@ -73,7 +81,10 @@ impl RouteTableResource {
     }
 
     fn subnets(cx: &Cx) -> Vec<String> {
-        SUBNETS.iter().filter_map(|s| cx.dep_opt(s, "subnet_id")).collect()
+        SUBNETS
+            .iter()
+            .filter_map(|s| cx.dep_opt(s, "subnet_id"))
+            .collect()
     }
 }
 
@@ -97,27 +108,44 @@ impl Resource for RouteTableResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(rt) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let Some(rt) = self.find(cx, recorded).await? else {
+            return Ok(Observation::Missing);
+        };
         let rt_id = rt.route_table_id().unwrap_or_default().to_owned();
         if !cx.is_ours(tag_pairs(rt.tags())) {
-            return Ok(Observation::Foreign(format!("route table {rt_id} is not tagged as this stack's")));
+            return Ok(Observation::Foreign(format!(
+                "route table {rt_id} is not tagged as this stack's"
+            )));
         }
         let mut drift = Vec::new();
         if let Some(igw_id) = cx.dep_opt("internet-gateway", "internet_gateway_id") {
-            let route = rt.routes().iter().find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+            let route = rt
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
             match route.and_then(|r| r.gateway_id()) {
                 Some(g) if g == igw_id => {}
                 Some(other) => drift.push(Drift::new("default_route", &igw_id, other)),
                 None => drift.push(Drift::new("default_route", &igw_id, "missing")),
             }
         }
-        let associated: Vec<&str> = rt.associations().iter().filter_map(|a| a.subnet_id()).collect();
+        let associated: Vec<&str> = rt
+            .associations()
+            .iter()
+            .filter_map(|a| a.subnet_id())
+            .collect();
         for subnet_id in Self::subnets(cx) {
             if !associated.contains(&subnet_id.as_str()) {
-                drift.push(Drift::new(format!("association:{subnet_id}"), "associated", "missing"));
+                drift.push(Drift::new(
+                    format!("association:{subnet_id}"),
+                    "associated",
+                    "missing",
+                ));
             }
         }
-        Ok(Observation::Present(Live::new(ids([("route_table_id", rt_id)])).with_drift(drift)))
+        Ok(Observation::Present(
+            Live::new(ids([("route_table_id", rt_id)])).with_drift(drift),
+        ))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -131,8 +159,13 @@ impl Resource for RouteTableResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateRouteTable", e))?;
-        let rt_id = out.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_owned();
-        self.repair(cx, &rt_id, RouteFix::Create, &Self::subnets(cx)).await?;
+        let rt_id = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .unwrap_or_default()
+            .to_owned();
+        self.repair(cx, &rt_id, RouteFix::Create, &Self::subnets(cx))
+            .await?;
         Ok(ids([("route_table_id", rt_id)]))
     }
 
@@ -142,9 +175,13 @@ impl Resource for RouteTableResource {
             Some(_) => RouteFix::Replace,
             None => RouteFix::None,
         };
-        let associate: Vec<String> =
-            live.drift.iter().filter_map(|d| d.attribute.strip_prefix("association:").map(str::to_owned)).collect();
-        self.repair(cx, live.id("route_table_id")?, route, &associate).await?;
+        let associate: Vec<String> = live
+            .drift
+            .iter()
+            .filter_map(|d| d.attribute.strip_prefix("association:").map(str::to_owned))
+            .collect();
+        self.repair(cx, live.id("route_table_id")?, route, &associate)
+            .await?;
         Ok(live.ids.clone())
     }
 
@@ -157,7 +194,12 @@ impl Resource for RouteTableResource {
                     continue;
                 }
                 if let Some(assoc) = a.route_table_association_id() {
-                    match ec2.disassociate_route_table().association_id(assoc).send().await {
+                    match ec2
+                        .disassociate_route_table()
+                        .association_id(assoc)
+                        .send()
+                        .await
+                    {
                         Ok(_) => {}
                         Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
                         Err(e) => return Err(error::aws(cx.node, "DisassociateRouteTable", e)),
@@ -166,10 +208,21 @@ impl Resource for RouteTableResource {
             }
         }
         let ec2 = ec2.clone();
-        ec2::delete_with_dependency_retry(cx, "DeleteRouteTable", ec2::filter("vpc-id", "none"), || {
-            let (ec2, rt_id) = (ec2.clone(), rt_id.clone());
-            async move { ec2.delete_route_table().route_table_id(rt_id).send().await.map(|_| ()) }
-        })
+        ec2::delete_with_dependency_retry(
+            cx,
+            "DeleteRouteTable",
+            ec2::filter("vpc-id", "none"),
+            || {
+                let (ec2, rt_id) = (ec2.clone(), rt_id.clone());
+                async move {
+                    ec2.delete_route_table()
+                        .route_table_id(rt_id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                }
+            },
+        )
         .await
     }
 }

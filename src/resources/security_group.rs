@@ -46,7 +46,17 @@ pub const ALB_SG: SecurityGroupResource = SecurityGroupResource {
     suffix: "alb",
     description: "neo4j-gw ALB: HTTPS from the allowed CIDRs",
     deps: &["vpc"],
-    rules: |cx| Ok(cx.settings().allowed_cidrs.iter().map(|c| Rule { port: 443, source: Source::Cidr(c.clone()) }).collect()),
+    rules: |cx| {
+        Ok(cx
+            .settings()
+            .allowed_cidrs
+            .iter()
+            .map(|c| Rule {
+                port: 443,
+                source: Source::Cidr(c.clone()),
+            })
+            .collect())
+    },
 };
 
 pub const TASK_SG: SecurityGroupResource = SecurityGroupResource {
@@ -54,7 +64,12 @@ pub const TASK_SG: SecurityGroupResource = SecurityGroupResource {
     suffix: "task",
     description: "neo4j-gw MCP tasks: 8080 from the ALB only",
     deps: &["vpc", "alb-sg"],
-    rules: |cx| Ok(vec![Rule { port: 8080, source: Source::Group(cx.dep("alb-sg", "group_id")?) }]),
+    rules: |cx| {
+        Ok(vec![Rule {
+            port: 8080,
+            source: Source::Group(cx.dep("alb-sg", "group_id")?),
+        }])
+    },
 };
 
 fn rules_of(sg: &SecurityGroup) -> BTreeSet<Rule> {
@@ -62,22 +77,37 @@ fn rules_of(sg: &SecurityGroup) -> BTreeSet<Rule> {
     for p in sg.ip_permissions() {
         let port = p.from_port().unwrap_or(-1);
         // Only single-port TCP rules are ours; anything else is listed with port -1 so it is removed.
-        let port = if p.ip_protocol() == Some("tcp") && p.to_port() == p.from_port() { port } else { -1 };
+        let port = if p.ip_protocol() == Some("tcp") && p.to_port() == p.from_port() {
+            port
+        } else {
+            -1
+        };
         for r in p.ip_ranges() {
-            out.insert(Rule { port, source: Source::Cidr(r.cidr_ip().unwrap_or_default().to_owned()) });
+            out.insert(Rule {
+                port,
+                source: Source::Cidr(r.cidr_ip().unwrap_or_default().to_owned()),
+            });
         }
         for g in p.user_id_group_pairs() {
-            out.insert(Rule { port, source: Source::Group(g.group_id().unwrap_or_default().to_owned()) });
+            out.insert(Rule {
+                port,
+                source: Source::Group(g.group_id().unwrap_or_default().to_owned()),
+            });
         }
     }
     out
 }
 
 fn permission(rule: &Rule) -> IpPermission {
-    let b = IpPermission::builder().ip_protocol("tcp").from_port(rule.port).to_port(rule.port);
+    let b = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(rule.port)
+        .to_port(rule.port);
     match &rule.source {
         Source::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).build()).build(),
-        Source::Group(g) => b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build()).build(),
+        Source::Group(g) => b
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build())
+            .build(),
     }
 }
 
@@ -86,8 +116,12 @@ fn foreign_permission(rule: &Rule, sg: &SecurityGroup) -> Option<IpPermission> {
     sg.ip_permissions()
         .iter()
         .find(|p| {
-            p.ip_ranges().iter().any(|r| matches!(&rule.source, Source::Cidr(c) if r.cidr_ip() == Some(c)))
-                || p.user_id_group_pairs().iter().any(|g| matches!(&rule.source, Source::Group(id) if g.group_id() == Some(id)))
+            p.ip_ranges()
+                .iter()
+                .any(|r| matches!(&rule.source, Source::Cidr(c) if r.cidr_ip() == Some(c)))
+                || p.user_id_group_pairs()
+                    .iter()
+                    .any(|g| matches!(&rule.source, Source::Group(id) if g.group_id() == Some(id)))
         })
         .map(|p| {
             let b = IpPermission::builder()
@@ -96,7 +130,9 @@ fn foreign_permission(rule: &Rule, sg: &SecurityGroup) -> Option<IpPermission> {
                 .set_to_port(p.to_port());
             match &rule.source {
                 Source::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).build()).build(),
-                Source::Group(g) => b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build()).build(),
+                Source::Group(g) => b
+                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build())
+                    .build(),
             }
         })
 }
@@ -121,7 +157,9 @@ impl SecurityGroupResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeSecurityGroups", e))?;
-        if let Some(g) = single(cx, out.security_groups().to_vec(), |g| g.group_id().unwrap_or("?").to_owned())? {
+        if let Some(g) = single(cx, out.security_groups().to_vec(), |g| {
+            g.group_id().unwrap_or("?").to_owned()
+        })? {
             return Ok(Some(g));
         }
         // Group names are unique per VPC: a same-named group would make the create fail, so report it.
@@ -138,7 +176,13 @@ impl SecurityGroupResource {
         Ok(None)
     }
 
-    async fn apply(&self, cx: &Cx, group_id: &str, add: &[Rule], remove: Vec<IpPermission>) -> Result<()> {
+    async fn apply(
+        &self,
+        cx: &Cx,
+        group_id: &str,
+        add: &[Rule],
+        remove: Vec<IpPermission>,
+    ) -> Result<()> {
         let ec2 = &cx.aws().ec2;
         if !remove.is_empty() {
             ec2.revoke_security_group_ingress()
@@ -173,7 +217,9 @@ impl Resource for SecurityGroupResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(sg) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let Some(sg) = self.find(cx, recorded).await? else {
+            return Ok(Observation::Missing);
+        };
         let group_id = sg.group_id().unwrap_or_default().to_owned();
         if !cx.is_ours(tag_pairs(sg.tags())) {
             return Ok(Observation::Foreign(format!(
@@ -187,13 +233,19 @@ impl Resource for SecurityGroupResource {
             let desired: BTreeSet<Rule> = desired.into_iter().collect();
             let actual = rules_of(&sg);
             for missing in desired.difference(&actual) {
-                drift.push(Drift::new(format!("ingress:{missing}"), "present", "missing"));
+                drift.push(Drift::new(
+                    format!("ingress:{missing}"),
+                    "present",
+                    "missing",
+                ));
             }
             for extra in actual.difference(&desired) {
                 drift.push(Drift::new(format!("ingress:{extra}"), "absent", "present"));
             }
         }
-        Ok(Observation::Present(Live::new(ids([("group_id", group_id)])).with_drift(drift)))
+        Ok(Observation::Present(
+            Live::new(ids([("group_id", group_id)])).with_drift(drift),
+        ))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -211,7 +263,8 @@ impl Resource for SecurityGroupResource {
             .await
             .map_err(|e| error::aws(cx.node, "CreateSecurityGroup", e))?;
         let group_id = out.group_id().unwrap_or_default().to_owned();
-        self.apply(cx, &group_id, &(self.rules)(cx)?, Vec::new()).await?;
+        self.apply(cx, &group_id, &(self.rules)(cx)?, Vec::new())
+            .await?;
         Ok(ids([("group_id", group_id)]))
     }
 
@@ -222,7 +275,10 @@ impl Resource for SecurityGroupResource {
         let actual = sg.as_ref().map(rules_of).unwrap_or_default();
         let add: Vec<Rule> = desired.difference(&actual).cloned().collect();
         let remove: Vec<IpPermission> = match &sg {
-            Some(sg) => actual.difference(&desired).filter_map(|r| foreign_permission(r, sg)).collect(),
+            Some(sg) => actual
+                .difference(&desired)
+                .filter_map(|r| foreign_permission(r, sg))
+                .collect(),
             None => Vec::new(),
         };
         self.apply(cx, group_id, &add, remove).await?;
@@ -232,10 +288,21 @@ impl Resource for SecurityGroupResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let group_id = live.id("group_id")?.to_owned();
         let ec2 = cx.aws().ec2.clone();
-        ec2::delete_with_dependency_retry(cx, "DeleteSecurityGroup", filter("group-id", &group_id), || {
-            let (ec2, group_id) = (ec2.clone(), group_id.clone());
-            async move { ec2.delete_security_group().group_id(group_id).send().await.map(|_| ()) }
-        })
+        ec2::delete_with_dependency_retry(
+            cx,
+            "DeleteSecurityGroup",
+            filter("group-id", &group_id),
+            || {
+                let (ec2, group_id) = (ec2.clone(), group_id.clone());
+                async move {
+                    ec2.delete_security_group()
+                        .group_id(group_id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                }
+            },
+        )
         .await
     }
 }

@@ -14,8 +14,16 @@ pub struct SubnetResource {
     pub index: usize,
 }
 
-pub const SUBNETS: [SubnetResource; 2] =
-    [SubnetResource { node: "subnet-a", index: 0 }, SubnetResource { node: "subnet-b", index: 1 }];
+pub const SUBNETS: [SubnetResource; 2] = [
+    SubnetResource {
+        node: "subnet-a",
+        index: 0,
+    },
+    SubnetResource {
+        node: "subnet-b",
+        index: 1,
+    },
+];
 
 impl SubnetResource {
     fn cidr(&self) -> String {
@@ -39,7 +47,11 @@ impl SubnetResource {
             .collect();
         zones.sort();
         zones.get(self.index).cloned().ok_or_else(|| {
-            Error::Preflight(format!("{}: the region {} has fewer than two available zones", cx.node, cx.aws().region))
+            Error::Preflight(format!(
+                "{}: the region {} has fewer than two available zones",
+                cx.node,
+                cx.aws().region
+            ))
         })
     }
 
@@ -62,7 +74,9 @@ impl SubnetResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?;
-        single(cx, out.subnets().to_vec(), |s| s.subnet_id().unwrap_or("?").to_owned())
+        single(cx, out.subnets().to_vec(), |s| {
+            s.subnet_id().unwrap_or("?").to_owned()
+        })
     }
 
     async fn map_public_ip(&self, cx: &Cx, subnet_id: &str) -> Result<()> {
@@ -91,10 +105,14 @@ impl Resource for SubnetResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(subnet) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let Some(subnet) = self.find(cx, recorded).await? else {
+            return Ok(Observation::Missing);
+        };
         let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
         if !cx.is_ours(tag_pairs(subnet.tags())) {
-            return Ok(Observation::Foreign(format!("subnet {subnet_id} is not tagged as this stack's")));
+            return Ok(Observation::Foreign(format!(
+                "subnet {subnet_id} is not tagged as this stack's"
+            )));
         }
         let mut drift = Vec::new();
         let cidr = subnet.cidr_block().unwrap_or_default();
@@ -111,7 +129,8 @@ impl Resource for SubnetResource {
         }
         let zone = subnet.availability_zone().unwrap_or_default().to_owned();
         Ok(Observation::Present(
-            Live::new(ids([("subnet_id", subnet_id), ("availability_zone", zone)])).with_drift(drift),
+            Live::new(ids([("subnet_id", subnet_id), ("availability_zone", zone)]))
+                .with_drift(drift),
         ))
     }
 
@@ -125,11 +144,19 @@ impl Resource for SubnetResource {
             .vpc_id(vpc_id)
             .cidr_block(self.cidr())
             .availability_zone(&zone)
-            .tag_specifications(tag_spec(cx, ResourceType::Subnet, &cx.name(&format!("public-{}", &self.node[7..]))))
+            .tag_specifications(tag_spec(
+                cx,
+                ResourceType::Subnet,
+                &cx.name(&format!("public-{}", &self.node[7..])),
+            ))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateSubnet", e))?;
-        let subnet_id = out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_owned();
+        let subnet_id = out
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap_or_default()
+            .to_owned();
         self.map_public_ip(cx, &subnet_id).await?;
         Ok(ids([("subnet_id", subnet_id), ("availability_zone", zone)]))
     }
@@ -142,10 +169,21 @@ impl Resource for SubnetResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let subnet_id = live.id("subnet_id")?.to_owned();
         let ec2 = cx.aws().ec2.clone();
-        ec2::delete_with_dependency_retry(cx, "DeleteSubnet", ec2::filter("subnet-id", &subnet_id), || {
-            let (ec2, subnet_id) = (ec2.clone(), subnet_id.clone());
-            async move { ec2.delete_subnet().subnet_id(subnet_id).send().await.map(|_| ()) }
-        })
+        ec2::delete_with_dependency_retry(
+            cx,
+            "DeleteSubnet",
+            ec2::filter("subnet-id", &subnet_id),
+            || {
+                let (ec2, subnet_id) = (ec2.clone(), subnet_id.clone());
+                async move {
+                    ec2.delete_subnet()
+                        .subnet_id(subnet_id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                }
+            },
+        )
         .await
     }
 }

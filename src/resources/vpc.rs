@@ -32,7 +32,9 @@ impl VpcResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeVpcs", e))?;
-        single(cx, out.vpcs().to_vec(), |v| v.vpc_id().unwrap_or("?").to_owned())
+        single(cx, out.vpcs().to_vec(), |v| {
+            v.vpc_id().unwrap_or("?").to_owned()
+        })
     }
 
     async fn attribute(&self, cx: &Cx, vpc_id: &str, attr: VpcAttributeName) -> Result<bool> {
@@ -85,23 +87,37 @@ impl Resource for VpcResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(vpc) = self.find(cx, recorded).await? else { return Ok(Observation::Missing) };
+        let Some(vpc) = self.find(cx, recorded).await? else {
+            return Ok(Observation::Missing);
+        };
         let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
         if !cx.is_ours(tag_pairs(vpc.tags())) {
-            return Ok(Observation::Foreign(format!("VPC {vpc_id} is not tagged {}={}", super::TAG_STACK, cx.stack())));
+            return Ok(Observation::Foreign(format!(
+                "VPC {vpc_id} is not tagged {}={}",
+                super::TAG_STACK,
+                cx.stack()
+            )));
         }
         let mut drift = Vec::new();
         let cidr = vpc.cidr_block().unwrap_or_default();
         if cidr != CIDR {
             drift.push(Drift::new("cidr_block", CIDR, cidr).replace());
         }
-        if !self.attribute(cx, &vpc_id, VpcAttributeName::EnableDnsSupport).await? {
+        if !self
+            .attribute(cx, &vpc_id, VpcAttributeName::EnableDnsSupport)
+            .await?
+        {
             drift.push(Drift::new("enable_dns_support", true, false));
         }
-        if !self.attribute(cx, &vpc_id, VpcAttributeName::EnableDnsHostnames).await? {
+        if !self
+            .attribute(cx, &vpc_id, VpcAttributeName::EnableDnsHostnames)
+            .await?
+        {
             drift.push(Drift::new("enable_dns_hostnames", true, false));
         }
-        Ok(Observation::Present(Live::new(ids([("vpc_id", vpc_id)])).with_drift(drift)))
+        Ok(Observation::Present(
+            Live::new(ids([("vpc_id", vpc_id)])).with_drift(drift),
+        ))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -114,7 +130,11 @@ impl Resource for VpcResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateVpc", e))?;
-        let vpc_id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_owned();
+        let vpc_id = out
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .unwrap_or_default()
+            .to_owned();
         self.set_dns(cx, &vpc_id, true, true).await?;
         Ok(ids([("vpc_id", vpc_id)]))
     }
@@ -122,7 +142,13 @@ impl Resource for VpcResource {
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
         let vpc_id = live.id("vpc_id")?;
         let has = |a: &str| live.drift.iter().any(|d| d.attribute == a);
-        self.set_dns(cx, vpc_id, has("enable_dns_support"), has("enable_dns_hostnames")).await?;
+        self.set_dns(
+            cx,
+            vpc_id,
+            has("enable_dns_support"),
+            has("enable_dns_hostnames"),
+        )
+        .await?;
         Ok(live.ids.clone())
     }
 
