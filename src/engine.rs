@@ -610,7 +610,10 @@ impl Engine {
                 cx.say("deleting");
                 if let Err(e) = node.delete(cx, &live).await {
                     match node.removed_with() {
-                        Some(parent) if !matches!(e, Error::Interrupted(_)) && self.plan.iter().any(|n| n.id() == parent) => {
+                        Some(parent)
+                            if !matches!(e, Error::Interrupted(_))
+                                && self.plan.iter().any(|n| n.id() == parent) =>
+                        {
                             // The parent is deleted after this node in this same walk and takes it along; the
                             // parent's own check proves both gone. If the parent's delete fails, the next `down`
                             // finds this resource again.

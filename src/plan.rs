@@ -8,8 +8,9 @@ use crate::resources::{
     security_group, subnet, vpc::VpcResource,
 };
 use crate::resources::{
-    app_client::AppClientResource, gateway, gateway::GatewayResource, gateway_target::GatewayTargetResource,
-    interceptor_function, interceptor_function::InterceptorFunctionResource, resource_server::ResourceServerResource,
+    app_client::AppClientResource, gateway, gateway::GatewayResource,
+    gateway_target::GatewayTargetResource, interceptor_function,
+    interceptor_function::InterceptorFunctionResource, resource_server::ResourceServerResource,
     user_pool::UserPoolResource, user_pool_domain::UserPoolDomainResource,
 };
 

@@ -50,11 +50,18 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
         }
         None => {
             let domain = recorded(&state, user_pool_domain::NODE, "domain")?;
-            format!("https://{domain}.auth.{}.amazoncognito.com/oauth2/token", prepared.region)
+            format!(
+                "https://{domain}.auth.{}.amazoncognito.com/oauth2/token",
+                prepared.region
+            )
         }
     };
     let engine = super::engine(env, &prepared, aws, &account);
-    let cx = Cx { shared: engine.shared.clone(), node: NODE, line: env.progress.line(NODE) };
+    let cx = Cx {
+        shared: engine.shared.clone(),
+        node: NODE,
+        line: env.progress.line(NODE),
+    };
 
     // The secret, read now and kept only in memory.
     let client = app_client::describe(&cx, &pool_id, &client_id).await?.ok_or_else(|| {
@@ -103,19 +110,35 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     })?;
     cx.line.finish("done".into(), true);
     let status = response.status();
-    let body = response.text().await.map_err(|e| Error::other(format!("{NODE}: reading the answer of {endpoint} failed: {e}")))?;
+    let body = response.text().await.map_err(|e| {
+        Error::other(format!(
+            "{NODE}: reading the answer of {endpoint} failed: {e}"
+        ))
+    })?;
     let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     if !status.is_success() {
-        return Err(Error::other(match doc.get("error").and_then(Value::as_str) {
-            Some(code) => oauth_error(code, doc.get("error_description").and_then(Value::as_str), &scope, &endpoint),
-            None => format!("{NODE}: {endpoint} answered HTTP {status} without an OAuth error; is it an OAuth 2.0 token endpoint?"),
-        }));
+        return Err(Error::other(
+            match doc.get("error").and_then(Value::as_str) {
+                Some(code) => oauth_error(
+                    code,
+                    doc.get("error_description").and_then(Value::as_str),
+                    &scope,
+                    &endpoint,
+                ),
+                None => format!(
+                    "{NODE}: {endpoint} answered HTTP {status} without an OAuth error; is it an OAuth 2.0 token endpoint?"
+                ),
+            },
+        ));
     }
     let token = answer(&doc, &scope, SystemTime::now()).ok_or_else(|| {
         Error::other(format!("{NODE}: {endpoint} answered HTTP {status} without an access_token; is it an OAuth 2.0 token endpoint?"))
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&token).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&token).unwrap_or_default()
+        );
     } else {
         println!("{}", token["access_token"].as_str().unwrap_or_default());
     }
@@ -124,12 +147,17 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
 
 /// An ID recorded by `up`, or a message saying to run it.
 fn recorded(state: &State, node: &str, key: &str) -> Result<String> {
-    state.resources.get(node).and_then(|r| r.ids.get(key)).cloned().ok_or_else(|| {
-        Error::other(format!(
-            "{NODE}: the state of stack `{}` has no {node} (`{key}`): run `neo4j-gw up` first",
-            state.stack
-        ))
-    })
+    state
+        .resources
+        .get(node)
+        .and_then(|r| r.ids.get(key))
+        .cloned()
+        .ok_or_else(|| {
+            Error::other(format!(
+                "{NODE}: the state of stack `{}` has no {node} (`{key}`): run `neo4j-gw up` first",
+                state.stack
+            ))
+        })
 }
 
 fn validate_endpoint(u: &str) -> std::result::Result<String, String> {
@@ -159,9 +187,16 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 
 /// The JSON document `--json` prints, from a successful token answer.
 fn answer(doc: &Value, requested_scope: &str, now: SystemTime) -> Option<Value> {
-    let access_token = doc.get("access_token")?.as_str().filter(|t| !t.is_empty())?;
-    let expires_in = doc.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
-    let expires_at = humantime::format_rfc3339_seconds(now + Duration::from_secs(expires_in)).to_string();
+    let access_token = doc
+        .get("access_token")?
+        .as_str()
+        .filter(|t| !t.is_empty())?;
+    let expires_in = doc
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .unwrap_or(3600);
+    let expires_at =
+        humantime::format_rfc3339_seconds(now + Duration::from_secs(expires_in)).to_string();
     Some(json!({
         "access_token": access_token,
         "token_type": doc.get("token_type").and_then(Value::as_str).unwrap_or("Bearer"),
@@ -210,10 +245,21 @@ mod tests {
 
     #[test]
     fn oauth_errors_name_the_error_and_the_remedy() {
-        let m = oauth_error("invalid_scope", Some("Invalid scope requested"), "rs/invoke", "http://x");
-        assert!(m.contains("invalid_scope") && m.contains("rs/invoke") && m.contains("--scope"), "{m}");
+        let m = oauth_error(
+            "invalid_scope",
+            Some("Invalid scope requested"),
+            "rs/invoke",
+            "http://x",
+        );
+        assert!(
+            m.contains("invalid_scope") && m.contains("rs/invoke") && m.contains("--scope"),
+            "{m}"
+        );
         let m = oauth_error("invalid_client", None, "rs/invoke", "http://x");
-        assert!(m.contains("invalid_client") && m.contains("neo4j-gw up"), "{m}");
+        assert!(
+            m.contains("invalid_client") && m.contains("neo4j-gw up"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! `DescribeUserPoolClient` when it needs it.
 
 use async_trait::async_trait;
-use aws_sdk_cognitoidentityprovider::types::{OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType};
+use aws_sdk_cognitoidentityprovider::types::{
+    OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
+};
 
 use super::{Cx, Drift, Live, Observation, Resource, ids, resource_server, user_pool};
 use crate::error::{self, Error, Result};
@@ -21,8 +23,20 @@ fn client_name(cx: &Cx) -> String {
 }
 
 /// Describes a client (the answer carries its secret: callers keep only what they need).
-pub async fn describe(cx: &Cx, pool_id: &str, client_id: &str) -> Result<Option<UserPoolClientType>> {
-    match cx.aws().cognito.describe_user_pool_client().user_pool_id(pool_id).client_id(client_id).send().await {
+pub async fn describe(
+    cx: &Cx,
+    pool_id: &str,
+    client_id: &str,
+) -> Result<Option<UserPoolClientType>> {
+    match cx
+        .aws()
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_id(client_id)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out.user_pool_client),
         Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(cx.node, "DescribeUserPoolClient", e)),
@@ -32,7 +46,11 @@ pub async fn describe(cx: &Cx, pool_id: &str, client_id: &str) -> Result<Option<
 /// The access-token validity in minutes, whatever unit Cognito reports it in (its default unit is hours).
 fn validity_minutes(c: &UserPoolClientType) -> Option<i32> {
     let v = c.access_token_validity()?;
-    let unit = c.token_validity_units().and_then(|u| u.access_token()).cloned().unwrap_or(TimeUnitsType::Hours);
+    let unit = c
+        .token_validity_units()
+        .and_then(|u| u.access_token())
+        .cloned()
+        .unwrap_or(TimeUnitsType::Hours);
     Some(match unit {
         TimeUnitsType::Seconds => v / 60,
         TimeUnitsType::Minutes => v,
@@ -48,24 +66,48 @@ fn drift(cx: &Cx, c: &UserPoolClientType) -> Vec<Drift> {
         // A secret can only be generated when the client is created.
         drift.push(Drift::new("generate_secret", true, false).replace());
     }
-    let flows: Vec<&str> = c.allowed_o_auth_flows().iter().map(|f| f.as_str()).collect();
+    let flows: Vec<&str> = c
+        .allowed_o_auth_flows()
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
     if flows != ["client_credentials"] {
-        drift.push(Drift::new("allowed_oauth_flows", "client_credentials", flows.join(",")));
+        drift.push(Drift::new(
+            "allowed_oauth_flows",
+            "client_credentials",
+            flows.join(","),
+        ));
     }
     if c.allowed_o_auth_flows_user_pool_client() != Some(true) {
-        drift.push(Drift::new("allowed_oauth_flows_user_pool_client", true, false));
+        drift.push(Drift::new(
+            "allowed_oauth_flows_user_pool_client",
+            true,
+            false,
+        ));
     }
     let want_scope = resource_server::full_scope(cx);
-    let mut scopes: Vec<&str> = c.allowed_o_auth_scopes().iter().map(String::as_str).collect();
+    let mut scopes: Vec<&str> = c
+        .allowed_o_auth_scopes()
+        .iter()
+        .map(String::as_str)
+        .collect();
     scopes.sort_unstable();
     if scopes != [want_scope.as_str()] {
-        drift.push(Drift::new("allowed_oauth_scopes", want_scope, scopes.join(",")));
+        drift.push(Drift::new(
+            "allowed_oauth_scopes",
+            want_scope,
+            scopes.join(","),
+        ));
     }
     let want = cx.settings().token_validity_minutes;
     match validity_minutes(c) {
         Some(m) if m == want => {}
         Some(m) => drift.push(Drift::new("access_token_validity_minutes", want, m)),
-        None => drift.push(Drift::new("access_token_validity_minutes", want, "the default (60)")),
+        None => drift.push(Drift::new(
+            "access_token_validity_minutes",
+            want,
+            "the default (60)",
+        )),
     }
     drift
 }
@@ -85,7 +127,9 @@ impl Resource for AppClientResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         // Only the stack's own pool is ever looked into, so a client of our name there is the stack's.
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else { return Ok(Observation::Missing) };
+        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+            return Ok(Observation::Missing);
+        };
         let mut found = None;
         if let Some(id) = recorded.and_then(|r| r.get("client_id")) {
             found = describe(cx, &pool_id, id).await?;
@@ -118,11 +162,15 @@ impl Resource for AppClientResource {
                 }
             }
         }
-        let Some(client) = found else { return Ok(Observation::Missing) };
+        let Some(client) = found else {
+            return Ok(Observation::Missing);
+        };
         let client_id = client.client_id().unwrap_or_default().to_owned();
         let drift = drift(cx, &client);
         drop(client); // holds the secret: let it go at once
-        Ok(Observation::Present(Live::new(ids([("client_id", client_id)])).with_drift(drift)))
+        Ok(Observation::Present(
+            Live::new(ids([("client_id", client_id)])).with_drift(drift),
+        ))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -138,14 +186,23 @@ impl Resource for AppClientResource {
             .allowed_o_auth_flows_user_pool_client(true)
             .allowed_o_auth_scopes(resource_server::full_scope(cx))
             .access_token_validity(cx.settings().token_validity_minutes)
-            .token_validity_units(TokenValidityUnitsType::builder().access_token(TimeUnitsType::Minutes).build())
+            .token_validity_units(
+                TokenValidityUnitsType::builder()
+                    .access_token(TimeUnitsType::Minutes)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateUserPoolClient", e))?;
         let client_id = out
             .user_pool_client()
             .and_then(|c| c.client_id())
-            .ok_or_else(|| Error::other(format!("{}: CreateUserPoolClient returned no client ID", cx.node)))?
+            .ok_or_else(|| {
+                Error::other(format!(
+                    "{}: CreateUserPoolClient returned no client ID",
+                    cx.node
+                ))
+            })?
             .to_owned();
         Ok(ids([("client_id", client_id)]))
     }
@@ -163,7 +220,11 @@ impl Resource for AppClientResource {
             .allowed_o_auth_flows_user_pool_client(true)
             .allowed_o_auth_scopes(resource_server::full_scope(cx))
             .access_token_validity(cx.settings().token_validity_minutes)
-            .token_validity_units(TokenValidityUnitsType::builder().access_token(TimeUnitsType::Minutes).build())
+            .token_validity_units(
+                TokenValidityUnitsType::builder()
+                    .access_token(TimeUnitsType::Minutes)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "UpdateUserPoolClient", e))?;
@@ -171,8 +232,18 @@ impl Resource for AppClientResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else { return Ok(()) };
-        match cx.aws().cognito.delete_user_pool_client().user_pool_id(pool_id).client_id(live.id("client_id")?).send().await {
+        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+            return Ok(());
+        };
+        match cx
+            .aws()
+            .cognito
+            .delete_user_pool_client()
+            .user_pool_id(pool_id)
+            .client_id(live.id("client_id")?)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(error::aws(cx.node, "DeleteUserPoolClient", e)),

@@ -15,15 +15,19 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway::GetGatewayOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
-    AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration, GatewayInterceptionPoint,
-    GatewayInterceptorConfiguration, GatewayProtocolConfiguration, GatewayProtocolType, GatewayStatus,
-    InterceptorConfiguration, InterceptorInputConfiguration, LambdaInterceptorConfiguration, McpGatewayConfiguration,
+    AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration,
+    GatewayInterceptionPoint, GatewayInterceptorConfiguration, GatewayProtocolConfiguration,
+    GatewayProtocolType, GatewayStatus, InterceptorConfiguration, InterceptorInputConfiguration,
+    LambdaInterceptorConfiguration, McpGatewayConfiguration,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::iam_role::{RoleResource, service_trust};
-use super::{Cx, Drift, Health, Live, Observation, Resource, app_client, ids, interceptor_function, resource_server, user_pool};
+use super::{
+    Cx, Drift, Health, Live, Observation, Resource, app_client, ids, interceptor_function,
+    resource_server, user_pool,
+};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
@@ -78,7 +82,9 @@ pub fn gateway_name(cx: &Cx) -> String {
 
 /// A client token that is the same for every run of this stack in this account and region (64 hex digits).
 pub fn client_token(stack: &str, account: &str, region: &str, node: &str) -> String {
-    hex::encode(Sha256::digest(format!("neo4j-gw:{stack}:{account}:{region}:{node}")))
+    hex::encode(Sha256::digest(format!(
+        "neo4j-gw:{stack}:{account}:{region}:{node}"
+    )))
 }
 
 pub fn discovery_url(region: &str, pool_id: &str) -> String {
@@ -99,7 +105,10 @@ impl Desired {
     fn of(cx: &Cx) -> Result<Desired> {
         Ok(Desired {
             role_arn: cx.dep(ROLE_NODE, "arn")?,
-            discovery_url: discovery_url(&cx.shared.region, &cx.dep(user_pool::NODE, "user_pool_id")?),
+            discovery_url: discovery_url(
+                &cx.shared.region,
+                &cx.dep(user_pool::NODE, "user_pool_id")?,
+            ),
             client_id: cx.dep(app_client::NODE, "client_id")?,
             scope: resource_server::full_scope(cx),
             interceptor_arn: cx.dep(interceptor_function::NODE, "arn")?,
@@ -108,7 +117,11 @@ impl Desired {
     }
 
     fn protocol(&self) -> GatewayProtocolConfiguration {
-        GatewayProtocolConfiguration::Mcp(McpGatewayConfiguration::builder().set_supported_versions(Some(self.versions.clone())).build())
+        GatewayProtocolConfiguration::Mcp(
+            McpGatewayConfiguration::builder()
+                .set_supported_versions(Some(self.versions.clone()))
+                .build(),
+        )
     }
 
     fn authorizer(&self) -> Result<AuthorizerConfiguration> {
@@ -149,31 +162,59 @@ fn sorted(v: &[String]) -> Vec<String> {
 fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
     let mut d = Vec::new();
     if g.role_arn() != Some(want.role_arn.as_str()) {
-        d.push(Drift::new("role_arn", &want.role_arn, g.role_arn().unwrap_or("none")));
+        d.push(Drift::new(
+            "role_arn",
+            &want.role_arn,
+            g.role_arn().unwrap_or("none"),
+        ));
     }
     let versions = match g.protocol_configuration() {
         Some(GatewayProtocolConfiguration::Mcp(m)) => sorted(m.supported_versions()),
         _ => Vec::new(),
     };
     if versions != sorted(&want.versions) {
-        d.push(Drift::new("protocol_versions", sorted(&want.versions).join(","), versions.join(",")));
+        d.push(Drift::new(
+            "protocol_versions",
+            sorted(&want.versions).join(","),
+            versions.join(","),
+        ));
     }
     match (g.authorizer_type(), g.authorizer_configuration()) {
         (AuthorizerType::CustomJwt, Some(AuthorizerConfiguration::CustomJwtAuthorizer(jwt))) => {
             if jwt.discovery_url() != want.discovery_url {
-                d.push(Drift::new("authorizer.discovery_url", &want.discovery_url, jwt.discovery_url()));
+                d.push(Drift::new(
+                    "authorizer.discovery_url",
+                    &want.discovery_url,
+                    jwt.discovery_url(),
+                ));
             }
             if sorted(jwt.allowed_clients()) != [want.client_id.clone()] {
-                d.push(Drift::new("authorizer.allowed_clients", &want.client_id, jwt.allowed_clients().join(",")));
+                d.push(Drift::new(
+                    "authorizer.allowed_clients",
+                    &want.client_id,
+                    jwt.allowed_clients().join(","),
+                ));
             }
             if sorted(jwt.allowed_scopes()) != [want.scope.clone()] {
-                d.push(Drift::new("authorizer.allowed_scopes", &want.scope, jwt.allowed_scopes().join(",")));
+                d.push(Drift::new(
+                    "authorizer.allowed_scopes",
+                    &want.scope,
+                    jwt.allowed_scopes().join(","),
+                ));
             }
             if !jwt.allowed_audience().is_empty() {
-                d.push(Drift::new("authorizer.allowed_audience", "none", jwt.allowed_audience().join(",")));
+                d.push(Drift::new(
+                    "authorizer.allowed_audience",
+                    "none",
+                    jwt.allowed_audience().join(","),
+                ));
             }
         }
-        (t, _) => d.push(Drift::new("authorizer", "CUSTOM_JWT with the stack's user pool", t.as_str())),
+        (t, _) => d.push(Drift::new(
+            "authorizer",
+            "CUSTOM_JWT with the stack's user pool",
+            t.as_str(),
+        )),
     }
     let interceptors = g.interceptor_configurations();
     let ok = match interceptors {
@@ -184,7 +225,9 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
             };
             arn == Some(want.interceptor_arn.as_str())
                 && one.interception_points() == [GatewayInterceptionPoint::Request]
-                && one.input_configuration().is_some_and(|i| i.pass_request_headers())
+                && one
+                    .input_configuration()
+                    .is_some_and(|i| i.pass_request_headers())
         }
         _ => false,
     };
@@ -196,35 +239,55 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
                     Some(InterceptorConfiguration::Lambda(l)) => l.arn().to_owned(),
                     _ => "?".into(),
                 };
-                let points: Vec<&str> = i.interception_points().iter().map(|p| p.as_str()).collect();
-                let headers = i.input_configuration().is_some_and(|c| c.pass_request_headers());
+                let points: Vec<&str> =
+                    i.interception_points().iter().map(|p| p.as_str()).collect();
+                let headers = i
+                    .input_configuration()
+                    .is_some_and(|c| c.pass_request_headers());
                 format!("{arn} at {} (pass headers {headers})", points.join("+"))
             })
             .collect::<Vec<_>>();
         d.push(Drift::new(
             "interceptor",
             format!("{} at REQUEST (pass headers true)", want.interceptor_arn),
-            if have.is_empty() { "none".into() } else { have.join("; ") },
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join("; ")
+            },
         ));
     }
     d
 }
 
 fn reasons(g: &GetGatewayOutput) -> String {
-    if g.status_reasons().is_empty() { "no reason given".into() } else { g.status_reasons().join("; ") }
+    if g.status_reasons().is_empty() {
+        "no reason given".into()
+    } else {
+        g.status_reasons().join("; ")
+    }
 }
 
 fn health(g: &GetGatewayOutput) -> Health {
     match g.status() {
         GatewayStatus::Ready => Health::Ready,
         GatewayStatus::Failed => Health::Unhealthy(format!("status FAILED: {}", reasons(g))),
-        GatewayStatus::UpdateUnsuccessful => Health::Unhealthy(format!("status UPDATE_UNSUCCESSFUL: {}", reasons(g))),
+        GatewayStatus::UpdateUnsuccessful => {
+            Health::Unhealthy(format!("status UPDATE_UNSUCCESSFUL: {}", reasons(g)))
+        }
         s => Health::Pending(format!("status {}", s.as_str())),
     }
 }
 
 async fn get(cx: &Cx, id: &str) -> Result<Option<GetGatewayOutput>> {
-    match cx.aws().agentcore.get_gateway().gateway_identifier(id).send().await {
+    match cx
+        .aws()
+        .agentcore
+        .get_gateway()
+        .gateway_identifier(id)
+        .send()
+        .await
+    {
         Ok(g) => Ok(Some(g)),
         Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(cx.node, "GetGateway", e)),
@@ -266,6 +329,22 @@ async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<String, String>> {
     Ok(out.tags.unwrap_or_default())
 }
 
+/// The ID of the stack's gateway found by name and tag, for nodes that must find it before the gateway node
+/// has been observed (`down` without a state file walks the target first).
+pub async fn find_stacks_gateway(cx: &Cx) -> Result<Option<String>> {
+    let Some(id) = find_by_name(cx, &gateway_name(cx)).await? else {
+        return Ok(None);
+    };
+    let Some(g) = get(cx, &id).await? else {
+        return Ok(None);
+    };
+    let t = tags(cx, g.gateway_arn()).await?;
+    Ok(
+        (t.get(super::TAG_STACK).map(String::as_str) == Some(cx.stack()))
+            .then(|| g.gateway_id().to_owned()),
+    )
+}
+
 fn gateway_ids(g: &GetGatewayOutput) -> Ids {
     ids([
         ("gateway_id", g.gateway_id().to_owned()),
@@ -302,7 +381,13 @@ impl Resource for GatewayResource {
         "agentcore:gateway"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &[ROLE_NODE, interceptor_function::NODE, user_pool::NODE, resource_server::NODE, app_client::NODE]
+        &[
+            ROLE_NODE,
+            interceptor_function::NODE,
+            user_pool::NODE,
+            resource_server::NODE,
+            app_client::NODE,
+        ]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -316,20 +401,29 @@ impl Resource for GatewayResource {
         {
             found = get(cx, &id).await?;
         }
-        let Some(g) = found else { return Ok(Observation::Missing) };
+        let Some(g) = found else {
+            return Ok(Observation::Missing);
+        };
         if g.status() == &GatewayStatus::Deleting {
             return Ok(Observation::Missing);
         }
         let t = tags(cx, g.gateway_arn()).await?;
         if !cx.is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-            return Ok(Observation::Foreign(format!("AgentCore gateway {} ({}) is not tagged as this stack's", g.name(), g.gateway_id())));
+            return Ok(Observation::Foreign(format!(
+                "AgentCore gateway {} ({}) is not tagged as this stack's",
+                g.name(),
+                g.gateway_id()
+            )));
         }
         let drift = match Desired::of(cx) {
             Ok(want) => drift(&g, &want),
             // What it should be cannot be known without its dependencies (e.g. `status` before they exist).
             Err(_) => Vec::new(),
         };
-        let live = Live { health: health(&g), ..Live::new(gateway_ids(&g)) };
+        let live = Live {
+            health: health(&g),
+            ..Live::new(gateway_ids(&g))
+        };
         Ok(Observation::Present(live.with_drift(drift)))
     }
 
@@ -337,21 +431,38 @@ impl Resource for GatewayResource {
         let name = gateway_name(cx);
         let want = Desired::of(cx)?;
         // A gateway of that name still being deleted (an earlier `down`) must be gone first: names are unique.
-        wait::until(cx, "the previous gateway of that name to be deleted", cx.settings().wait_timeout, || async {
-            let Some(id) = find_by_name(cx, &name).await? else { return Ok(Poll::Ready(())) };
-            Ok(match get(cx, &id).await? {
-                Some(g) if g.status() == &GatewayStatus::Deleting => Poll::Pending("DELETING".into()),
-                _ => Poll::Ready(()),
-            })
-        })
+        wait::until(
+            cx,
+            "the previous gateway of that name to be deleted",
+            cx.settings().wait_timeout,
+            || async {
+                let Some(id) = find_by_name(cx, &name).await? else {
+                    return Ok(Poll::Ready(()));
+                };
+                Ok(match get(cx, &id).await? {
+                    Some(g) if g.status() == &GatewayStatus::Deleting => {
+                        Poll::Pending("DELETING".into())
+                    }
+                    _ => Poll::Ready(()),
+                })
+            },
+        )
         .await?;
         let out = cx
             .aws()
             .agentcore
             .create_gateway()
             .name(&name)
-            .description(format!("neo4j-gw stack {}: the Neo4j MCP server behind Cognito OAuth", cx.stack()))
-            .client_token(client_token(cx.stack(), &cx.shared.account, &cx.shared.region, NODE))
+            .description(format!(
+                "neo4j-gw stack {}: the Neo4j MCP server behind Cognito OAuth",
+                cx.stack()
+            ))
+            .client_token(client_token(
+                cx.stack(),
+                &cx.shared.account,
+                &cx.shared.region,
+                NODE,
+            ))
             .role_arn(&want.role_arn)
             .protocol_type(GatewayProtocolType::Mcp)
             .protocol_configuration(want.protocol())
@@ -374,15 +485,22 @@ impl Resource for GatewayResource {
         let want = Desired::of(cx)?;
         // AgentCore refuses an update while one is in progress; a FAILED or UPDATE_UNSUCCESSFUL gateway may be
         // updated (that is the repair).
-        wait::until(cx, "the gateway to settle before updating it", cx.settings().wait_timeout, || async {
-            Ok(match get(cx, &id).await? {
-                None => Poll::Failed("it disappeared; re-run `neo4j-gw up` to create it again".into()),
-                Some(g) => match health(&g) {
-                    Health::Pending(s) => Poll::Pending(s),
-                    _ => Poll::Ready(()),
-                },
-            })
-        })
+        wait::until(
+            cx,
+            "the gateway to settle before updating it",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match get(cx, &id).await? {
+                    None => Poll::Failed(
+                        "it disappeared; re-run `neo4j-gw up` to create it again".into(),
+                    ),
+                    Some(g) => match health(&g) {
+                        Health::Pending(s) => Poll::Pending(s),
+                        _ => Poll::Ready(()),
+                    },
+                })
+            },
+        )
         .await?;
         // UpdateGateway replaces the configuration: send all of it, with the same name.
         cx.aws()
@@ -390,7 +508,10 @@ impl Resource for GatewayResource {
             .update_gateway()
             .gateway_identifier(&id)
             .name(gateway_name(cx))
-            .description(format!("neo4j-gw stack {}: the Neo4j MCP server behind Cognito OAuth", cx.stack()))
+            .description(format!(
+                "neo4j-gw stack {}: the Neo4j MCP server behind Cognito OAuth",
+                cx.stack()
+            ))
             .role_arn(&want.role_arn)
             .protocol_type(GatewayProtocolType::Mcp)
             .protocol_configuration(want.protocol())
@@ -405,22 +526,36 @@ impl Resource for GatewayResource {
 
     async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
         let id = ids.get("gateway_id").cloned().unwrap_or_default();
-        wait_status(cx, &id, "the gateway to become READY").await.map(|_| ())
+        wait_status(cx, &id, "the gateway to become READY")
+            .await
+            .map(|_| ())
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let id = live.id("gateway_id")?.to_owned();
-        match cx.aws().agentcore.delete_gateway().gateway_identifier(&id).send().await {
+        match cx
+            .aws()
+            .agentcore
+            .delete_gateway()
+            .gateway_identifier(&id)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
             Err(e) => return Err(error::aws(cx.node, "DeleteGateway", e)),
         }
-        wait::until(cx, "the gateway to be deleted", cx.settings().wait_timeout, || async {
-            Ok(match get(cx, &id).await? {
-                None => Poll::Ready(()),
-                Some(g) => Poll::Pending(format!("status {}", g.status().as_str())),
-            })
-        })
+        wait::until(
+            cx,
+            "the gateway to be deleted",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match get(cx, &id).await? {
+                    None => Poll::Ready(()),
+                    Some(g) => Poll::Pending(format!("status {}", g.status().as_str())),
+                })
+            },
+        )
         .await
     }
 }
@@ -432,10 +567,95 @@ mod tests {
     #[test]
     fn client_token_is_deterministic_and_valid() {
         let a = client_token("neo4j-gw", "123456789012", "us-east-1", NODE);
-        assert_eq!(a, client_token("neo4j-gw", "123456789012", "us-east-1", NODE));
-        assert_ne!(a, client_token("neo4j-gw", "123456789012", "eu-west-1", NODE));
+        assert_eq!(
+            a,
+            client_token("neo4j-gw", "123456789012", "us-east-1", NODE)
+        );
+        assert_ne!(
+            a,
+            client_token("neo4j-gw", "123456789012", "eu-west-1", NODE)
+        );
         assert!((33..=256).contains(&a.len()));
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    fn gateway(status: GatewayStatus, reasons: &[&str]) -> GetGatewayOutput {
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        GetGatewayOutput::builder()
+            .gateway_arn("arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/g-1")
+            .gateway_id("g-1")
+            .created_at(now)
+            .updated_at(now)
+            .status(status)
+            .set_status_reasons(Some(reasons.iter().map(|r| r.to_string()).collect()))
+            .name("s-gw")
+            .protocol_type(GatewayProtocolType::Mcp)
+            .authorizer_type(AuthorizerType::CustomJwt)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn failed_gateways_report_aws_reasons() {
+        assert_eq!(health(&gateway(GatewayStatus::Ready, &[])), Health::Ready);
+        assert!(matches!(
+            health(&gateway(GatewayStatus::Creating, &[])),
+            Health::Pending(_)
+        ));
+        match health(&gateway(
+            GatewayStatus::Failed,
+            &["Invalid discovery URL", "role not assumable"],
+        )) {
+            Health::Unhealthy(m) => assert!(
+                m.contains("FAILED") && m.contains("Invalid discovery URL; role not assumable"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn drift_covers_authorizer_interceptor_versions_and_role() {
+        let want = Desired {
+            role_arn: "arn:role".into(),
+            discovery_url: discovery_url("us-east-1", "pool"),
+            client_id: "client".into(),
+            scope: "rs/invoke".into(),
+            interceptor_arn: "arn:fn".into(),
+            versions: vec!["2025-06-18".into(), "2025-03-26".into()],
+        };
+        // A bare gateway differs in everything.
+        let attrs: Vec<String> = drift(&gateway(GatewayStatus::Ready, &[]), &want)
+            .into_iter()
+            .map(|d| d.attribute)
+            .collect();
+        assert_eq!(
+            attrs,
+            ["role_arn", "protocol_versions", "authorizer", "interceptor"]
+        );
+        // The desired configuration, in another order of versions, does not drift.
+        let mut g = gateway(GatewayStatus::Ready, &[]);
+        g.role_arn = Some("arn:role".into());
+        g.protocol_configuration = Some(GatewayProtocolConfiguration::Mcp(
+            McpGatewayConfiguration::builder()
+                .supported_versions("2025-03-26")
+                .supported_versions("2025-06-18")
+                .build(),
+        ));
+        g.authorizer_configuration = Some(want.authorizer().unwrap());
+        g.interceptor_configurations = Some(vec![want.interceptor().unwrap()]);
+        assert_eq!(drift(&g, &want), Vec::<Drift>::new());
+        // Headers no longer passed to the interceptor is drift.
+        let mut no_headers = want.interceptor().unwrap();
+        no_headers.input_configuration = Some(
+            InterceptorInputConfiguration::builder()
+                .pass_request_headers(false)
+                .build()
+                .unwrap(),
+        );
+        g.interceptor_configurations = Some(vec![no_headers]);
+        let attrs: Vec<String> = drift(&g, &want).into_iter().map(|d| d.attribute).collect();
+        assert_eq!(attrs, ["interceptor"]);
     }
 
     #[test]

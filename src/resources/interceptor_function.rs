@@ -19,7 +19,8 @@ use std::io::Write;
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State, VpcConfig,
+    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
+    State, VpcConfig,
 };
 use base64::Engine as _;
 use serde_json::json;
@@ -54,8 +55,11 @@ pub fn function_name(cx: &Cx) -> String {
 }
 
 /// `/aws/lambda/<function>`: the log group Lambda writes to by default.
-pub const LOG_GROUP: LogGroupResource =
-    LogGroupResource { node: LOG_GROUP_NODE, deps: &[], name: |cx| format!("/aws/lambda/{}", function_name(cx)) };
+pub const LOG_GROUP: LogGroupResource = LogGroupResource {
+    node: LOG_GROUP_NODE,
+    deps: &[],
+    name: |cx| format!("/aws/lambda/{}", function_name(cx)),
+};
 
 /// The function's execution role.
 pub const ROLE: RoleResource = RoleResource {
@@ -116,12 +120,19 @@ fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
     Ok(BTreeMap::from([
         ("SECRET_ARN".to_owned(), cx.dep(SECRET_NODE, "arn")?),
         ("AUTH_HEADER".to_owned(), s.auth_header.clone()),
-        ("SECRET_TTL_SECONDS".to_owned(), s.secret_cache_ttl.to_string()),
+        (
+            "SECRET_TTL_SECONDS".to_owned(),
+            s.secret_cache_ttl.to_string(),
+        ),
     ]))
 }
 
 fn lambda_env(vars: &BTreeMap<String, String>) -> Environment {
-    Environment::builder().set_variables(Some(vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())).build()
+    Environment::builder()
+        .set_variables(Some(
+            vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ))
+        .build()
 }
 
 /// What the function's code and configuration should be but are not. `code` drift is repaired with
@@ -134,19 +145,39 @@ fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
     }
     if c.architectures() != [ARCHITECTURE] {
         let have: Vec<&str> = c.architectures().iter().map(|a| a.as_str()).collect();
-        d.push(Drift::new("architectures", ARCHITECTURE.as_str(), have.join(",")));
+        d.push(Drift::new(
+            "architectures",
+            ARCHITECTURE.as_str(),
+            have.join(","),
+        ));
     }
     if c.runtime() != Some(&RUNTIME) {
-        d.push(Drift::new("runtime", RUNTIME.as_str(), c.runtime().map(|r| r.as_str()).unwrap_or("none")));
+        d.push(Drift::new(
+            "runtime",
+            RUNTIME.as_str(),
+            c.runtime().map(|r| r.as_str()).unwrap_or("none"),
+        ));
     }
     if c.handler() != Some(HANDLER) {
-        d.push(Drift::new("handler", HANDLER, c.handler().unwrap_or("none")));
+        d.push(Drift::new(
+            "handler",
+            HANDLER,
+            c.handler().unwrap_or("none"),
+        ));
     }
     if c.memory_size() != Some(MEMORY_MB) {
-        d.push(Drift::new("memory_size", MEMORY_MB, c.memory_size().map(|m| m.to_string()).unwrap_or_default()));
+        d.push(Drift::new(
+            "memory_size",
+            MEMORY_MB,
+            c.memory_size().map(|m| m.to_string()).unwrap_or_default(),
+        ));
     }
     if c.timeout() != Some(TIMEOUT_S) {
-        d.push(Drift::new("timeout", TIMEOUT_S, c.timeout().map(|t| t.to_string()).unwrap_or_default()));
+        d.push(Drift::new(
+            "timeout",
+            TIMEOUT_S,
+            c.timeout().map(|t| t.to_string()).unwrap_or_default(),
+        ));
     }
     if let Some(role) = cx.dep_opt(ROLE_NODE, "arn")
         && c.role() != Some(role.as_str())
@@ -161,34 +192,66 @@ fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
             .unwrap_or_default();
         if have != want {
             // Names only: values are not secret here, but keep drift lines short.
-            let keys = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(",");
-            let changed: Vec<String> =
-                want.keys().chain(have.keys()).filter(|k| want.get(*k) != have.get(*k)).cloned().collect();
-            d.push(Drift::new("environment", keys(&want), format!("differs in {}", changed.join(","))));
+            let keys =
+                |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(",");
+            let changed: Vec<String> = want
+                .keys()
+                .chain(have.keys())
+                .filter(|k| want.get(*k) != have.get(*k))
+                .cloned()
+                .collect();
+            d.push(Drift::new(
+                "environment",
+                keys(&want),
+                format!("differs in {}", changed.join(",")),
+            ));
         }
     }
-    if c.vpc_config().is_some_and(|v| !v.subnet_ids().is_empty() || v.vpc_id().is_some_and(|id| !id.is_empty())) {
-        d.push(Drift::new("vpc_config", "none", c.vpc_config().and_then(|v| v.vpc_id()).unwrap_or("a VPC")));
+    if c.vpc_config()
+        .is_some_and(|v| !v.subnet_ids().is_empty() || v.vpc_id().is_some_and(|id| !id.is_empty()))
+    {
+        d.push(Drift::new(
+            "vpc_config",
+            "none",
+            c.vpc_config().and_then(|v| v.vpc_id()).unwrap_or("a VPC"),
+        ));
     }
     d
 }
 
 fn health(c: &FunctionConfiguration) -> Health {
     match (c.state(), c.last_update_status()) {
-        (Some(State::Failed), _) => Health::Unhealthy(format!("state Failed: {}", c.state_reason().unwrap_or("no reason given"))),
+        (Some(State::Failed), _) => Health::Unhealthy(format!(
+            "state Failed: {}",
+            c.state_reason().unwrap_or("no reason given")
+        )),
         (Some(State::Pending), _) => Health::Pending("state Pending".into()),
-        (_, Some(LastUpdateStatus::InProgress)) => Health::Pending("an update is in progress".into()),
+        (_, Some(LastUpdateStatus::InProgress)) => {
+            Health::Pending("an update is in progress".into())
+        }
         (_, Some(LastUpdateStatus::Failed)) => Health::Unhealthy(format!(
             "the last update failed: {}",
             c.last_update_status_reason().unwrap_or("no reason given")
         )),
-        (Some(State::Inactive), _) => Health::Pending("state Inactive (it becomes Active when invoked)".into()),
+        (Some(State::Inactive), _) => {
+            Health::Pending("state Inactive (it becomes Active when invoked)".into())
+        }
         _ => Health::Ready,
     }
 }
 
-async fn get(cx: &Cx, name: &str) -> Result<Option<aws_sdk_lambda::operation::get_function::GetFunctionOutput>> {
-    match cx.aws().lambda.get_function().function_name(name).send().await {
+async fn get(
+    cx: &Cx,
+    name: &str,
+) -> Result<Option<aws_sdk_lambda::operation::get_function::GetFunctionOutput>> {
+    match cx
+        .aws()
+        .lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+    {
         Ok(out) => Ok(Some(out)),
         Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(cx.node, "GetFunction", e)),
@@ -199,15 +262,22 @@ fn function_ids(c: &FunctionConfiguration) -> Ids {
     ids([
         ("arn", c.function_arn().unwrap_or_default().to_owned()),
         ("name", c.function_name().unwrap_or_default().to_owned()),
-        ("code_sha256", c.code_sha256().unwrap_or_default().to_owned()),
+        (
+            "code_sha256",
+            c.code_sha256().unwrap_or_default().to_owned(),
+        ),
     ])
 }
 
 /// Waits until the function is Active and no update is in progress (Lambda refuses a second update meanwhile).
 async fn wait_settled(cx: &Cx, name: &str, what: &str) -> Result<FunctionConfiguration> {
     wait::until(cx, what, cx.settings().wait_timeout, || async {
-        let Some(out) = get(cx, name).await? else { return Ok(Poll::Pending("not visible yet".into())) };
-        let Some(c) = out.configuration else { return Ok(Poll::Pending("no configuration yet".into())) };
+        let Some(out) = get(cx, name).await? else {
+            return Ok(Poll::Pending("not visible yet".into()));
+        };
+        let Some(c) = out.configuration else {
+            return Ok(Poll::Pending("no configuration yet".into()));
+        };
         Ok(match health(&c) {
             Health::Ready => Poll::Ready(c),
             Health::Pending(s) => Poll::Pending(s),
@@ -218,7 +288,8 @@ async fn wait_settled(cx: &Cx, name: &str, what: &str) -> Result<FunctionConfigu
 }
 
 fn is_role_not_assumable_yet(code: Option<&str>, message: Option<&str>) -> bool {
-    code == Some("InvalidParameterValueException") && message.is_some_and(|m| m.contains("cannot be assumed"))
+    code == Some("InvalidParameterValueException")
+        && message.is_some_and(|m| m.contains("cannot be assumed"))
 }
 
 #[async_trait]
@@ -235,15 +306,26 @@ impl Resource for InterceptorFunctionResource {
 
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
         let name = function_name(cx);
-        let Some(out) = get(cx, &name).await? else { return Ok(Observation::Missing) };
+        let Some(out) = get(cx, &name).await? else {
+            return Ok(Observation::Missing);
+        };
         let tags: HashMap<String, String> = out.tags.clone().unwrap_or_default();
         if !cx.is_ours(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-            return Ok(Observation::Foreign(format!("Lambda function {name} is not tagged as this stack's")));
+            return Ok(Observation::Foreign(format!(
+                "Lambda function {name} is not tagged as this stack's"
+            )));
         }
-        let Some(c) = out.configuration else { return Ok(Observation::Missing) };
+        let Some(c) = out.configuration else {
+            return Ok(Observation::Missing);
+        };
         let want_sha = code_sha256(&package()?);
-        let live = Live { health: health(&c), ..Live::new(function_ids(&c)) };
-        Ok(Observation::Present(live.with_drift(drift(cx, &c, &want_sha))))
+        let live = Live {
+            health: health(&c),
+            ..Live::new(function_ids(&c))
+        };
+        Ok(Observation::Present(
+            live.with_drift(drift(cx, &c, &want_sha)),
+        ))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -255,7 +337,10 @@ impl Resource for InterceptorFunctionResource {
         let lambda = cx.aws().lambda.clone();
         // A role created moments ago may not be assumable by Lambda yet (IAM is eventually consistent): Lambda
         // answers InvalidParameterValueException "…cannot be assumed by Lambda". That is retried, bounded.
-        let bound = cx.settings().wait_timeout.min(std::time::Duration::from_secs(120));
+        let bound = cx
+            .settings()
+            .wait_timeout
+            .min(std::time::Duration::from_secs(120));
         let created = wait::until(cx, "the new role to be assumable by Lambda", bound, || {
             let request = lambda
                 .create_function()
@@ -297,7 +382,11 @@ impl Resource for InterceptorFunctionResource {
             None => get(cx, &name)
                 .await?
                 .and_then(|o| o.configuration)
-                .ok_or_else(|| Error::other(format!("{NODE}: CreateFunction reported a conflict but {name} is not there")))?,
+                .ok_or_else(|| {
+                    Error::other(format!(
+                        "{NODE}: CreateFunction reported a conflict but {name} is not there"
+                    ))
+                })?,
         };
         Ok(function_ids(&config))
     }
@@ -305,8 +394,14 @@ impl Resource for InterceptorFunctionResource {
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
         let name = live.id("name")?.to_owned();
         let lambda = &cx.aws().lambda;
-        let code = live.drift.iter().any(|d| d.attribute == "code_sha256" || d.attribute == "architectures");
-        let config = live.drift.iter().any(|d| d.attribute != "code_sha256" && d.attribute != "architectures");
+        let code = live
+            .drift
+            .iter()
+            .any(|d| d.attribute == "code_sha256" || d.attribute == "architectures");
+        let config = live
+            .drift
+            .iter()
+            .any(|d| d.attribute != "code_sha256" && d.attribute != "architectures");
         wait_settled(cx, &name, "the function to be ready for an update").await?;
         if code {
             lambda
@@ -329,7 +424,12 @@ impl Resource for InterceptorFunctionResource {
                 .memory_size(MEMORY_MB)
                 .timeout(TIMEOUT_S)
                 .environment(lambda_env(&environment(cx)?))
-                .vpc_config(VpcConfig::builder().set_subnet_ids(Some(vec![])).set_security_group_ids(Some(vec![])).build())
+                .vpc_config(
+                    VpcConfig::builder()
+                        .set_subnet_ids(Some(vec![]))
+                        .set_security_group_ids(Some(vec![]))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| error::aws(cx.node, "UpdateFunctionConfiguration", e))?;
@@ -339,12 +439,24 @@ impl Resource for InterceptorFunctionResource {
     }
 
     async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
-        let name = ids.get("name").cloned().unwrap_or_else(|| function_name(cx));
-        wait_settled(cx, &name, "the function to become Active").await.map(|_| ())
+        let name = ids
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| function_name(cx));
+        wait_settled(cx, &name, "the function to become Active")
+            .await
+            .map(|_| ())
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx.aws().lambda.delete_function().function_name(live.id("name")?).send().await {
+        match cx
+            .aws()
+            .lambda
+            .delete_function()
+            .function_name(live.id("name")?)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(error::aws(cx.node, "DeleteFunction", e)),
@@ -376,16 +488,32 @@ mod tests {
         let mut file = archive.by_name(SOURCE_NAME).unwrap();
         assert_eq!(file.unix_mode().map(|m| m & 0o777), Some(0o644));
         let t = file.last_modified().unwrap();
-        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (1980, 1, 1, 0, 0, 0));
+        assert_eq!(
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            (1980, 1, 1, 0, 0, 0)
+        );
         let mut text = String::new();
         file.read_to_string(&mut text).unwrap();
-        assert!(text.contains("def handler("), "the handler `interceptor.handler` must exist");
+        assert!(
+            text.contains("def handler("),
+            "the handler `interceptor.handler` must exist"
+        );
     }
 
     #[test]
     fn sha_matches_lambdas_definition() {
         // Lambda's CodeSha256 of the bytes "abc" (base64 of the SHA-256 digest, not hex).
-        assert_eq!(code_sha256(b"abc"), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(
+            code_sha256(b"abc"),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
     }
 
     #[test]
@@ -394,7 +522,13 @@ mod tests {
             Some("InvalidParameterValueException"),
             Some("The role defined for the function cannot be assumed by Lambda.")
         ));
-        assert!(!is_role_not_assumable_yet(Some("InvalidParameterValueException"), Some("Unsupported runtime")));
-        assert!(!is_role_not_assumable_yet(Some("AccessDeniedException"), Some("cannot be assumed")));
+        assert!(!is_role_not_assumable_yet(
+            Some("InvalidParameterValueException"),
+            Some("Unsupported runtime")
+        ));
+        assert!(!is_role_not_assumable_yet(
+            Some("AccessDeniedException"),
+            Some("cannot be assumed")
+        ));
     }
 }

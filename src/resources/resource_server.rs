@@ -19,7 +19,11 @@ pub struct ResourceServerResource;
 
 /// The full scope name the app client and the gateway use: `<identifier>/<scope>`.
 pub fn full_scope(cx: &Cx) -> String {
-    format!("{}/{}", cx.settings().resource_server_id, cx.settings().scope)
+    format!(
+        "{}/{}",
+        cx.settings().resource_server_id,
+        cx.settings().scope
+    )
 }
 
 fn display_name(cx: &Cx) -> String {
@@ -36,7 +40,15 @@ fn scopes(cx: &Cx) -> Result<Vec<ResourceServerScopeType>> {
 }
 
 async fn describe(cx: &Cx, pool_id: &str, identifier: &str) -> Result<Option<ResourceServerType>> {
-    match cx.aws().cognito.describe_resource_server().user_pool_id(pool_id).identifier(identifier).send().await {
+    match cx
+        .aws()
+        .cognito
+        .describe_resource_server()
+        .user_pool_id(pool_id)
+        .identifier(identifier)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out.resource_server),
         Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(cx.node, "DescribeResourceServer", e)),
@@ -81,7 +93,9 @@ impl Resource for ResourceServerResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         // Only the stack's own pool is ever looked into, so what is found there is the stack's.
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else { return Ok(Observation::Missing) };
+        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+            return Ok(Observation::Missing);
+        };
         let want = cx.settings().resource_server_id.clone();
         let recorded = recorded.and_then(|r| r.get("identifier")).cloned();
         for identifier in recorded.into_iter().chain([want]) {
@@ -124,8 +138,18 @@ impl Resource for ResourceServerResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else { return Ok(()) };
-        match cx.aws().cognito.delete_resource_server().user_pool_id(pool_id).identifier(live.id("identifier")?).send().await {
+        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+            return Ok(());
+        };
+        match cx
+            .aws()
+            .cognito
+            .delete_resource_server()
+            .user_pool_id(pool_id)
+            .identifier(live.id("identifier")?)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(error::aws(cx.node, "DeleteResourceServer", e)),

@@ -29,7 +29,14 @@ pub fn is_stacks(cx: &Cx, pool: &UserPoolType) -> bool {
 
 /// Describes a pool; `None` when it does not exist.
 pub async fn describe(cx: &Cx, pool_id: &str) -> Result<Option<UserPoolType>> {
-    match cx.aws().cognito.describe_user_pool().user_pool_id(pool_id).send().await {
+    match cx
+        .aws()
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(pool_id)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out.user_pool),
         Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(cx.node, "DescribeUserPool", e)),
@@ -39,7 +46,9 @@ pub async fn describe(cx: &Cx, pool_id: &str) -> Result<Option<UserPoolType>> {
 impl UserPoolResource {
     fn live(&self, pool: &UserPoolType) -> Live {
         let mut drift = Vec::new();
-        let admin_only = pool.admin_create_user_config().is_some_and(|c| c.allow_admin_create_user_only());
+        let admin_only = pool
+            .admin_create_user_config()
+            .is_some_and(|c| c.allow_admin_create_user_only());
         if !admin_only {
             drift.push(Drift::new("allow_admin_create_user_only", true, false));
         }
@@ -60,13 +69,20 @@ impl Resource for UserPoolResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let name = pool_name(cx);
-        if let Some(id) = recorded.and_then(|r| r.get("user_pool_id")) {
-            if let Some(pool) = describe(cx, id).await? {
-                if !cx.is_ours(pool.user_pool_tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                    return Ok(Observation::Foreign(format!("user pool {id} is not tagged as this stack's")));
-                }
-                return Ok(Observation::Present(self.live(&pool)));
+        if let Some(id) = recorded.and_then(|r| r.get("user_pool_id"))
+            && let Some(pool) = describe(cx, id).await?
+        {
+            if !cx.is_ours(
+                pool.user_pool_tags()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ) {
+                return Ok(Observation::Foreign(format!(
+                    "user pool {id} is not tagged as this stack's"
+                )));
             }
+            return Ok(Observation::Present(self.live(&pool)));
         }
         // Not recorded (or gone): look among the pools of that name for the one carrying our tags.
         let cognito = &cx.aws().cognito;
@@ -85,8 +101,15 @@ impl Resource for UserPoolResource {
                     continue;
                 }
                 let Some(id) = p.id() else { continue };
-                let Some(pool) = describe(cx, id).await? else { continue };
-                if cx.is_ours(pool.user_pool_tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                let Some(pool) = describe(cx, id).await? else {
+                    continue;
+                };
+                if cx.is_ours(
+                    pool.user_pool_tags()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ) {
                     return Ok(Observation::Present(self.live(&pool)));
                 }
                 foreign = Some(id.to_owned());
@@ -97,7 +120,9 @@ impl Resource for UserPoolResource {
             }
         }
         Ok(match foreign {
-            Some(id) => Observation::Foreign(format!("a user pool named {name} ({id}) exists without this stack's tags")),
+            Some(id) => Observation::Foreign(format!(
+                "a user pool named {name} ({id}) exists without this stack's tags"
+            )),
             None => Observation::Missing,
         })
     }
@@ -109,12 +134,18 @@ impl Resource for UserPoolResource {
             .cognito
             .create_user_pool()
             .pool_name(&name)
-            .admin_create_user_config(AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build())
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(true)
+                    .build(),
+            )
             .set_user_pool_tags(Some(cx.tags(&name).into_iter().collect()))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateUserPool", e))?;
-        let pool = out.user_pool.ok_or_else(|| crate::error::Error::other(format!("{}: CreateUserPool returned no pool", cx.node)))?;
+        let pool = out.user_pool.ok_or_else(|| {
+            crate::error::Error::other(format!("{}: CreateUserPool returned no pool", cx.node))
+        })?;
         Ok(self.live(&pool).ids)
     }
 
@@ -126,7 +157,11 @@ impl Resource for UserPoolResource {
             .cognito
             .update_user_pool()
             .user_pool_id(live.id("user_pool_id")?)
-            .admin_create_user_config(AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build())
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(true)
+                    .build(),
+            )
             .set_user_pool_tags(Some(cx.tags(&name).into_iter().collect()))
             .send()
             .await
@@ -135,7 +170,14 @@ impl Resource for UserPoolResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx.aws().cognito.delete_user_pool().user_pool_id(live.id("user_pool_id")?).send().await {
+        match cx
+            .aws()
+            .cognito
+            .delete_user_pool()
+            .user_pool_id(live.id("user_pool_id")?)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(error::aws(cx.node, "DeleteUserPool", e)),

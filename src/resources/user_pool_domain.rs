@@ -18,7 +18,11 @@ pub const NODE: &str = "user-pool-domain";
 pub struct UserPoolDomainResource;
 
 /// `<stack>-<account>-<region>`, if that is a valid prefix.
-pub fn default_prefix(stack: &str, account: &str, region: &str) -> std::result::Result<String, String> {
+pub fn default_prefix(
+    stack: &str,
+    account: &str,
+    region: &str,
+) -> std::result::Result<String, String> {
     let p = format!("{stack}-{account}-{region}");
     config::validate_domain_prefix(&p).map(|_| p)
 }
@@ -46,7 +50,9 @@ async fn describe(cx: &Cx, domain: &str) -> Result<Option<DomainDescriptionType>
         .send()
         .await
         .map_err(|e| error::aws(cx.node, "DescribeUserPoolDomain", e))?;
-    Ok(out.domain_description.filter(|d| d.user_pool_id().is_some_and(|p| !p.is_empty())))
+    Ok(out
+        .domain_description
+        .filter(|d| d.user_pool_id().is_some_and(|p| !p.is_empty())))
 }
 
 /// Who holds a domain: `Ok(())` when it is this stack's pool, else why it is someone else's.
@@ -54,7 +60,10 @@ async fn owner(cx: &Cx, d: &DomainDescriptionType) -> Result<std::result::Result
     let pool_id = d.user_pool_id().unwrap_or_default();
     let account = d.aws_account_id().unwrap_or_default();
     // Only a real account ID can be compared (an emulator may put anything there).
-    if account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && account != cx.shared.account {
+    if account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && account != cx.shared.account
+    {
         return Ok(Err(format!("another AWS account ({account})")));
     }
     if cx.dep_opt(user_pool::NODE, "user_pool_id").as_deref() == Some(pool_id) {
@@ -62,7 +71,9 @@ async fn owner(cx: &Cx, d: &DomainDescriptionType) -> Result<std::result::Result
     }
     match user_pool::describe(cx, pool_id).await? {
         Some(pool) if user_pool::is_stacks(cx, &pool) => Ok(Ok(())),
-        Some(_) => Ok(Err(format!("user pool {pool_id}, which is not this stack's"))),
+        Some(_) => Ok(Err(format!(
+            "user pool {pool_id}, which is not this stack's"
+        ))),
         None => Ok(Err(format!("user pool {pool_id} of another account"))),
     }
 }
@@ -98,19 +109,31 @@ impl Resource for UserPoolDomainResource {
         let want = prefix(cx)?;
         // The prefix setting changed since the domain was made: the old domain is replaced (a domain cannot be
         // renamed, and a pool has only one).
-        if let Some(old) = recorded.and_then(|r| r.get("domain")).filter(|d| **d != want)
+        if let Some(old) = recorded
+            .and_then(|r| r.get("domain"))
+            .filter(|d| **d != want)
             && let Some(d) = describe(cx, old).await?
             && owner(cx, &d).await?.is_ok()
         {
-            let live = Live { health: health(&d), ..Live::new(ids([("domain", old.clone())])) };
-            return Ok(Observation::Present(live.with_drift(vec![Drift::new("domain", &want, old).replace()])));
+            let live = Live {
+                health: health(&d),
+                ..Live::new(ids([("domain", old.clone())]))
+            };
+            return Ok(Observation::Present(
+                live.with_drift(vec![Drift::new("domain", &want, old).replace()]),
+            ));
         }
-        let Some(d) = describe(cx, &want).await? else { return Ok(Observation::Missing) };
+        let Some(d) = describe(cx, &want).await? else {
+            return Ok(Observation::Missing);
+        };
         if d.status() == Some(&DomainStatusType::Deleting) {
             return Ok(Observation::Missing);
         }
         match owner(cx, &d).await? {
-            Ok(()) => Ok(Observation::Present(Live { health: health(&d), ..Live::new(ids([("domain", want)])) })),
+            Ok(()) => Ok(Observation::Present(Live {
+                health: health(&d),
+                ..Live::new(ids([("domain", want)]))
+            })),
             Err(by) => Ok(Observation::Foreign(taken(&want, &by))),
         }
     }
@@ -119,15 +142,32 @@ impl Resource for UserPoolDomainResource {
         let want = prefix(cx)?;
         let pool_id = cx.dep(user_pool::NODE, "user_pool_id")?;
         // A domain of that name still being deleted (an earlier `down`) must be gone first.
-        wait::until(cx, "the previous domain of that name to be deleted", cx.settings().wait_timeout, || async {
-            Ok(match describe(cx, &want).await? {
-                Some(d) if d.status() == Some(&DomainStatusType::Deleting) => Poll::Pending("DELETING".into()),
-                _ => Poll::Ready(()),
-            })
-        })
+        wait::until(
+            cx,
+            "the previous domain of that name to be deleted",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match describe(cx, &want).await? {
+                    Some(d) if d.status() == Some(&DomainStatusType::Deleting) => {
+                        Poll::Pending("DELETING".into())
+                    }
+                    _ => Poll::Ready(()),
+                })
+            },
+        )
         .await?;
-        if let Err(e) = cx.aws().cognito.create_user_pool_domain().domain(&want).user_pool_id(&pool_id).send().await {
-            let message = aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::message(&e).unwrap_or_default().to_owned();
+        if let Err(e) = cx
+            .aws()
+            .cognito
+            .create_user_pool_domain()
+            .domain(&want)
+            .user_pool_id(&pool_id)
+            .send()
+            .await
+        {
+            let message = aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::message(&e)
+                .unwrap_or_default()
+                .to_owned();
             if error::code_of(&e) == Some("InvalidParameterException") {
                 let lower = message.to_ascii_lowercase();
                 if lower.contains("user pool already has a domain") {
@@ -138,7 +178,11 @@ impl Resource for UserPoolDomainResource {
                     )));
                 }
                 if lower.contains("already") || lower.contains("exists") {
-                    return Err(Error::Conflict(format!("{}: {}", cx.node, taken(&want, "another user pool or account"))));
+                    return Err(Error::Conflict(format!(
+                        "{}: {}",
+                        cx.node,
+                        taken(&want, "another user pool or account")
+                    )));
                 }
             }
             return Err(error::aws(cx.node, "CreateUserPoolDomain", e));
@@ -148,34 +192,58 @@ impl Resource for UserPoolDomainResource {
 
     async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
         let domain = ids.get("domain").cloned().unwrap_or_default();
-        wait::until(cx, "the hosted domain to become ACTIVE", cx.settings().wait_timeout, || async {
-            Ok(match describe(cx, &domain).await? {
-                None => Poll::Pending("not visible yet".into()),
-                Some(d) => match health(&d) {
-                    Health::Ready => Poll::Ready(()),
-                    Health::Pending(s) => Poll::Pending(s),
-                    Health::Unhealthy(s) => Poll::Failed(s),
-                },
-            })
-        })
+        wait::until(
+            cx,
+            "the hosted domain to become ACTIVE",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match describe(cx, &domain).await? {
+                    None => Poll::Pending("not visible yet".into()),
+                    Some(d) => match health(&d) {
+                        Health::Ready => Poll::Ready(()),
+                        Health::Pending(s) => Poll::Pending(s),
+                        Health::Unhealthy(s) => Poll::Failed(s),
+                    },
+                })
+            },
+        )
         .await
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let domain = live.id("domain")?.to_owned();
-        let Some(d) = describe(cx, &domain).await? else { return Ok(()) };
+        let Some(d) = describe(cx, &domain).await? else {
+            return Ok(());
+        };
         let pool_id = d.user_pool_id().unwrap_or_default();
-        match cx.aws().cognito.delete_user_pool_domain().domain(&domain).user_pool_id(pool_id).send().await {
+        match cx
+            .aws()
+            .cognito
+            .delete_user_pool_domain()
+            .domain(&domain)
+            .user_pool_id(pool_id)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
             Err(e) => return Err(error::aws(cx.node, "DeleteUserPoolDomain", e)),
         }
-        wait::until(cx, "the hosted domain to be deleted", cx.settings().wait_timeout, || async {
-            Ok(match describe(cx, &domain).await? {
-                None => Poll::Ready(()),
-                Some(d) => Poll::Pending(d.status().map(|s| s.as_str().to_owned()).unwrap_or_else(|| "present".into())),
-            })
-        })
+        wait::until(
+            cx,
+            "the hosted domain to be deleted",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match describe(cx, &domain).await? {
+                    None => Poll::Ready(()),
+                    Some(d) => Poll::Pending(
+                        d.status()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_else(|| "present".into()),
+                    ),
+                })
+            },
+        )
         .await
     }
 }
@@ -186,9 +254,13 @@ mod tests {
 
     #[test]
     fn default_prefix_is_stack_account_region_and_valid() {
-        assert_eq!(default_prefix("neo4j-gw", "123456789012", "us-east-1").unwrap(), "neo4j-gw-123456789012-us-east-1");
+        assert_eq!(
+            default_prefix("neo4j-gw", "123456789012", "us-east-1").unwrap(),
+            "neo4j-gw-123456789012-us-east-1"
+        );
         // The longest stack name and region still fit in 63 characters.
-        let p = default_prefix("abcdefghijklmnopqrstuvwx", "123456789012", "ap-southeast-2").unwrap();
+        let p =
+            default_prefix("abcdefghijklmnopqrstuvwx", "123456789012", "ap-southeast-2").unwrap();
         assert!(p.len() <= 63, "{p}");
         // Reserved words are refused (the operator must choose a prefix).
         assert!(default_prefix("my-aws-stack", "123456789012", "us-east-1").is_err());
