@@ -406,20 +406,9 @@ impl Engine {
                                 )));
                             }
                             self.learn(node.id(), &live.ids);
-                            if let Some(store) = store {
-                                store.put(
-                                    node.id(),
-                                    node.kind(),
-                                    false,
-                                    Status::Ready,
-                                    &live.ids,
-                                )?;
-                            }
-                            Ok(())
+                            Ok((node.id(), node.kind(), live.ids))
                         }
-                        Observation::Missing => {
-                            Err(Error::Preflight(format!("{}: not found", node.id())))
-                        }
+                        Observation::Missing => Err(Error::Preflight(node.missing_message(&cx))),
                         Observation::Foreign(why) => {
                             Err(Error::Preflight(format!("{}: {why}", node.id())))
                         }
@@ -427,9 +416,24 @@ impl Engine {
                 })
             })
             .await;
-        let errors = results.errors();
+        // Recorded only when every check passed: a failed pre-flight leaves no state file behind.
+        let mut checked = Vec::new();
+        let mut errors = Vec::new();
+        for (_, r) in results.by_node {
+            match r {
+                Ok(c) => checked.push(c),
+                Err(e) => errors.push(e),
+            }
+        }
         match errors.len() {
-            0 => Ok(()),
+            0 => {
+                if let Some(store) = store {
+                    for (id, kind, ids) in checked {
+                        store.put(id, kind, false, Status::Ready, &ids)?;
+                    }
+                }
+                Ok(())
+            }
             1 => Err(errors
                 .into_iter()
                 .next()

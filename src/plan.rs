@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use crate::resources::{
-    Resource, internet_gateway::InternetGatewayResource, route_table::RouteTableResource,
-    security_group, subnet, vpc::VpcResource,
+    Resource, certificate::CertificateResource, dns_record::DnsRecordResource,
+    hosted_zone::HostedZoneResource, internet_gateway::InternetGatewayResource,
+    listener::ListenerResource, load_balancer::LoadBalancerResource,
+    route_table::RouteTableResource, security_group, subnet, target_group::TargetGroupResource,
+    vpc::VpcResource,
 };
 use crate::resources::{
     app_client::AppClientResource, gateway, gateway::GatewayResource,
@@ -24,6 +27,14 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(RouteTableResource),
         Arc::new(security_group::ALB_SG),
         Arc::new(security_group::TASK_SG),
+        // What the stack uses but does not own: checked in pre-flight, never created or deleted.
+        Arc::new(HostedZoneResource),
+        Arc::new(CertificateResource),
+        // The edge: HTTPS in front of the tasks, and the name.
+        Arc::new(TargetGroupResource),
+        Arc::new(LoadBalancerResource),
+        Arc::new(ListenerResource),
+        Arc::new(DnsRecordResource),
         // identity and the gateway
         Arc::new(UserPoolResource),
         Arc::new(UserPoolDomainResource),

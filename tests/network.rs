@@ -64,6 +64,19 @@ async fn up_status_noop_down_status() {
         0o600
     );
 
+    // -vv prints the call ledger: every AWS operation with its outcome.
+    let vv = st.run(&["-vv", "status"]);
+    assert!(
+        vv.stderr.contains("aws EC2:DescribeVpcs ok"),
+        "{}",
+        vv.stderr
+    );
+    assert_eq!(
+        vv.stderr.matches("aws ").count(),
+        vv.calls.len(),
+        "one ledger line per call"
+    );
+
     // A second up changes nothing.
     let again = st.up(&cert, &[]);
     again.ok();

@@ -23,17 +23,24 @@ use crate::progress::Line;
 use crate::state::Ids;
 
 pub mod app_client;
+pub mod certificate;
+pub mod dns_record;
 mod ec2;
+mod elb;
 pub mod gateway;
 pub mod gateway_target;
+pub mod hosted_zone;
 pub mod iam_role;
 pub mod interceptor_function;
 pub mod internet_gateway;
+pub mod listener;
+pub mod load_balancer;
 pub mod log_group;
 pub mod resource_server;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
+pub mod target_group;
 pub mod user_pool;
 pub mod user_pool_domain;
 pub mod vpc;
@@ -225,6 +232,11 @@ pub trait Resource: Send + Sync + 'static {
     /// verified. `None` (the default) for everything that must be deleted on its own.
     fn removed_with(&self) -> Option<&'static str> {
         None
+    }
+    /// For an external resource: what pre-flight reports when `observe` finds it missing. Say what to do.
+    fn missing_message(&self, cx: &Cx) -> String {
+        let _ = cx;
+        format!("{}: not found", self.id())
     }
     /// Finds the live resource (read-only calls) and compares it with the desired settings.
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation>;
