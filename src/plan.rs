@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use crate::resources::{
-    Resource, certificate::CertificateResource, dns_record::DnsRecordResource,
-    hosted_zone::HostedZoneResource, internet_gateway::InternetGatewayResource,
-    listener::ListenerResource, load_balancer::LoadBalancerResource,
-    route_table::RouteTableResource, security_group, subnet, target_group::TargetGroupResource,
+    Resource, certificate::CertificateResource, cluster::ClusterResource,
+    dns_record::DnsRecordResource, hosted_zone::HostedZoneResource,
+    internet_gateway::InternetGatewayResource, listener::ListenerResource,
+    load_balancer::LoadBalancerResource, log_group, route_table::RouteTableResource,
+    secret::SecretResource, security_group, service::ServiceResource, subnet,
+    target_group::TargetGroupResource, task_definition::TaskDefinitionResource, task_roles,
     vpc::VpcResource,
 };
 use crate::resources::{
@@ -35,6 +37,14 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(LoadBalancerResource),
         Arc::new(ListenerResource),
         Arc::new(DnsRecordResource),
+        // The compute: the secret, container logs, task roles, cluster, task definition, service.
+        Arc::new(SecretResource),
+        Arc::new(log_group::CONTAINER_LOGS),
+        Arc::new(task_roles::TASK_EXECUTION_ROLE),
+        Arc::new(task_roles::TASK_ROLE),
+        Arc::new(ClusterResource),
+        Arc::new(TaskDefinitionResource),
+        Arc::new(ServiceResource),
         // identity and the gateway
         Arc::new(UserPoolResource),
         Arc::new(UserPoolDomainResource),

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::hosted_zone::{bare_zone_id, normalize_name};
 use super::load_balancer;
@@ -262,8 +263,7 @@ async fn delete_at(cx: &Cx, place: &Place) -> Result<()> {
         Err(e) if error::code_of(&e) == Some("NoSuchHostedZone") => return Ok(()),
         Err(e)
             if error::code_of(&e) == Some("InvalidChangeBatch")
-                && aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
-                    .is_some_and(|m| m.contains("not found")) =>
+                && e.message().is_some_and(|m| m.contains("not found")) =>
         {
             return Ok(());
         }
@@ -335,7 +335,16 @@ impl Resource for DnsRecordResource {
                     ("hosted_zone_id", old.1.clone()),
                 ]));
                 if let Some(w) = &want {
-                    live.drift.push(Drift::new("fqdn", &w.0, &old.0));
+                    let (expected, actual) = if normalize_name(&w.0) == normalize_name(&old.0) {
+                        // Same name, another zone (the domain's zone was recreated).
+                        (
+                            format!("{} in zone {}", w.0, w.1),
+                            format!("{} in zone {}", old.0, old.1),
+                        )
+                    } else {
+                        (w.0.clone(), old.0.clone())
+                    };
+                    live.drift.push(Drift::new("fqdn", expected, actual));
                 }
                 live
             }

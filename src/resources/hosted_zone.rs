@@ -35,17 +35,19 @@ impl HostedZoneResource {
                 .send()
                 .await
                 .map_err(|e| error::aws(cx.node, "ListHostedZonesByName", e))?;
-            // The list is sorted by name from `domain` on: the first other name ends the matches.
-            let mut past = false;
-            for z in out.hosted_zones() {
-                if normalize_name(z.name()) == want {
-                    found.push(z.clone());
-                } else {
-                    past = true;
-                    break;
-                }
-            }
-            if past || !out.is_truncated() {
+            // AWS lists the zones in name order starting at `domain`: the exact matches come first, and a page
+            // whose last zone has another name holds all of them.
+            let zones = out.hosted_zones();
+            found.extend(
+                zones
+                    .iter()
+                    .filter(|z| normalize_name(z.name()) == want)
+                    .cloned(),
+            );
+            let more = zones
+                .last()
+                .is_some_and(|z| normalize_name(z.name()) == want);
+            if !more || !out.is_truncated() {
                 break;
             }
             next = (

@@ -1,0 +1,345 @@
+//! The Secrets Manager secret `neo4j-gw/<stack>/neo4j`: JSON with `NEO4J_URI`, `NEO4J_USERNAME`,
+//! `NEO4J_PASSWORD` and `NEO4J_DATABASE`. The ECS task reads `NEO4J_URI` and `NEO4J_DATABASE` from it (ECS
+//! secrets); the interceptor Lambda reads the username and password.
+//!
+//! Life cycle decisions:
+//! - `down` deletes the secret with `ForceDeleteWithoutRecovery`, so that a later `up` of the same stack can
+//!   create the same name again (a secret scheduled for deletion blocks a create of its name). The delete waits
+//!   until Secrets Manager reports the secret gone (the purge is asynchronous on AWS).
+//! - `up` that finds the secret *scheduled for deletion* (deleted out of band with a recovery window, or by an
+//!   older version) restores it (`RestoreSecret`) and writes the current value, instead of failing on create.
+//!   `status` reports such a secret as drifted (`scheduled_for_deletion`).
+//!
+//! The password never leaves this module except towards Secrets Manager: it is not in the IDs (only `arn` and
+//! `name`), and a password difference is reported as the attribute `password` with `(hidden)` on both sides.
+//! It is compared only when this run knows it (`up` always does; `status` only with `NEO4J_PASSWORD`).
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_sdk_secretsmanager::types::Tag;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::config::Settings;
+use crate::error::{self, Error, Result};
+use crate::state::Ids;
+use crate::wait::{self, Poll};
+
+pub struct SecretResource;
+
+pub const KEY_URI: &str = "NEO4J_URI";
+pub const KEY_USERNAME: &str = "NEO4J_USERNAME";
+pub const KEY_PASSWORD: &str = "NEO4J_PASSWORD";
+pub const KEY_DATABASE: &str = "NEO4J_DATABASE";
+
+const HIDDEN: &str = "(hidden)";
+const SCHEDULED: &str = "scheduled_for_deletion";
+
+/// The secret's name for a stack.
+pub fn secret_name(stack: &str) -> String {
+    format!("neo4j-gw/{stack}/neo4j")
+}
+
+fn not_found(code: Option<&str>) -> bool {
+    code == Some("ResourceNotFoundException")
+}
+
+/// The desired SecretString. Needs the password, so only callable when it is known.
+fn desired_value(s: &Settings, node: &str) -> Result<String> {
+    let password = s.neo4j_password.as_ref().ok_or_else(|| {
+        Error::usage(
+            "NEO4J_PASSWORD",
+            format!(
+                "{node}: the Neo4j password is needed to write the secret: set NEO4J_PASSWORD or use --neo4j-password-stdin"
+            ),
+        )
+    })?;
+    Ok(json!({
+        KEY_URI: s.neo4j_uri,
+        KEY_USERNAME: s.neo4j_username,
+        KEY_PASSWORD: password.expose(),
+        KEY_DATABASE: s.neo4j_database,
+    })
+    .to_string())
+}
+
+/// Compares the live SecretString with the settings. Values of the non-secret keys appear in the drift; the
+/// password never does.
+fn value_drift(s: &Settings, live: &str) -> Vec<Drift> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(live) else {
+        return vec![Drift::new(
+            "value",
+            "a JSON object with the NEO4J_* keys",
+            "not a JSON object",
+        )];
+    };
+    let get = |k: &str| map.get(k).and_then(Value::as_str);
+    let mut drift = Vec::new();
+    for (key, want) in [
+        (KEY_URI, s.neo4j_uri.as_str()),
+        (KEY_USERNAME, s.neo4j_username.as_str()),
+        (KEY_DATABASE, s.neo4j_database.as_str()),
+    ] {
+        match get(key) {
+            Some(have) if have == want => {}
+            Some(have) => drift.push(Drift::new(key, want, have)),
+            None => drift.push(Drift::new(key, want, "(missing)")),
+        }
+    }
+    if let Some(password) = &s.neo4j_password
+        && get(KEY_PASSWORD) != Some(password.expose())
+    {
+        drift.push(Drift::new("password", HIDDEN, HIDDEN));
+    }
+    drift
+}
+
+/// A client request token derived from the stack (32–64 characters for Secrets Manager).
+fn create_token(cx: &Cx) -> String {
+    let digest = Sha256::digest(format!("neo4j-gw:{}:{}:create", cx.stack(), cx.node));
+    hex::encode(digest)
+}
+
+impl SecretResource {
+    async fn describe(&self, cx: &Cx, id: &str) -> Result<Option<DescribeSecretOutput>> {
+        match cx
+            .aws()
+            .secrets
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if not_found(error::code_of(&e)) => Ok(None),
+            Err(e) => Err(error::aws(cx.node, "DescribeSecret", e)),
+        }
+    }
+
+    async fn put_value(&self, cx: &Cx, arn: &str) -> Result<()> {
+        cx.aws()
+            .secrets
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(desired_value(cx.settings(), cx.node)?)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "PutSecretValue", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Resource for SecretResource {
+    fn id(&self) -> &'static str {
+        "secret"
+    }
+    fn kind(&self) -> &'static str {
+        "secretsmanager:secret"
+    }
+
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
+        let name = secret_name(cx.stack());
+        let mut found = None;
+        if let Some(arn) = recorded.and_then(|r| r.get("arn")) {
+            found = self.describe(cx, arn).await?;
+        }
+        if found.is_none() {
+            found = self.describe(cx, &name).await?;
+        }
+        let Some(secret) = found else {
+            return Ok(Observation::Missing);
+        };
+        // A describe by name may match a secret whose name merely starts like ours (partial ARN rules).
+        if secret.name() != Some(name.as_str()) {
+            return Ok(Observation::Missing);
+        }
+        if !cx.is_ours(
+            secret
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        ) {
+            return Ok(Observation::Foreign(format!(
+                "secret {name} is not tagged as this stack's"
+            )));
+        }
+        let arn = secret.arn().unwrap_or_default().to_owned();
+        let ids = ids([("arn", arn.clone()), ("name", name)]);
+        if let Some(when) = secret.deleted_date() {
+            let mut live = Live::new(ids).with_drift(vec![Drift::new(
+                SCHEDULED,
+                "no",
+                format!("scheduled for deletion (DeletedDate {when})"),
+            )]);
+            live.details
+                .push(("deletion".into(), "scheduled; `up` restores it".into()));
+            return Ok(Observation::Present(live));
+        }
+        let value = cx
+            .aws()
+            .secrets
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
+        let drift = value_drift(cx.settings(), value.secret_string().unwrap_or_default());
+        Ok(Observation::Present(Live::new(ids).with_drift(drift)))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        let name = secret_name(cx.stack());
+        let tags: Vec<Tag> = cx
+            .tags(&name)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let out = cx
+            .aws()
+            .secrets
+            .create_secret()
+            .name(&name)
+            .description(format!(
+                "neo4j-gw stack {}: Neo4j connection for the MCP server and the gateway interceptor",
+                cx.stack()
+            ))
+            .secret_string(desired_value(cx.settings(), cx.node)?)
+            .client_request_token(create_token(cx))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                let err = error::aws(cx.node, "CreateSecret", e);
+                if err.aws_code() == Some("ResourceExistsException") {
+                    Error::other(format!(
+                        "{err}\n{}: a secret named {name} exists but could not be described (it may still be being purged after a delete): wait a minute and re-run",
+                        cx.node
+                    ))
+                } else {
+                    err
+                }
+            })?;
+        Ok(ids([
+            ("arn", out.arn().unwrap_or_default().to_owned()),
+            ("name", name),
+        ]))
+    }
+
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        let arn = live.id("arn")?;
+        if live.drift.iter().any(|d| d.attribute == SCHEDULED) {
+            cx.say("restoring the secret scheduled for deletion");
+            cx.aws()
+                .secrets
+                .restore_secret()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "RestoreSecret", e))?;
+            // Its value could not be read while it was scheduled for deletion: write the current one.
+            self.put_value(cx, arn).await?;
+        } else {
+            self.put_value(cx, arn).await?;
+        }
+        Ok(live.ids.clone())
+    }
+
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
+        let arn = live.id("arn")?.to_owned();
+        match cx
+            .aws()
+            .secrets
+            .delete_secret()
+            .secret_id(&arn)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if not_found(error::code_of(&e)) => return Ok(()),
+            Err(e) => return Err(error::aws(cx.node, "DeleteSecret", e)),
+        }
+        // The purge is asynchronous: wait until the name is free for a later `up`.
+        wait::until(
+            cx,
+            "the secret to be purged",
+            cx.settings().wait_timeout,
+            || {
+                let arn = arn.clone();
+                async move {
+                    Ok(match self.describe(cx, &arn).await? {
+                        None => Poll::Ready(()),
+                        Some(_) => Poll::Pending("still listed by Secrets Manager".into()),
+                    })
+                }
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Layers, PasswordSource, Purpose, resolve};
+
+    fn settings(password: Option<&str>, uri: &str) -> Settings {
+        let layers = Layers {
+            flags: [("region", "us-east-1"), ("neo4j_uri", uri)]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        resolve(
+            &layers,
+            Purpose::Inspect,
+            PasswordSource::Env(password.map(str::to_owned)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn value_round_trips_without_drift() {
+        let s = settings(Some("pw-1"), "neo4j+s://db.example.com");
+        let v = desired_value(&s, "secret").unwrap();
+        assert_eq!(value_drift(&s, &v), Vec::new());
+        let parsed: Value = serde_json::from_str(&v).unwrap();
+        for k in [KEY_URI, KEY_USERNAME, KEY_PASSWORD, KEY_DATABASE] {
+            assert!(parsed.get(k).is_some(), "{k}");
+        }
+    }
+
+    #[test]
+    fn password_drift_is_hidden_and_only_when_known() {
+        let old = settings(Some("old-pw-xyz"), "neo4j+s://db.example.com");
+        let live = desired_value(&old, "secret").unwrap();
+        let new = settings(Some("new-pw-abc"), "neo4j+s://db.example.com");
+        let drift = value_drift(&new, &live);
+        assert_eq!(drift, vec![Drift::new("password", HIDDEN, HIDDEN)]);
+        let text = format!("{drift:?}");
+        assert!(!text.contains("old-pw-xyz") && !text.contains("new-pw-abc"));
+        // Unknown password (status without NEO4J_PASSWORD): not compared, and writing is refused.
+        let unknown = settings(None, "neo4j+s://db.example.com");
+        assert_eq!(value_drift(&unknown, &live), Vec::new());
+        assert!(desired_value(&unknown, "secret").is_err());
+    }
+
+    #[test]
+    fn non_secret_keys_are_compared() {
+        let a = settings(Some("pw"), "neo4j+s://a.example.com");
+        let b = settings(Some("pw"), "neo4j+s://b.example.com");
+        let drift = value_drift(&b, &desired_value(&a, "secret").unwrap());
+        assert_eq!(drift.len(), 1);
+        assert_eq!(drift[0].attribute, KEY_URI);
+        assert_eq!(value_drift(&b, "not json")[0].attribute, "value");
+    }
+
+    #[test]
+    fn names_and_tokens_are_derived() {
+        assert_eq!(secret_name("s1"), "neo4j-gw/s1/neo4j");
+        assert_eq!(hex::encode(Sha256::digest("x")).len(), 64);
+    }
+}

@@ -1,0 +1,529 @@
+//! The Fargate task definition, family `<stack>-mcp`: one container `neo4j-mcp` running the Neo4j MCP server
+//! in HTTP mode on port 8080 (stack.md §1 rows 4–5, §4).
+//!
+//! Environment: `NEO4J_TRANSPORT_MODE=http`, `NEO4J_MCP_HTTP_HOST=0.0.0.0`, `NEO4J_MCP_HTTP_PORT=8080`,
+//! `NEO4J_READ_ONLY` from the settings, `NEO4J_TELEMETRY=false` (the server phones home by default),
+//! `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING=true`, `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST=true`, and
+//! `NEO4J_HTTP_AUTH_HEADER_NAME` when the gateway passes credentials in a header other than `Authorization`.
+//! `NEO4J_URI` and `NEO4J_DATABASE` come from the secret's JSON keys as ECS secrets. There is deliberately no
+//! username or password: in HTTP mode the server refuses to start with them (credentials come per request).
+//!
+//! A task definition is immutable: a change registers a new revision (`update` returns its ARN, and the
+//! `service` node then rolls the service onto it in place). `observe` looks at the latest ACTIVE revision of the
+//! family. Older revisions stay ACTIVE until `down` (the circuit breaker may roll the service back onto one);
+//! `down` deregisters every ACTIVE revision of the family and then deletes the INACTIVE ones.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, CpuArchitecture, KeyValuePair, LogConfiguration, LogDriver,
+    NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, TaskDefinition,
+    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
+};
+
+use super::{Cx, Drift, Live, Observation, Resource, ecs, ids};
+use crate::config::{Architecture, Settings};
+use crate::error::{self, Error, Result};
+use crate::state::Ids;
+
+pub struct TaskDefinitionResource;
+
+/// The container's name (the service's load balancer refers to it).
+pub const CONTAINER: &str = "neo4j-mcp";
+/// The port the MCP server listens on.
+pub const PORT: i32 = 8080;
+const STREAM_PREFIX: &str = "mcp";
+
+pub fn family(stack: &str) -> String {
+    format!("{stack}-mcp")
+}
+
+/// The container's environment, by name.
+pub fn environment(s: &Settings) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = [
+        ("NEO4J_TRANSPORT_MODE", "http".to_owned()),
+        ("NEO4J_MCP_HTTP_HOST", "0.0.0.0".to_owned()),
+        ("NEO4J_MCP_HTTP_PORT", PORT.to_string()),
+        ("NEO4J_READ_ONLY", s.read_only.to_string()),
+        ("NEO4J_TELEMETRY", "false".to_owned()),
+        ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true".to_owned()),
+        (
+            "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST",
+            "true".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if !s.auth_header.eq_ignore_ascii_case("Authorization") {
+        env.insert("NEO4J_HTTP_AUTH_HEADER_NAME".into(), s.auth_header.clone());
+    }
+    env
+}
+
+/// The container's ECS secrets, by name: `valueFrom` = `<secretArn>:<json key>::`.
+pub fn secrets(secret_arn: &str) -> BTreeMap<String, String> {
+    ["NEO4J_URI", "NEO4J_DATABASE"]
+        .into_iter()
+        .map(|k| (k.to_owned(), format!("{secret_arn}:{k}::")))
+        .collect()
+}
+
+fn architecture(a: Architecture) -> CpuArchitecture {
+    match a {
+        Architecture::Arm64 => CpuArchitecture::Arm64,
+        Architecture::X86_64 => CpuArchitecture::X8664,
+    }
+}
+
+/// The properties that matter, in a comparable form (of the desired definition or a live one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spec {
+    image: String,
+    environment: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+    cpu: String,
+    memory: String,
+    architecture: String,
+    execution_role: Option<String>,
+    task_role: Option<String>,
+    port: String,
+    logging: Option<String>,
+    network_mode: String,
+}
+
+fn logging(group: &str, region: &str) -> String {
+    format!("awslogs group={group} region={region} stream-prefix={STREAM_PREFIX}")
+}
+
+fn desired(cx: &Cx) -> Spec {
+    let s = cx.settings();
+    Spec {
+        image: s.image.clone(),
+        environment: environment(s),
+        secrets: cx
+            .dep_opt("secret", "arn")
+            .map(|a| secrets(&a))
+            .unwrap_or_default(),
+        cpu: s.cpu.to_string(),
+        memory: s.memory.to_string(),
+        architecture: s.architecture.ecs_name().to_owned(),
+        execution_role: cx.dep_opt("task-execution-role", "arn"),
+        task_role: cx.dep_opt("task-role", "arn"),
+        port: format!("{PORT}/tcp"),
+        logging: cx
+            .dep_opt("log-group", "name")
+            .map(|g| logging(&g, &cx.shared.region)),
+        network_mode: "awsvpc".into(),
+    }
+}
+
+fn live_spec(td: &TaskDefinition) -> Option<Spec> {
+    let c = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(CONTAINER))?;
+    let log = c.log_configuration();
+    let opt = |k: &str| {
+        log.and_then(|l| l.options())
+            .and_then(|o| o.get(k))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut ports: Vec<String> = c
+        .port_mappings()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p.container_port().unwrap_or_default(),
+                p.protocol().map(|p| p.as_str()).unwrap_or("tcp")
+            )
+        })
+        .collect();
+    ports.sort();
+    Some(Spec {
+        image: c.image().unwrap_or_default().to_owned(),
+        environment: c
+            .environment()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.name().unwrap_or_default().to_owned(),
+                    kv.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        secrets: c
+            .secrets()
+            .iter()
+            .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+            .collect(),
+        cpu: td.cpu().unwrap_or_default().to_owned(),
+        memory: td.memory().unwrap_or_default().to_owned(),
+        architecture: td
+            .runtime_platform()
+            .and_then(|p| p.cpu_architecture())
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_else(|| "X86_64".into()),
+        execution_role: td.execution_role_arn().map(str::to_owned),
+        task_role: td.task_role_arn().map(str::to_owned),
+        port: ports.join(","),
+        logging: Some(
+            if log.map(|l| l.log_driver()) == Some(&LogDriver::Awslogs)
+                && opt("awslogs-stream-prefix") == STREAM_PREFIX
+            {
+                logging(&opt("awslogs-group"), &opt("awslogs-region"))
+            } else {
+                "another log configuration".into()
+            },
+        ),
+        network_mode: td
+            .network_mode()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default(),
+    })
+}
+
+fn join(m: &BTreeMap<String, String>) -> String {
+    if m.is_empty() {
+        return "(none)".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What differs; properties whose desired value depends on an unknown dependency are not compared.
+fn spec_drift(want: &Spec, have: &Spec) -> Vec<Drift> {
+    let mut d = Vec::new();
+    let mut cmp = |attr: &str, w: &str, h: &str| {
+        if w != h {
+            d.push(Drift::new(attr, w, h));
+        }
+    };
+    cmp("image", &want.image, &have.image);
+    cmp(
+        "environment",
+        &join(&want.environment),
+        &join(&have.environment),
+    );
+    if !want.secrets.is_empty() {
+        cmp("secrets", &join(&want.secrets), &join(&have.secrets));
+    }
+    cmp("cpu", &want.cpu, &have.cpu);
+    cmp("memory", &want.memory, &have.memory);
+    cmp("architecture", &want.architecture, &have.architecture);
+    let none = "(none)".to_owned();
+    if let Some(w) = &want.execution_role {
+        cmp(
+            "execution_role",
+            w,
+            have.execution_role.as_ref().unwrap_or(&none),
+        );
+    }
+    if let Some(w) = &want.task_role {
+        cmp("task_role", w, have.task_role.as_ref().unwrap_or(&none));
+    }
+    cmp("port", &want.port, &have.port);
+    if let (Some(w), Some(h)) = (&want.logging, &have.logging) {
+        cmp("logging", w, h);
+    }
+    cmp("network_mode", &want.network_mode, &have.network_mode);
+    d
+}
+
+fn revision_of(arn: &str) -> Option<(&str, i32)> {
+    let (rest, rev) = arn.rsplit_once(':')?;
+    let family = rest.rsplit_once("task-definition/")?.1;
+    Some((family, rev.parse().ok()?))
+}
+
+impl TaskDefinitionResource {
+    /// The ARNs of the family's revisions with the given status, oldest first.
+    async fn revisions(&self, cx: &Cx, status: TaskDefinitionStatus) -> Result<Vec<String>> {
+        let family = family(cx.stack());
+        let mut pages = cx
+            .aws()
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&family)
+            .status(status)
+            .into_paginator()
+            .send();
+        let mut out: Vec<(i32, String)> = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| error::aws(cx.node, "ListTaskDefinitions", e))?;
+            for arn in page.task_definition_arns() {
+                // familyPrefix may match longer family names: keep our family only.
+                if let Some((f, rev)) = revision_of(arn)
+                    && f == family
+                {
+                    out.push((rev, arn.clone()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out.into_iter().map(|(_, a)| a).collect())
+    }
+
+    async fn register(&self, cx: &Cx) -> Result<Ids> {
+        let s = cx.settings();
+        let family = family(cx.stack());
+        let secret_arn = cx.dep("secret", "arn")?;
+        let log_group = cx.dep("log-group", "name")?;
+        let environment: Vec<KeyValuePair> = environment(s)
+            .into_iter()
+            .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+            .collect();
+        let secrets: Vec<Secret> = secrets(&secret_arn)
+            .into_iter()
+            .map(|(k, v)| Secret::builder().name(k).value_from(v).build())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
+        let log = LogConfiguration::builder()
+            .log_driver(LogDriver::Awslogs)
+            .options("awslogs-group", log_group)
+            .options("awslogs-region", cx.shared.region.clone())
+            .options("awslogs-stream-prefix", STREAM_PREFIX)
+            .build()
+            .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
+        let container = ContainerDefinition::builder()
+            .name(CONTAINER)
+            .image(&s.image)
+            .essential(true)
+            .port_mappings(
+                PortMapping::builder()
+                    .container_port(PORT)
+                    .protocol(TransportProtocol::Tcp)
+                    .build(),
+            )
+            .set_environment(Some(environment))
+            .set_secrets(Some(secrets))
+            .log_configuration(log)
+            .build();
+        let out = cx
+            .aws()
+            .ecs
+            .register_task_definition()
+            .family(&family)
+            .requires_compatibilities(Compatibility::Fargate)
+            .network_mode(NetworkMode::Awsvpc)
+            .cpu(s.cpu.to_string())
+            .memory(s.memory.to_string())
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .cpu_architecture(architecture(s.architecture))
+                    .operating_system_family(OsFamily::Linux)
+                    .build(),
+            )
+            .execution_role_arn(cx.dep("task-execution-role", "arn")?)
+            .task_role_arn(cx.dep("task-role", "arn")?)
+            .container_definitions(container)
+            .set_tags(Some(ecs::tags(cx, &family)))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "RegisterTaskDefinition", e))?;
+        let td = out.task_definition().ok_or_else(|| {
+            Error::other(format!(
+                "{}: RegisterTaskDefinition returned no task definition",
+                cx.node
+            ))
+        })?;
+        Ok(ids([
+            (
+                "arn",
+                td.task_definition_arn().unwrap_or_default().to_owned(),
+            ),
+            ("family", family),
+            ("revision", td.revision().to_string()),
+        ]))
+    }
+}
+
+#[async_trait]
+impl Resource for TaskDefinitionResource {
+    fn id(&self) -> &'static str {
+        "task-definition"
+    }
+    fn kind(&self) -> &'static str {
+        "ecs:task-definition"
+    }
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["secret", "log-group", "task-execution-role", "task-role"]
+    }
+
+    async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
+        let Some(arn) = self
+            .revisions(cx, TaskDefinitionStatus::Active)
+            .await?
+            .pop()
+        else {
+            return Ok(Observation::Missing);
+        };
+        let out = cx
+            .aws()
+            .ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?;
+        let Some(td) = out.task_definition() else {
+            return Ok(Observation::Missing);
+        };
+        let family = family(cx.stack());
+        if !ecs::is_ours(cx, out.tags()) {
+            return Ok(Observation::Foreign(format!(
+                "task definition family {family} is not tagged as this stack's"
+            )));
+        }
+        let drift = match live_spec(td) {
+            Some(have) => spec_drift(&desired(cx), &have),
+            None => vec![Drift::new("container", CONTAINER, "missing")],
+        };
+        let mut live = Live::new(ids([
+            ("arn", arn),
+            ("family", family),
+            ("revision", td.revision().to_string()),
+        ]))
+        .with_drift(drift);
+        live.details.push((
+            "image".into(),
+            td.container_definitions()
+                .first()
+                .and_then(|c| c.image())
+                .unwrap_or_default()
+                .to_owned(),
+        ));
+        Ok(Observation::Present(live))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        self.register(cx).await
+    }
+
+    async fn update(&self, cx: &Cx, _live: &Live) -> Result<Ids> {
+        // Immutable: a new revision replaces the old one as the family's latest.
+        self.register(cx).await
+    }
+
+    async fn delete(&self, cx: &Cx, _live: &Live) -> Result<()> {
+        let ecs = &cx.aws().ecs;
+        for arn in self.revisions(cx, TaskDefinitionStatus::Active).await? {
+            ecs.deregister_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "DeregisterTaskDefinition", e))?;
+        }
+        // Deregistered revisions stay listed as INACTIVE; delete them too (best effort: deregistering is what
+        // matters, and not every endpoint implements DeleteTaskDefinitions).
+        let inactive = self.revisions(cx, TaskDefinitionStatus::Inactive).await?;
+        for chunk in inactive.chunks(10) {
+            if let Err(e) = ecs
+                .delete_task_definitions()
+                .set_task_definitions(Some(chunk.to_vec()))
+                .send()
+                .await
+            {
+                tracing::warn!(
+                    "{}: {}",
+                    cx.node,
+                    error::aws(cx.node, "DeleteTaskDefinitions", e)
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Layers, PasswordSource, Purpose, resolve};
+
+    fn settings(flags: &[(&str, &str)]) -> Settings {
+        let mut all = vec![("region", "us-east-1")];
+        all.extend_from_slice(flags);
+        let layers = Layers {
+            flags: all
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        resolve(&layers, Purpose::Inspect, PasswordSource::Env(None)).unwrap()
+    }
+
+    #[test]
+    fn environment_matches_the_sample_plus_telemetry_off_and_no_credentials() {
+        let env = environment(&settings(&[]));
+        let want: BTreeMap<String, String> = [
+            ("NEO4J_TRANSPORT_MODE", "http"),
+            ("NEO4J_MCP_HTTP_PORT", "8080"),
+            ("NEO4J_MCP_HTTP_HOST", "0.0.0.0"),
+            ("NEO4J_READ_ONLY", "true"),
+            ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"),
+            ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"),
+            ("NEO4J_TELEMETRY", "false"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(env, want);
+        let env = environment(&settings(&[
+            ("read_only", "false"),
+            ("auth_header", "X-Neo4j-Authorization"),
+        ]));
+        assert_eq!(env["NEO4J_READ_ONLY"], "false");
+        assert_eq!(env["NEO4J_HTTP_AUTH_HEADER_NAME"], "X-Neo4j-Authorization");
+        assert!(!env.contains_key("NEO4J_USERNAME") && !env.contains_key("NEO4J_PASSWORD"));
+    }
+
+    #[test]
+    fn secrets_reference_json_keys() {
+        let s = secrets("arn:aws:secretsmanager:us-east-1:1:secret:x-AbCdEf");
+        assert_eq!(
+            s["NEO4J_URI"],
+            "arn:aws:secretsmanager:us-east-1:1:secret:x-AbCdEf:NEO4J_URI::"
+        );
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn revisions_parse_and_drift_compares() {
+        assert_eq!(
+            revision_of("arn:aws:ecs:us-east-1:1:task-definition/s-mcp:12"),
+            Some(("s-mcp", 12))
+        );
+        let a = Spec {
+            image: "mcp/neo4j:1".into(),
+            environment: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            cpu: "256".into(),
+            memory: "1024".into(),
+            architecture: "ARM64".into(),
+            execution_role: None,
+            task_role: None,
+            port: "8080/tcp".into(),
+            logging: Some(logging("g", "r")),
+            network_mode: "awsvpc".into(),
+        };
+        assert_eq!(spec_drift(&a, &a), Vec::new());
+        let b = Spec {
+            image: "mcp/neo4j:2".into(),
+            memory: "2048".into(),
+            ..a.clone()
+        };
+        let attrs: Vec<String> = spec_drift(&a, &b)
+            .into_iter()
+            .map(|d| d.attribute)
+            .collect();
+        assert_eq!(attrs, vec!["image", "memory"]);
+    }
+}
