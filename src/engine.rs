@@ -94,10 +94,6 @@ impl Store {
             .cloned()
     }
 
-    pub fn snapshot(&self) -> State {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     pub fn flush(&self) -> Result<()> {
         self.with(|_| ())
     }
@@ -156,7 +152,6 @@ pub enum Outcome {
     /// Its own delete call failed, but it is part of the named node, which `down` deletes next (see
     /// `Resource::removed_with`).
     RemovedWith(&'static str),
-    Checked,
 }
 
 impl Outcome {
@@ -171,7 +166,6 @@ impl Outcome {
             Outcome::Absent => "already gone".into(),
             Outcome::Kept(why) => format!("kept: {why}"),
             Outcome::RemovedWith(parent) => format!("left to be removed with {parent}"),
-            Outcome::Checked => "ok".into(),
         }
     }
 }
