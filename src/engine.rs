@@ -149,9 +149,6 @@ pub enum Outcome {
     Absent,
     /// Left in place (not the stack's), with the reason.
     Kept(String),
-    /// Its own delete call failed, but it is part of the named node, which `down` deletes next (see
-    /// `Resource::removed_with`).
-    RemovedWith(&'static str),
 }
 
 impl Outcome {
@@ -165,7 +162,6 @@ impl Outcome {
             Outcome::Deleted => "deleted (verified gone)".into(),
             Outcome::Absent => "already gone".into(),
             Outcome::Kept(why) => format!("kept: {why}"),
-            Outcome::RemovedWith(parent) => format!("left to be removed with {parent}"),
         }
     }
 }
@@ -606,26 +602,7 @@ impl Engine {
                 cx.shared.cancel.check()?;
                 store.put(id, kind, true, Status::Deleting, &live.ids)?;
                 cx.say("deleting");
-                if let Err(e) = node.delete(cx, &live).await {
-                    match node.removed_with() {
-                        Some(parent)
-                            if !matches!(e, Error::Interrupted(_))
-                                && self.plan.iter().any(|n| n.id() == parent) =>
-                        {
-                            // The parent is deleted after this node in this same walk and takes it along; the
-                            // parent's own check proves both gone. If the parent's delete fails, the next `down`
-                            // finds this resource again.
-                            self.progress.note(&format!(
-                                "{id}: {}; it is removed together with {parent}",
-                                first_line(&e.to_string())
-                            ));
-                            store.remove(id)?;
-                            self.forget(id);
-                            return Ok(Outcome::RemovedWith(parent));
-                        }
-                        _ => return Err(e),
-                    }
-                }
+                node.delete(cx, &live).await?;
                 // Prove it is gone.
                 match node.observe(cx, Some(&live.ids)).await? {
                     Observation::Present(_) => Err(Error::other(format!(

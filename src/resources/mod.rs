@@ -232,13 +232,6 @@ pub trait Resource: Send + Sync + 'static {
     fn external(&self) -> bool {
         false
     }
-    /// The node whose deletion also removes this resource, for sub-resources that live inside another one
-    /// (a Cognito resource server inside its user pool). In `down`, where that node is deleted after this one,
-    /// a failed delete call of this resource is not fatal: it is left to go with its parent, whose deletion is
-    /// verified. `None` (the default) for everything that must be deleted on its own.
-    fn removed_with(&self) -> Option<&'static str> {
-        None
-    }
     /// For an external resource: what pre-flight reports when `observe` finds it missing. Say what to do.
     fn missing_message(&self, cx: &Cx) -> String {
         let _ = cx;

@@ -2,9 +2,9 @@
 //! scope (`--scope`, default `invoke`) that the app client is granted and the gateway requires:
 //! `<identifier>/<scope>`.
 //!
-//! A resource server lives inside its user pool and has no tags: it is the stack's when its pool is. Deleting
-//! the pool deletes it too, so in `down` a failed `DeleteResourceServer` (plain moto answers it with HTTP 500) is
-//! not fatal: [`Resource::removed_with`] leaves it to the pool, which `down` deletes after it and verifies gone.
+//! A resource server lives inside its user pool and has no tags: it is the stack's when its pool is. `down`
+//! deletes it before the pool (plain moto answers `DeleteResourceServer` with HTTP 500; the test emulator's
+//! launcher implements it as AWS does).
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{ResourceServerScopeType, ResourceServerType};
@@ -86,9 +86,6 @@ impl Resource for ResourceServerResource {
     }
     fn depends_on(&self) -> &'static [&'static str] {
         &[user_pool::NODE]
-    }
-    fn removed_with(&self) -> Option<&'static str> {
-        Some(user_pool::NODE)
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
