@@ -243,7 +243,6 @@ pub enum Purpose {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub stack: String,
-    pub state_dir: PathBuf,
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -373,9 +372,9 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         }
         Ok(list)
     })?;
+    r.required("state_dir", non_empty)?;
     let settings = Settings {
         stack,
-        state_dir: PathBuf::from(r.required("state_dir", non_empty)?),
         region,
         profile: r.optional("profile", non_empty)?,
         endpoint_url: r.optional("endpoint_url", validate_url)?,

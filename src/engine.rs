@@ -94,10 +94,6 @@ impl Store {
             .cloned()
     }
 
-    pub fn snapshot(&self) -> State {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     pub fn flush(&self) -> Result<()> {
         self.with(|_| ())
     }
@@ -153,7 +149,6 @@ pub enum Outcome {
     Absent,
     /// Left in place (not the stack's), with the reason.
     Kept(String),
-    Checked,
 }
 
 impl Outcome {
@@ -167,7 +162,6 @@ impl Outcome {
             Outcome::Deleted => "deleted (verified gone)".into(),
             Outcome::Absent => "already gone".into(),
             Outcome::Kept(why) => format!("kept: {why}"),
-            Outcome::Checked => "ok".into(),
         }
     }
 }

@@ -69,13 +69,6 @@ impl Ledger {
         }
     }
 
-    pub fn entries(&self) -> Vec<Entry> {
-        self.inner
-            .lock()
-            .map(|i| i.entries.clone())
-            .unwrap_or_default()
-    }
-
     fn record(&self, entry: Entry) {
         if self.print {
             tracing::info!(

@@ -12,6 +12,12 @@ use crate::resources::{
     target_group::TargetGroupResource, task_definition::TaskDefinitionResource, task_roles,
     vpc::VpcResource,
 };
+use crate::resources::{
+    app_client::AppClientResource, gateway, gateway::GatewayResource,
+    gateway_target::GatewayTargetResource, interceptor_function,
+    interceptor_function::InterceptorFunctionResource, resource_server::ResourceServerResource,
+    user_pool::UserPoolResource, user_pool_domain::UserPoolDomainResource,
+};
 
 pub fn resources() -> Vec<Arc<dyn Resource>> {
     let [subnet_a, subnet_b] = subnet::SUBNETS;
@@ -39,6 +45,17 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(ClusterResource),
         Arc::new(TaskDefinitionResource),
         Arc::new(ServiceResource),
+        // identity and the gateway
+        Arc::new(UserPoolResource),
+        Arc::new(UserPoolDomainResource),
+        Arc::new(ResourceServerResource),
+        Arc::new(AppClientResource),
+        Arc::new(interceptor_function::LOG_GROUP),
+        Arc::new(interceptor_function::ROLE),
+        Arc::new(InterceptorFunctionResource),
+        Arc::new(gateway::ROLE),
+        Arc::new(GatewayResource),
+        Arc::new(GatewayTargetResource),
     ]
 }
 

@@ -1,11 +1,272 @@
-//! `neo4j-gw token`: an OAuth access token for the gateway.
+//! `neo4j-gw token`: an OAuth access token for the gateway, from the client-credentials grant.
+//!
+//! The pool, app client and domain come from the state file; the client secret is read from Cognito
+//! (`DescribeUserPoolClient`) at call time and only ever sent to the token endpoint, as HTTP Basic client
+//! authentication. By default only the access token is printed, so `TOKEN=$(neo4j-gw token)` works.
 
-use super::Env;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::{Env, connect, prepare};
 use crate::cli::TokenArgs;
+use crate::config::{PasswordSource, Purpose, Secret};
 use crate::error::{Error, Result};
+use crate::resources::{Cx, app_client, user_pool, user_pool_domain};
+use crate::state::State;
+use crate::wait::{self, Poll};
 
-pub async fn run(_env: &Env, _args: &TokenArgs) -> Result<()> {
-    Err(Error::other(
-        "`token` needs the identity layer (Cognito), which this build does not deploy yet",
-    ))
+const NODE: &str = "token";
+/// How long an unreachable endpoint (a fresh domain whose DNS name does not resolve yet) is retried at most.
+const MAX_REACH_WAIT: Duration = Duration::from_secs(180);
+
+pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
+    let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
+    let settings = prepared.settings.clone();
+    let Some(state) = prepared.state.clone() else {
+        return Err(Error::other(format!(
+            "{NODE}: stack `{}` is not deployed (no state file at {}): run `neo4j-gw up` first",
+            settings.stack,
+            prepared.file.path.display()
+        )));
+    };
+    let pool_id = recorded(&state, user_pool::NODE, "user_pool_id")?;
+    let client_id = recorded(&state, app_client::NODE, "client_id")?;
+    let scope = format!("{}/{}", settings.resource_server_id, settings.scope);
+    let override_endpoint = match &args.token_endpoint {
+        Some(u) => Some(validate_endpoint(u).map_err(|m| Error::usage("--token-endpoint", m))?),
+        None => settings.token_endpoint.clone(),
+    };
+
+    let (aws, account) = connect(env, &prepared).await?;
+    let endpoint = match override_endpoint {
+        Some(u) => u,
+        None if aws.emulated => {
+            return Err(Error::usage(
+                "--token-endpoint",
+                "is required with an emulator endpoint (--endpoint-url / AWS_ENDPOINT_URL): the emulator serves no \
+                 OAuth token endpoint and the real Cognito domain is not contacted",
+            ));
+        }
+        None => {
+            let domain = recorded(&state, user_pool_domain::NODE, "domain")?;
+            format!(
+                "https://{domain}.auth.{}.amazoncognito.com/oauth2/token",
+                prepared.region
+            )
+        }
+    };
+    let engine = super::engine(env, &prepared, aws, &account);
+    let cx = Cx {
+        shared: engine.shared.clone(),
+        node: NODE,
+        line: env.progress.line(NODE),
+    };
+
+    // The secret, read now and kept only in memory.
+    let client = app_client::describe(&cx, &pool_id, &client_id).await?.ok_or_else(|| {
+        Error::other(format!(
+            "{NODE}: app client {client_id} of user pool {pool_id} does not exist: run `neo4j-gw up` to create it again"
+        ))
+    })?;
+    let secret = match client.client_secret() {
+        Some(s) if !s.is_empty() => Secret::new(s.to_owned()),
+        _ => {
+            return Err(Error::other(format!(
+                "{NODE}: app client {client_id} has no secret: run `neo4j-gw up` to replace it with one that has"
+            )));
+        }
+    };
+    drop(client);
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::other(format!("{NODE}: cannot set up the HTTP client: {e}")))?;
+    let bound = settings.wait_timeout.min(MAX_REACH_WAIT);
+    let response = wait::until(&cx, "the token endpoint to answer", bound, || {
+        let request = http
+            .post(&endpoint)
+            .basic_auth(&client_id, Some(secret.expose()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&[("grant_type", "client_credentials"), ("scope", scope.as_str())]);
+        let endpoint = &endpoint;
+        async move {
+            match request.send().await {
+                Ok(r) => Ok(Poll::Ready(r)),
+                // A new Cognito domain takes a while to resolve: retry what looks like that.
+                Err(e) if e.is_connect() || e.is_timeout() => Ok(Poll::Pending(describe_reqwest(&e))),
+                Err(e) => Err(Error::other(format!("{NODE}: the request to {endpoint} failed: {}", describe_reqwest(&e)))),
+            }
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        Error::Wait(m) => Error::other(format!(
+            "{m}. A newly created Cognito domain can take a few minutes to resolve: try again shortly; if it persists, check the endpoint {endpoint}"
+        )),
+        other => other,
+    })?;
+    cx.line.finish("done".into(), true);
+    let status = response.status();
+    let body = response.text().await.map_err(|e| {
+        Error::other(format!(
+            "{NODE}: reading the answer of {endpoint} failed: {e}"
+        ))
+    })?;
+    let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(Error::other(
+            match doc.get("error").and_then(Value::as_str) {
+                Some(code) => oauth_error(
+                    code,
+                    doc.get("error_description").and_then(Value::as_str),
+                    &scope,
+                    &endpoint,
+                ),
+                None => format!(
+                    "{NODE}: {endpoint} answered HTTP {status} without an OAuth error; is it an OAuth 2.0 token endpoint?"
+                ),
+            },
+        ));
+    }
+    let token = answer(&doc, &scope, SystemTime::now()).ok_or_else(|| {
+        Error::other(format!("{NODE}: {endpoint} answered HTTP {status} without an access_token; is it an OAuth 2.0 token endpoint?"))
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&token).unwrap_or_default()
+        );
+    } else {
+        println!("{}", token["access_token"].as_str().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// An ID recorded by `up`, or a message saying to run it.
+fn recorded(state: &State, node: &str, key: &str) -> Result<String> {
+    state
+        .resources
+        .get(node)
+        .and_then(|r| r.ids.get(key))
+        .cloned()
+        .ok_or_else(|| {
+            Error::other(format!(
+                "{NODE}: the state of stack `{}` has no {node} (`{key}`): run `neo4j-gw up` first",
+                state.stack
+            ))
+        })
+}
+
+fn validate_endpoint(u: &str) -> std::result::Result<String, String> {
+    let parsed = url::Url::parse(u).map_err(|e| format!("`{u}` is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("`{u}` must be an http(s) URL"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    Ok(u.to_owned())
+}
+
+/// The error and its causes, without the request (which carries the client's credentials in a header only).
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !parts.contains(&t) {
+            parts.push(t);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The JSON document `--json` prints, from a successful token answer.
+fn answer(doc: &Value, requested_scope: &str, now: SystemTime) -> Option<Value> {
+    let access_token = doc
+        .get("access_token")?
+        .as_str()
+        .filter(|t| !t.is_empty())?;
+    let expires_in = doc
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .unwrap_or(3600);
+    let expires_at =
+        humantime::format_rfc3339_seconds(now + Duration::from_secs(expires_in)).to_string();
+    Some(json!({
+        "access_token": access_token,
+        "token_type": doc.get("token_type").and_then(Value::as_str).unwrap_or("Bearer"),
+        "expires_in": expires_in,
+        "expires_at": expires_at,
+        "scope": doc.get("scope").and_then(Value::as_str).unwrap_or(requested_scope),
+    }))
+}
+
+/// A message for an OAuth error answer: what it means for this stack and what to do.
+fn oauth_error(code: &str, description: Option<&str>, scope: &str, endpoint: &str) -> String {
+    let said = description.map(|d| format!(" ({d})")).unwrap_or_default();
+    let what = match code {
+        "invalid_client" => "the token endpoint did not accept the app client's ID and secret. The client may have been \
+            deleted or replaced out of band: run `neo4j-gw status`, then `neo4j-gw up` to repair the stack"
+            .to_owned(),
+        "invalid_scope" => format!(
+            "the scope `{scope}` is not granted to the app client or not defined by the resource server. Use the \
+             --resource-server-id and --scope of the deployment, or run `neo4j-gw up` to restore them"
+        ),
+        "unauthorized_client" => "the app client may not use the client-credentials grant: run `neo4j-gw up` to \
+            restore its OAuth settings"
+            .to_owned(),
+        "invalid_grant" | "unsupported_grant_type" | "invalid_request" => {
+            format!("the endpoint {endpoint} refused the client-credentials request; is it the Cognito domain's token endpoint?")
+        }
+        _ => format!("the endpoint {endpoint} refused the request"),
+    };
+    format!("{NODE}: OAuth error `{code}`{said}: {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_computes_expiry_and_defaults_the_scope() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let doc = json!({"access_token": "abc", "token_type": "Bearer", "expires_in": 3600});
+        let a = answer(&doc, "rs/invoke", now).unwrap();
+        assert_eq!(a["expires_at"], "2023-11-14T23:13:20Z");
+        assert_eq!(a["scope"], "rs/invoke");
+        assert_eq!(a["expires_in"], 3600);
+        assert!(answer(&json!({"token_type": "Bearer"}), "s", now).is_none());
+    }
+
+    #[test]
+    fn oauth_errors_name_the_error_and_the_remedy() {
+        let m = oauth_error(
+            "invalid_scope",
+            Some("Invalid scope requested"),
+            "rs/invoke",
+            "http://x",
+        );
+        assert!(
+            m.contains("invalid_scope") && m.contains("rs/invoke") && m.contains("--scope"),
+            "{m}"
+        );
+        let m = oauth_error("invalid_client", None, "rs/invoke", "http://x");
+        assert!(
+            m.contains("invalid_client") && m.contains("neo4j-gw up"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn endpoint_override_is_a_plain_http_url() {
+        assert!(validate_endpoint("http://127.0.0.1:8080/oauth2/token").is_ok());
+        assert!(validate_endpoint("ftp://x/token").is_err());
+        assert!(validate_endpoint("https://id:secret@x/token").is_err());
+        assert!(validate_endpoint("not a url").is_err());
+    }
 }

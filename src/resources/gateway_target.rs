@@ -1,0 +1,407 @@
+//! The gateway's target (`--target-name`, default `neo4j-mcp`): the Neo4j MCP server at `https://<fqdn>/mcp`,
+//! as an `mcpServer` target without a credential provider (the interceptor supplies Neo4j's Basic auth per
+//! request; the SDK makes `credentialProviderConfigurations` optional).
+//!
+//! Creating or updating a target makes the gateway call the endpoint (initialize, tools/list) to index the
+//! tools, so the target depends on the ECS service (whose `wait_ready` guarantees a healthy target in the target
+//! group) and the DNS record (whose `wait_ready` guarantees `INSYNC`). A target whose synchronisation failed is
+//! reported as drift and re-synchronised by the next `up`; a target that failed to be created is replaced.
+//!
+//! Targets carry no tags: a target of the stack's name on the stack's own gateway is the stack's.
+
+use async_trait::async_trait;
+use aws_sdk_bedrockagentcorecontrol::operation::get_gateway_target::GetGatewayTargetOutput;
+use aws_sdk_bedrockagentcorecontrol::types::{
+    McpServerTargetConfiguration, McpTargetConfiguration, TargetConfiguration, TargetStatus,
+};
+
+use super::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids};
+use crate::error::{self, Error, Result};
+use crate::state::Ids;
+use crate::wait::{self, Poll};
+
+pub const NODE: &str = "gateway-target";
+const SERVICE_NODE: &str = "service";
+const DNS_NODE: &str = "dns-record";
+
+pub struct GatewayTargetResource;
+
+fn endpoint(cx: &Cx) -> Result<String> {
+    Ok(format!("https://{}/mcp", cx.dep(DNS_NODE, "fqdn")?))
+}
+
+fn configuration(endpoint: &str) -> Result<TargetConfiguration> {
+    let server = McpServerTargetConfiguration::builder()
+        .endpoint(endpoint)
+        .build()
+        .map_err(|e| Error::other(format!("{NODE}: {e}")))?;
+    Ok(TargetConfiguration::Mcp(McpTargetConfiguration::McpServer(
+        server,
+    )))
+}
+
+fn live_endpoint(t: &GetGatewayTargetOutput) -> Option<&str> {
+    match t.target_configuration() {
+        Some(TargetConfiguration::Mcp(McpTargetConfiguration::McpServer(s))) => Some(s.endpoint()),
+        _ => None,
+    }
+}
+
+fn reasons(t: &GetGatewayTargetOutput) -> String {
+    if t.status_reasons().is_empty() {
+        "no reason given".into()
+    } else {
+        t.status_reasons().join("; ")
+    }
+}
+
+const RETRY: &str = "The gateway could not reach the MCP server or index its tools: check with `neo4j-gw status` that the \
+service is healthy and the DNS record resolves, then re-run `neo4j-gw up` (it synchronises the target again)";
+
+fn health(t: &GetGatewayTargetOutput) -> Health {
+    match t.status() {
+        TargetStatus::Ready => Health::Ready,
+        TargetStatus::Creating | TargetStatus::Updating | TargetStatus::Synchronizing => {
+            Health::Pending(format!("status {}", t.status().as_str()))
+        }
+        s => Health::Unhealthy(format!("status {}: {}", s.as_str(), reasons(t))),
+    }
+}
+
+/// Statuses that `up` repairs: a failed synchronisation or update (in place), a failed create (replace).
+fn status_drift(t: &GetGatewayTargetOutput) -> Option<Drift> {
+    let actual = format!("{}: {}", t.status().as_str(), reasons(t));
+    match t.status() {
+        TargetStatus::SynchronizeUnsuccessful => {
+            Some(Drift::new("synchronization", "READY", actual))
+        }
+        TargetStatus::UpdateUnsuccessful => Some(Drift::new("status", "READY", actual)),
+        TargetStatus::Failed => Some(Drift::new("status", "READY", actual).replace()),
+        _ => None,
+    }
+}
+
+async fn get(cx: &Cx, gateway_id: &str, target_id: &str) -> Result<Option<GetGatewayTargetOutput>> {
+    match cx
+        .aws()
+        .agentcore
+        .get_gateway_target()
+        .gateway_identifier(gateway_id)
+        .target_id(target_id)
+        .send()
+        .await
+    {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(error::aws(cx.node, "GetGatewayTarget", e)),
+    }
+}
+
+async fn find_by_name(cx: &Cx, gateway_id: &str, name: &str) -> Result<Option<String>> {
+    let mut next: Option<String> = None;
+    loop {
+        let out = match cx
+            .aws()
+            .agentcore
+            .list_gateway_targets()
+            .gateway_identifier(gateway_id)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(error::aws(cx.node, "ListGatewayTargets", e)),
+        };
+        if let Some(t) = out.items().iter().find(|t| t.name() == name) {
+            return Ok(Some(t.target_id().to_owned()));
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+}
+
+fn wait_poll(t: Option<GetGatewayTargetOutput>) -> Poll<()> {
+    match t {
+        None => Poll::Pending("not visible yet".into()),
+        Some(t) => match health(&t) {
+            Health::Ready => Poll::Ready(()),
+            Health::Pending(s) => Poll::Pending(s),
+            Health::Unhealthy(s) => Poll::Failed(format!("{s}. {RETRY}")),
+        },
+    }
+}
+
+#[async_trait]
+impl Resource for GatewayTargetResource {
+    fn id(&self) -> &'static str {
+        NODE
+    }
+    fn kind(&self) -> &'static str {
+        "agentcore:gateway-target"
+    }
+    fn depends_on(&self) -> &'static [&'static str] {
+        &[gateway::NODE, SERVICE_NODE, DNS_NODE]
+    }
+
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
+        let known = cx
+            .dep_opt(gateway::NODE, "gateway_id")
+            .or_else(|| recorded.and_then(|r| r.get("gateway_id")).cloned());
+        let gateway_id = match known {
+            Some(id) => id,
+            None => match gateway::find_stacks_gateway(cx).await? {
+                Some(id) => id,
+                None => return Ok(Observation::Missing),
+            },
+        };
+        let name = &cx.settings().target_name;
+        let mut found = None;
+        if let Some(id) = recorded
+            .filter(|r| r.get("gateway_id") == Some(&gateway_id))
+            .and_then(|r| r.get("target_id"))
+        {
+            found = get(cx, &gateway_id, id).await?;
+        }
+        if found.is_none()
+            && let Some(id) = find_by_name(cx, &gateway_id, name).await?
+        {
+            found = get(cx, &gateway_id, &id).await?;
+        }
+        let Some(t) = found else {
+            return Ok(Observation::Missing);
+        };
+        if t.status() == &TargetStatus::Deleting {
+            return Ok(Observation::Missing);
+        }
+        let mut drift = Vec::new();
+        if t.name() != name {
+            drift.push(Drift::new("name", name, t.name()));
+        }
+        if let Ok(want) = endpoint(cx) {
+            let have = live_endpoint(&t).unwrap_or("none");
+            if have != want {
+                drift.push(Drift::new("endpoint", want, have));
+            }
+        }
+        drift.extend(status_drift(&t));
+        let live = Live {
+            health: health(&t),
+            ..Live::new(ids([
+                ("target_id", t.target_id().to_owned()),
+                ("gateway_id", gateway_id),
+            ]))
+        };
+        Ok(Observation::Present(live.with_drift(drift)))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        let gateway_id = cx.dep(gateway::NODE, "gateway_id")?;
+        let name = cx.settings().target_name.clone();
+        let endpoint = endpoint(cx)?;
+        // A target of that name still being deleted must be gone first: names are unique per gateway.
+        wait::until(
+            cx,
+            "the previous target of that name to be deleted",
+            cx.settings().wait_timeout,
+            || async {
+                let Some(id) = find_by_name(cx, &gateway_id, &name).await? else {
+                    return Ok(Poll::Ready(()));
+                };
+                Ok(match get(cx, &gateway_id, &id).await? {
+                    Some(t) if t.status() == &TargetStatus::Deleting => {
+                        Poll::Pending("DELETING".into())
+                    }
+                    _ => Poll::Ready(()),
+                })
+            },
+        )
+        .await?;
+        let out = cx
+            .aws()
+            .agentcore
+            .create_gateway_target()
+            .gateway_identifier(&gateway_id)
+            .name(&name)
+            .description(format!(
+                "neo4j-gw stack {}: the Neo4j MCP server",
+                cx.stack()
+            ))
+            .client_token(gateway::client_token(
+                cx.stack(),
+                &cx.shared.account,
+                &cx.shared.region,
+                &format!("{NODE}:{name}"),
+            ))
+            .target_configuration(configuration(&endpoint)?)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "CreateGatewayTarget", e))?;
+        Ok(ids([
+            ("target_id", out.target_id().to_owned()),
+            ("gateway_id", gateway_id),
+        ]))
+    }
+
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        let gateway_id = live.id("gateway_id")?.to_owned();
+        let target_id = live.id("target_id")?.to_owned();
+        let only_sync = live.drift.iter().all(|d| d.attribute == "synchronization");
+        wait::until(
+            cx,
+            "the target to settle before updating it",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match get(cx, &gateway_id, &target_id).await? {
+                    None => Poll::Failed(
+                        "it disappeared; re-run `neo4j-gw up` to create it again".into(),
+                    ),
+                    Some(t) => match health(&t) {
+                        Health::Pending(s) => Poll::Pending(s),
+                        _ => Poll::Ready(()),
+                    },
+                })
+            },
+        )
+        .await?;
+        if only_sync {
+            cx.aws()
+                .agentcore
+                .synchronize_gateway_targets()
+                .gateway_identifier(&gateway_id)
+                .target_id_list(&target_id)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "SynchronizeGatewayTargets", e))?;
+        } else {
+            // UpdateGatewayTarget replaces the configuration (and synchronises the tools again).
+            cx.aws()
+                .agentcore
+                .update_gateway_target()
+                .gateway_identifier(&gateway_id)
+                .target_id(&target_id)
+                .name(&cx.settings().target_name)
+                .description(format!(
+                    "neo4j-gw stack {}: the Neo4j MCP server",
+                    cx.stack()
+                ))
+                .target_configuration(configuration(&endpoint(cx)?)?)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "UpdateGatewayTarget", e))?;
+        }
+        Ok(live.ids.clone())
+    }
+
+    async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
+        let gateway_id = ids.get("gateway_id").cloned().unwrap_or_default();
+        let target_id = ids.get("target_id").cloned().unwrap_or_default();
+        wait::until(
+            cx,
+            "the target to become READY (the gateway indexes the server's tools)",
+            cx.settings().wait_timeout,
+            || async { Ok(wait_poll(get(cx, &gateway_id, &target_id).await?)) },
+        )
+        .await
+    }
+
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
+        let gateway_id = live.id("gateway_id")?.to_owned();
+        let target_id = live.id("target_id")?.to_owned();
+        match cx
+            .aws()
+            .agentcore
+            .delete_gateway_target()
+            .gateway_identifier(&gateway_id)
+            .target_id(&target_id)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
+            Err(e) => return Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
+        }
+        wait::until(
+            cx,
+            "the target to be deleted",
+            cx.settings().wait_timeout,
+            || async {
+                Ok(match get(cx, &gateway_id, &target_id).await? {
+                    None => Poll::Ready(()),
+                    Some(t) => Poll::Pending(format!("status {}", t.status().as_str())),
+                })
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(status: TargetStatus, reasons: &[&str]) -> GetGatewayTargetOutput {
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        GetGatewayTargetOutput::builder()
+            .gateway_arn("arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/g-1")
+            .target_id("t1")
+            .created_at(now)
+            .updated_at(now)
+            .status(status)
+            .set_status_reasons(Some(reasons.iter().map(|r| r.to_string()).collect()))
+            .name("neo4j-mcp")
+            .target_configuration(configuration("https://mcp.example.com/mcp").unwrap())
+            .set_credential_provider_configurations(Some(vec![]))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn failed_synchronisation_is_repaired_in_place_and_failed_create_by_replacement() {
+        let t = target(
+            TargetStatus::SynchronizeUnsuccessful,
+            &["tools/list returned 401"],
+        );
+        let d = status_drift(&t).unwrap();
+        assert_eq!(d.attribute, "synchronization");
+        assert!(
+            !d.replace && d.actual.contains("tools/list returned 401"),
+            "{d:?}"
+        );
+        assert!(
+            status_drift(&target(TargetStatus::Failed, &["unreachable"]))
+                .unwrap()
+                .replace
+        );
+        assert!(status_drift(&target(TargetStatus::Ready, &[])).is_none());
+        assert_eq!(live_endpoint(&t), Some("https://mcp.example.com/mcp"));
+    }
+
+    #[test]
+    fn a_failed_wait_names_the_reasons_and_how_to_retry() {
+        match wait_poll(Some(target(
+            TargetStatus::SynchronizeUnsuccessful,
+            &["connection timed out"],
+        ))) {
+            Poll::Failed(m) => {
+                assert!(
+                    m.contains("SYNCHRONIZE_UNSUCCESSFUL") && m.contains("connection timed out"),
+                    "{m}"
+                );
+                assert!(m.contains("re-run `neo4j-gw up`"), "{m}");
+            }
+            _ => panic!("expected a failure"),
+        }
+        assert!(matches!(
+            wait_poll(Some(target(TargetStatus::Creating, &[]))),
+            Poll::Pending(_)
+        ));
+        assert!(matches!(
+            wait_poll(Some(target(TargetStatus::Ready, &[]))),
+            Poll::Ready(())
+        ));
+    }
+}
