@@ -138,7 +138,7 @@ impl Resource for AppClientResource {
             let name = client_name(cx);
             let mut next: Option<String> = None;
             'pages: loop {
-                let out = cx
+                let out = match cx
                     .aws()
                     .cognito
                     .list_user_pool_clients()
@@ -147,7 +147,15 @@ impl Resource for AppClientResource {
                     .set_next_token(next.take())
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "ListUserPoolClients", e))?;
+                {
+                    Ok(out) => out,
+                    // The pool is gone (e.g. a `down` killed after DeleteUserPool, before the state said so),
+                    // and its clients with it.
+                    Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
+                        return Ok(Observation::Missing);
+                    }
+                    Err(e) => return Err(error::aws(cx.node, "ListUserPoolClients", e)),
+                };
                 for c in out.user_pool_clients() {
                     if c.client_name() == Some(name.as_str())
                         && let Some(id) = c.client_id()

@@ -82,6 +82,8 @@ pub struct Trigger {
     pub k: usize,
     pub phase: Phase,
     pub signal: Sig,
+    /// Instead of the k-th: the first mutating request of this operation (e.g. `DeleteUserPool`).
+    pub operation: Option<&'static str>,
 }
 
 /// The transient error answered instead of forwarding.
@@ -118,6 +120,7 @@ impl Faults {
                 k,
                 phase,
                 signal: Sig::Kill,
+                operation: None,
             }),
             ..Faults::default()
         }
@@ -128,6 +131,19 @@ impl Faults {
                 k,
                 phase: Phase::Before,
                 signal,
+                operation: None,
+            }),
+            ..Faults::default()
+        }
+    }
+    /// SIGKILL at the first mutating request of `operation`.
+    pub fn kill_at_operation(operation: &'static str, phase: Phase) -> Faults {
+        Faults {
+            trigger: Some(Trigger {
+                k: 0,
+                phase,
+                signal: Sig::Kill,
+                operation: Some(operation),
             }),
             ..Faults::default()
         }
@@ -1052,12 +1068,17 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
             record(Fate::Dropped);
             return Ok(());
         }
-        let trigger = faults
-            .trigger
-            .filter(|t| mutating && mutating_index == t.k && service != "unsigned");
+        let trigger = faults.trigger.filter(|t| {
+            mutating
+                && service != "unsigned"
+                && match t.operation {
+                    None => mutating_index == t.k,
+                    Some(op) => op == operation && inner.fired.lock().unwrap().is_none(),
+                }
+        });
         if let Some(t) = trigger {
             *inner.fired.lock().unwrap() = Some(Fired {
-                k: t.k,
+                k: mutating_index,
                 service: service.clone(),
                 operation: operation.clone(),
                 phase: t.phase,
