@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::{Emulator, REGION, Stack, fixtures, state_id};
+use support::{Emulator, REGION, Stack, drift_attributes, fixtures, report, state_id};
 
 const OUTPUT_KEYS: &[&str] = &[
     "McpFqdn",
@@ -41,24 +41,6 @@ const IDENTITY: &[&str] = &[
 ];
 
 const SCOPE: &str = "neo4j-mcp-gateway/invoke";
-
-fn report<'v>(status: &'v Value, node: &str) -> &'v Value {
-    status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == node)
-        .unwrap_or_else(|| panic!("{node} not in status"))
-}
-
-fn drift_attributes(status: &Value, node: &str) -> Vec<String> {
-    report(status, node)["drift"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["attribute"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// IAM returns policy documents URL-encoded.
 fn policy(doc: &str) -> Value {

@@ -4,7 +4,7 @@ mod support;
 
 use std::os::unix::io::AsRawFd;
 
-use support::{Emulator, Stack, ec2_tagged, fixtures, state_id};
+use support::{Emulator, Stack, ec2_tagged, fixtures, report, state_id};
 
 const NETWORK: &[&str] = &[
     "vpc",
@@ -15,15 +15,6 @@ const NETWORK: &[&str] = &[
     "alb-sg",
     "task-sg",
 ];
-
-fn report<'v>(status: &'v serde_json::Value, node: &str) -> &'v serde_json::Value {
-    status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == node)
-        .unwrap_or_else(|| panic!("{node} not in status"))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_status_noop_down_status() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField, TaskDefinitionStatus};
 use serde_json::Value;
-use support::{Emulator, Stack, fixtures, state_id};
+use support::{Emulator, Stack, fixtures, report, state_id};
 
 const SECRET_KEYS: [&str; 4] = [
     "NEO4J_DATABASE",
@@ -15,15 +15,6 @@ const SECRET_KEYS: [&str; 4] = [
     "NEO4J_URI",
     "NEO4J_USERNAME",
 ];
-
-fn report<'v>(status: &'v Value, node: &str) -> &'v Value {
-    status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == node)
-        .unwrap_or_else(|| panic!("{node} not in status: {status:#}"))
-}
 
 fn detail<'v>(r: &'v Value, key: &str) -> Option<&'v str> {
     r["details"]

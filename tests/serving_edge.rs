@@ -8,28 +8,11 @@ use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Certificate};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use serde_json::Value;
-use support::{DOMAIN, Emulator, Stack, certificate, fixtures, hosted_zone, state_id};
+use support::{
+    DOMAIN, Emulator, Stack, certificate, drift_attributes, fixtures, hosted_zone, report, state_id,
+};
 
 const EDGE: &[&str] = &["target-group", "load-balancer", "listener", "dns-record"];
-
-fn report<'v>(status: &'v Value, node: &str) -> &'v Value {
-    status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == node)
-        .unwrap_or_else(|| panic!("{node} not in status: {status:#}"))
-}
-
-fn drift_attributes(status: &Value, node: &str) -> Vec<String> {
-    report(status, node)["drift"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["attribute"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// The simple A record named `fqdn` in the zone, if any.
 async fn record(

@@ -384,3 +384,23 @@ pub fn state_id(state: &Value, node: &str, key: &str) -> String {
         .unwrap_or_else(|| panic!("no {node}.{key} in state"))
         .to_owned()
 }
+
+/// One resource's entry in `status --json`.
+pub fn report<'v>(status: &'v Value, node: &str) -> &'v Value {
+    status["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == node)
+        .unwrap_or_else(|| panic!("{node} not in status: {status:#}"))
+}
+
+/// The drifted attributes `status --json` reports for a resource.
+pub fn drift_attributes(status: &Value, node: &str) -> Vec<String> {
+    report(status, node)["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["attribute"].as_str().unwrap().to_owned())
+        .collect()
+}
