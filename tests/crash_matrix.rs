@@ -6,7 +6,7 @@
 //! N (the mutating requests of a fresh `up` / `down`) is learnt from a clean run through the proxy, so the
 //! matrix covers whatever the plan holds. Every k in 1..=N with both variants is the full matrix
 //! (`scripts/reliability`, `NEO4J_GW_CRASH_STRIDE=1`); the test suite runs a deterministic subset: k = 1,
-//! 1+s, 1+2s, … and N, with the stride s from `NEO4J_GW_CRASH_STRIDE`, by default ⌈N/6⌉ (about 7 values of k, 14
+//! 1+s, 1+2s, … and N, with the stride s from `NEO4J_GW_CRASH_STRIDE`, by default ⌈N/12⌉ (about 13 values of k, 26
 //! cases per matrix).
 
 mod support;
@@ -32,7 +32,7 @@ fn selected(n: usize) -> (usize, Vec<usize>) {
             .unwrap_or_else(|| {
                 panic!("NEO4J_GW_CRASH_STRIDE must be a positive integer, got {s:?}")
             }),
-        Err(_) => n.div_ceil(6).max(1),
+        Err(_) => n.div_ceil(12).max(1),
     };
     let mut ks: Vec<usize> = (1..=n).step_by(stride).collect();
     if ks.last() != Some(&n) && n > 0 {

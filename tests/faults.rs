@@ -672,4 +672,16 @@ async fn down_killed_after_a_parent_delete_resumes() {
     let again = st.run(&["down", "--yes"]);
     again.ok();
     assert_eq!(checks::leftovers(&emu, &st, &scope).await, "");
+    report::record(&Case {
+        scenario: "crash regressions",
+        case: format!(
+            "down killed after {} (request {})",
+            fired.operation, fired.k
+        ),
+        fault: "SIGKILL after the DeleteUserPool response".into(),
+        class: "SIGKILL after a parent's delete response",
+        passed: true,
+        left_behind: String::new(),
+        detail: String::new(),
+    });
 }

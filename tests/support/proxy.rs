@@ -1196,36 +1196,6 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rest_routes() {
-        assert_eq!(
-            rest_operation("route53", "POST", "/2013-04-01/hostedzone/Z1/rrset"),
-            Some("ChangeResourceRecordSets")
-        );
-        assert_eq!(
-            rest_operation("bedrock-agentcore", "GET", "/gateways/gw-1/targets/"),
-            Some("ListGatewayTargets")
-        );
-        assert_eq!(
-            rest_operation("lambda", "PUT", "/2015-03-31/functions/f/code"),
-            Some("UpdateFunctionCode")
-        );
-    }
-
-    #[test]
-    fn draws_are_deterministic_and_spread() {
-        let a: Vec<f64> = (1..200).map(|n| draw(42, "ec2:CreateVpc", n, 0)).collect();
-        let b: Vec<f64> = (1..200).map(|n| draw(42, "ec2:CreateVpc", n, 0)).collect();
-        assert_eq!(a, b);
-        let below = a.iter().filter(|x| **x < 0.2).count();
-        assert!((20..=60).contains(&below), "{below}");
-    }
-}
-
 /// How one run through the proxy ended.
 pub struct ProxyRun {
     pub run: super::Run,
@@ -1324,5 +1294,35 @@ impl Proxy {
             fired: self.fired(),
             requests: self.requests(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_routes() {
+        assert_eq!(
+            rest_operation("route53", "POST", "/2013-04-01/hostedzone/Z1/rrset"),
+            Some("ChangeResourceRecordSets")
+        );
+        assert_eq!(
+            rest_operation("bedrock-agentcore", "GET", "/gateways/gw-1/targets/"),
+            Some("ListGatewayTargets")
+        );
+        assert_eq!(
+            rest_operation("lambda", "PUT", "/2015-03-31/functions/f/code"),
+            Some("UpdateFunctionCode")
+        );
+    }
+
+    #[test]
+    fn draws_are_deterministic_and_spread() {
+        let a: Vec<f64> = (1..200).map(|n| draw(42, "ec2:CreateVpc", n, 0)).collect();
+        let b: Vec<f64> = (1..200).map(|n| draw(42, "ec2:CreateVpc", n, 0)).collect();
+        assert_eq!(a, b);
+        let below = a.iter().filter(|x| **x < 0.2).count();
+        assert!((20..=60).contains(&below), "{below}");
     }
 }
