@@ -35,13 +35,7 @@ use tokio::sync::watch;
 /// Whether an operation changes anything: the same rule as `src/ledger.rs` `is_mutating`.
 pub fn is_mutating(operation: &str) -> bool {
     ![
-        "Describe",
-        "Get",
-        "List",
-        "Head",
-        "Lookup",
-        "Search",
-        "Batch Get",
+        "Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet",
     ]
     .iter()
     .any(|p| operation.starts_with(p))
