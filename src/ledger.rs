@@ -41,7 +41,7 @@ pub fn is_mutating(operation: &str) -> bool {
         "Head",
         "Lookup",
         "Search",
-        "Batch Get",
+        "BatchGet",
     ]
     .iter()
     .any(|p| operation.starts_with(p))
