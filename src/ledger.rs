@@ -35,13 +35,7 @@ pub struct Entry {
 /// Whether an operation changes anything, judged by its name (AWS names read-only calls Describe/Get/List…).
 pub fn is_mutating(operation: &str) -> bool {
     ![
-        "Describe",
-        "Get",
-        "List",
-        "Head",
-        "Lookup",
-        "Search",
-        "BatchGet",
+        "Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet",
     ]
     .iter()
     .any(|p| operation.starts_with(p))
