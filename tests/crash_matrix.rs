@@ -15,31 +15,12 @@ use std::time::Duration;
 
 use support::checks::{self, as_strs, fqdn, up_args};
 use support::inventory::Scope;
+use support::matrix::{Scenario, selected};
 use support::proxy::{Faults, Phase, Proxy};
-use support::report::{self, Case};
 use support::{Emulator, Stack};
 
 /// Upper bound of one run of the binary.
 const LIMIT: Duration = Duration::from_secs(600);
-
-/// The k values of the matrix for N mutating requests.
-fn selected(n: usize) -> (usize, Vec<usize>) {
-    let stride = match std::env::var("NEO4J_GW_CRASH_STRIDE") {
-        Ok(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|s| *s > 0)
-            .unwrap_or_else(|| {
-                panic!("NEO4J_GW_CRASH_STRIDE must be a positive integer, got {s:?}")
-            }),
-        Err(_) => n.div_ceil(12).max(1),
-    };
-    let mut ks: Vec<usize> = (1..=n).step_by(stride).collect();
-    if ks.last() != Some(&n) && n > 0 {
-        ks.push(n);
-    }
-    (stride, ks)
-}
 
 fn phase_name(p: Phase) -> &'static str {
     match p {
@@ -86,11 +67,12 @@ async fn crash_matrix_up() {
 
     let (stride, ks) = selected(n);
     eprintln!("crash matrix up: N = {n}, stride {stride}, k = {ks:?}");
-    let mut failures = Vec::new();
-    let mut cases = 0;
+    let mut scenario = Scenario::new(
+        "crash matrix: up",
+        "SIGKILL at mutating request k, before the request or after the response",
+    );
     for &k in &ks {
         for phase in [Phase::Before, Phase::After] {
-            cases += 1;
             let cert = checks::fresh(&emu).await;
             let st = Stack::new(&emu, name);
             let up = up_args(&cert);
@@ -131,30 +113,18 @@ async fn crash_matrix_up() {
             if !left.is_empty() {
                 problems.push(format!("left behind after down: {left}"));
             }
-            let case = format!("k={k}/{n} {at}, {}", phase_name(phase));
-            report::record(&Case {
-                scenario: "crash matrix: up",
-                case: case.clone(),
-                fault: format!(
+            scenario.case(
+                format!("k={k}/{n} {at}, {}", phase_name(phase)),
+                format!(
                     "SIGKILL at mutating request {k} ({at}) {}",
                     phase_name(phase)
                 ),
-                class: "SIGKILL at mutating request k, before the request or after the response",
-                passed: problems.is_empty(),
-                left_behind: left,
-                detail: problems.join(" | "),
-            });
-            if !problems.is_empty() {
-                failures.push(format!("{case}: {}", problems.join(" | ")));
-            }
+                problems,
+                left,
+            );
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} crash cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    scenario.assert_all_passed();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -179,11 +149,12 @@ async fn crash_matrix_down() {
 
     let (stride, ks) = selected(n);
     eprintln!("crash matrix down: N = {n}, stride {stride}, k = {ks:?}");
-    let mut failures = Vec::new();
-    let mut cases = 0;
+    let mut scenario = Scenario::new(
+        "crash matrix: down",
+        "SIGKILL at mutating request k, before the request or after the response",
+    );
     for &k in &ks {
         for phase in [Phase::Before, Phase::After] {
-            cases += 1;
             let cert = checks::fresh(&emu).await;
             let st = Stack::new(&emu, name);
             let mut problems = Vec::new();
@@ -218,28 +189,16 @@ async fn crash_matrix_down() {
             if !left.is_empty() {
                 problems.push(format!("left behind: {left}"));
             }
-            let case = format!("k={k}/{n} {at}, {}", phase_name(phase));
-            report::record(&Case {
-                scenario: "crash matrix: down",
-                case: case.clone(),
-                fault: format!(
+            scenario.case(
+                format!("k={k}/{n} {at}, {}", phase_name(phase)),
+                format!(
                     "SIGKILL at mutating request {k} ({at}) {}",
                     phase_name(phase)
                 ),
-                class: "SIGKILL at mutating request k, before the request or after the response",
-                passed: problems.is_empty(),
-                left_behind: left,
-                detail: problems.join(" | "),
-            });
-            if !problems.is_empty() {
-                failures.push(format!("{case}: {}", problems.join(" | ")));
-            }
+                problems,
+                left,
+            );
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} crash cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    scenario.assert_all_passed();
 }

@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod inventory;
+pub mod matrix;
 pub mod proxy;
 pub mod report;
 

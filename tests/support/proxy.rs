@@ -57,6 +57,11 @@ pub enum Sig {
     Term,
     /// No signal: hold the request until [`Proxy::release`] (a synchronisation point for tests).
     Hold,
+    /// No signal: forward the request, then answer HTTP 503 instead of moto's answer — AWS did it, the caller
+    /// sees a passing error and (the SDK's retry, the engine's second look) may repeat it in the same run.
+    LoseAnswer,
+    /// No signal: forward the request, then close the connection without an answer (a reset after AWS did it).
+    DropConnection,
 }
 
 impl Sig {
@@ -65,7 +70,7 @@ impl Sig {
             Sig::Kill => libc::SIGKILL,
             Sig::Int => libc::SIGINT,
             Sig::Term => libc::SIGTERM,
-            Sig::Hold => 0,
+            Sig::Hold | Sig::LoseAnswer | Sig::DropConnection => 0,
         }
     }
 }
@@ -131,6 +136,19 @@ impl Faults {
         }
     }
     /// SIGKILL at the first mutating request of `operation`.
+    /// The answer to the k-th mutating request is lost after moto carried it out: a 503 (`LoseAnswer`) or a
+    /// closed connection (`DropConnection`) reaches the process instead.
+    pub fn lose_answer_at(k: usize, how: Sig) -> Faults {
+        Faults {
+            trigger: Some(Trigger {
+                k,
+                phase: Phase::After,
+                signal: how,
+                operation: None,
+            }),
+            ..Faults::default()
+        }
+    }
     pub fn kill_at_operation(operation: &'static str, phase: Phase) -> Faults {
         Faults {
             trigger: Some(Trigger {
@@ -1087,6 +1105,25 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
                 {
                     eprintln!("fault proxy: held request never released; letting it through");
                 }
+            }
+            if matches!(t.signal, Sig::LoseAnswer | Sig::DropConnection) {
+                let result = forward(&inner, &head, &body).await;
+                record(Fate::Triggered(result.as_ref().ok().map(|u| u.status)));
+                if t.signal == Sig::DropConnection {
+                    return Ok(());
+                }
+                let (status, headers, fbody) =
+                    fault_response(FaultKind::Unavailable, &service, &head);
+                write_response(
+                    &mut wr,
+                    status,
+                    reason(status),
+                    &headers,
+                    &fbody,
+                    head.method == "HEAD",
+                )
+                .await?;
+                continue;
             }
             if t.signal == Sig::Kill {
                 if t.phase == Phase::Before {
