@@ -125,3 +125,16 @@ impl Aws {
             .ok_or_else(|| Error::other("STS GetCallerIdentity returned no account"))
     }
 }
+
+/// A per-call config override that turns the SDK's own retries off, for the creates AWS does not make
+/// idempotent (no client token, no unique name: `CreateVpc`, `CreateSubnet`, `CreateUserPool`, …). If the
+/// answer to such a call is lost after AWS carried it out (a timeout, a dropped connection, a 5xx), a blind
+/// retry makes a second copy. Without SDK retries the error reaches the engine, which observes again — finding
+/// the first copy by its tags or name and adopting it — before it ever repeats the create (`engine.rs`,
+/// `Engine::again_after_uncertain`). Usage: `.customize().config_override(crate::aws::no_retry!(aws_sdk_ec2))`.
+macro_rules! no_retry {
+    ($krate:ident) => {
+        $krate::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+    };
+}
+pub(crate) use no_retry;

@@ -24,6 +24,11 @@ use crate::state::{Ids, Record, State, StateFile, Status, now};
 /// How many resources are worked on at once.
 pub const CONCURRENCY: usize = 6;
 
+/// How often one node's step is tried when it fails with an uncertain or passing error (on top of the SDK's
+/// own retries of each call), and the pause before the second try (doubling after).
+pub const STEP_ATTEMPTS: u32 = 4;
+pub const STEP_BACKOFF: Duration = Duration::from_secs(1);
+
 /// Signals a run to stop after the calls in flight.
 #[derive(Clone)]
 pub struct Cancel {
@@ -444,7 +449,9 @@ impl Engine {
         self.walk(&owned, false, true, |node| {
             let cx = self.cx(&node);
             Box::pin(async move {
-                let result = self.reconcile(&node, &cx, store).await;
+                let result = self
+                    .again_after_uncertain(&cx, || self.reconcile(&node, &cx, store))
+                    .await;
                 match &result {
                     Ok(outcome) => cx.line.finish(outcome.describe(), true),
                     Err(e) => cx
@@ -455,6 +462,36 @@ impl Engine {
             })
         })
         .await
+    }
+
+    /// Runs one node's step (`reconcile` or `remove`, both of which start by observing) again when it failed
+    /// with an error whose outcome is uncertain or passing ([`Error::worth_another_look`]): a create whose
+    /// answer was lost may have been carried out, and the fresh observe then finds and adopts it by its tags or
+    /// name instead of creating a second copy; a repeated delete finds it gone. Bounded: [`STEP_ATTEMPTS`].
+    async fn again_after_uncertain<'f, F, Fut>(&self, cx: &Cx, step: F) -> Result<Outcome>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Outcome>> + 'f,
+    {
+        let mut attempt = 1;
+        loop {
+            match step().await {
+                Err(e) if attempt < STEP_ATTEMPTS && e.worth_another_look() => {
+                    self.progress.note(&format!(
+                        "{}: {}; looking again (attempt {} of {STEP_ATTEMPTS})",
+                        cx.node,
+                        first_line(&e.to_string()),
+                        attempt + 1
+                    ));
+                    cx.shared
+                        .cancel
+                        .sleep(STEP_BACKOFF * 2u32.pow(attempt - 1))
+                        .await?;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn reconcile(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
@@ -559,7 +596,9 @@ impl Engine {
             .walk(&owned, true, true, |node| {
                 let cx = self.cx(&node);
                 Box::pin(async move {
-                    let result = self.remove(&node, &cx, store).await;
+                    let result = self
+                        .again_after_uncertain(&cx, || self.remove(&node, &cx, store))
+                        .await;
                     match &result {
                         Ok(outcome) => cx.line.finish(outcome.describe(), true),
                         Err(e) => cx

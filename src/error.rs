@@ -83,6 +83,30 @@ impl Error {
         }
     }
 
+    /// True when another look is worth it: the call failed for a passing reason (throttling, a 5xx, a
+    /// timeout, a dropped connection) — so its outcome may be unknown: AWS may have carried it out and the
+    /// answer been lost — or it says the resource already exists, which after an observe that found nothing
+    /// means an earlier attempt of this run made it, or "not found", the answer to a repeated delete (and
+    /// to an ID EC2 does not know yet right after creating it). The engine then observes again (adopting what
+    /// is there, or finding it gone) instead of failing the run; see `Engine::again_after_uncertain`.
+    pub fn worth_another_look(&self) -> bool {
+        match self {
+            Error::Aws(f) => match f.code.as_deref() {
+                // No AWS error code: the request timed out or the connection failed.
+                None => true,
+                Some(code) => {
+                    transient_code(code)
+                        || exists_code(code)
+                        || gone_code(code)
+                        // Cognito says "already exists" this way (e.g. CreateResourceServer).
+                        || (code == "InvalidParameterException"
+                            && f.message.contains("already exists"))
+                }
+            },
+            _ => false,
+        }
+    }
+
     /// The AWS error code, if this is an AWS failure.
     pub fn aws_code(&self) -> Option<&str> {
         match self {
@@ -110,6 +134,48 @@ impl fmt::Display for AwsFailure {
         }
         write!(f, ". {}", hint(self.code.as_deref()))
     }
+}
+
+/// Error codes AWS uses for failures that pass: throttling and server-side errors.
+fn transient_code(code: &str) -> bool {
+    code.contains("Throttl")
+        || matches!(
+            code,
+            "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "Unavailable"
+                | "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "InternalServerException"
+                | "ServiceException"
+                | "ServiceFailure"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+                | "PriorRequestNotComplete"
+        )
+}
+
+/// Error codes that say "not found": the answer to a repeated delete (its first answer was lost), or AWS's
+/// eventual consistency right after a create (EC2 does not always know a new ID at once).
+fn gone_code(code: &str) -> bool {
+    code.contains("NotFound") || matches!(code, "NoSuchEntity" | "ResourceNotFoundException")
+}
+
+/// Error codes that say "it already exists" (the answer to a repeated create).
+fn exists_code(code: &str) -> bool {
+    code.contains("AlreadyExists")
+        || code.contains("Duplicate")
+        || matches!(
+            code,
+            "ResourceExistsException"
+                | "ResourceConflictException"
+                | "RouteAlreadyExists"
+                | "Resource.AlreadyAssociated"
+                | "ConflictException"
+        )
 }
 
 /// What the operator can do about an AWS error code.
@@ -200,6 +266,59 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("quota"), "{text}");
+    }
+
+    #[test]
+    fn worth_another_look_for_lost_answers_and_repeats_only() {
+        let aws = |code: Option<&str>| {
+            Error::Aws(AwsFailure {
+                resource: "vpc".into(),
+                action: "CreateVpc".into(),
+                code: code.map(str::to_owned),
+                message: "m".into(),
+            })
+        };
+        for code in [
+            None,
+            Some("Throttling"),
+            Some("ThrottlingException"),
+            Some("RequestLimitExceeded"),
+            Some("ServiceUnavailable"),
+            Some("InternalServerException"),
+            Some("ResourceAlreadyExistsException"),
+            Some("EntityAlreadyExists"),
+            Some("InvalidGroup.Duplicate"),
+            Some("InvalidPermission.Duplicate"),
+            Some("RouteAlreadyExists"),
+            Some("ResourceConflictException"),
+            Some("InvalidAssociationID.NotFound"),
+            Some("NoSuchEntity"),
+        ] {
+            assert!(aws(code).worth_another_look(), "{code:?}");
+        }
+        for code in [
+            "AccessDenied",
+            "UnauthorizedOperation",
+            "ValidationException",
+            "InvalidParameterValue",
+            "VpcLimitExceeded",
+            "DependencyViolation",
+        ] {
+            assert!(!aws(Some(code)).worth_another_look(), "{code}");
+        }
+        let cognito = |message: &str| {
+            Error::Aws(AwsFailure {
+                resource: "resource-server".into(),
+                action: "CreateResourceServer".into(),
+                code: Some("InvalidParameterException".into()),
+                message: message.into(),
+            })
+        };
+        assert!(cognito("gw already exists in user pool p.").worth_another_look());
+        assert!(!cognito("Invalid scope name").worth_another_look());
+        assert!(!Error::other("x").worth_another_look());
+        assert!(!Error::Interrupted("SIGINT").worth_another_look());
+        assert!(!Error::Conflict("x".into()).worth_another_look());
     }
 
     #[test]

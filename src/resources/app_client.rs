@@ -199,6 +199,8 @@ impl Resource for AppClientResource {
                     .access_token(TimeUnitsType::Minutes)
                     .build(),
             )
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_cognitoidentityprovider))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateUserPoolClient", e))?;

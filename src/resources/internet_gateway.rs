@@ -108,6 +108,8 @@ impl Resource for InternetGatewayResource {
             .ec2
             .create_internet_gateway()
             .tag_specifications(tag_spec(cx, ResourceType::InternetGateway, &cx.name("igw")))
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateInternetGateway", e))?;

@@ -156,6 +156,8 @@ impl Resource for RouteTableResource {
             .create_route_table()
             .vpc_id(vpc_id)
             .tag_specifications(tag_spec(cx, ResourceType::RouteTable, &cx.name("public")))
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateRouteTable", e))?;

@@ -149,6 +149,8 @@ impl Resource for SubnetResource {
                 ResourceType::Subnet,
                 &cx.name(&format!("public-{}", &self.node[7..])),
             ))
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateSubnet", e))?;

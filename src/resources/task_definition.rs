@@ -323,6 +323,8 @@ impl TaskDefinitionResource {
             .task_role_arn(cx.dep("task-role", "arn")?)
             .container_definitions(container)
             .set_tags(Some(ecs::tags(cx, &family)))
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_ecs))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "RegisterTaskDefinition", e))?;

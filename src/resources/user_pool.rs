@@ -140,6 +140,8 @@ impl Resource for UserPoolResource {
                     .build(),
             )
             .set_user_pool_tags(Some(cx.tags(&name).into_iter().collect()))
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_cognitoidentityprovider))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateUserPool", e))?;

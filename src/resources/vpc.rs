@@ -127,6 +127,8 @@ impl Resource for VpcResource {
             .create_vpc()
             .cidr_block(CIDR)
             .tag_specifications(tag_spec(cx, ResourceType::Vpc, &cx.name("vpc")))
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateVpc", e))?;
