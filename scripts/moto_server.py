@@ -679,6 +679,34 @@ def patch_elbv2_duplicate_load_balancer() -> None:
     wrap(ELBv2Backend, "create_load_balancer", create_load_balancer)
 
 
+def patch_elbv2_duplicate_listener() -> None:
+    """AWS create_listener is idempotent: a second call with the same port and settings returns the existing
+    listener; the same port with other settings fails with DuplicateListener. moto checks the port against the
+    listeners' ARNs, so it never matches, and a repeated call (e.g. the SDK's retry after a lost answer) makes a
+    second listener on the same port."""
+    from moto.elbv2.exceptions import DuplicateListenerError
+    from moto.elbv2.models import ELBv2Backend
+
+    def create_listener(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound(original, self, *args, **kwargs)
+        balancer = self.load_balancers.get(call["load_balancer_arn"])
+        if balancer is not None:
+            for listener in balancer.listeners.values():
+                if str(listener.port) != str(call["port"]):
+                    continue
+                same = (
+                    listener.protocol == (call["protocol"] or "").upper()
+                    and listener.certificate == call["certificate"]
+                    and listener.ssl_policy == call["ssl_policy"]
+                )
+                if same:
+                    return listener
+                raise DuplicateListenerError()
+        return original(self, *args, **kwargs)
+
+    wrap(ELBv2Backend, "create_listener", create_listener)
+
+
 def patch_route53_change_validation() -> None:
     """AWS change_resource_record_sets fails the whole batch with InvalidChangeBatch when a CREATE names a record
     set (name, type, set identifier) that exists, or a DELETE one that does not. moto only checks its change
@@ -962,6 +990,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_ec2_source_group_rule_equality()
     patch_ec2_eni_private_dns_name()
     patch_elbv2_duplicate_load_balancer()
+    patch_elbv2_duplicate_listener()
     patch_route53_change_validation()
     patch_secretsmanager_put_on_deleted()
     patch_logs_retention_values()
