@@ -181,6 +181,9 @@ pub struct Report {
     pub state: &'static str,
     pub ids: Ids,
     pub drift: Vec<Drift>,
+    /// The nodes this one depends on (created before it, deleted after it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -674,6 +677,7 @@ impl Engine {
                         state,
                         ids,
                         drift: Vec::new(),
+                        depends_on: node.depends_on().to_vec(),
                         details: Vec::new(),
                         message,
                     };
