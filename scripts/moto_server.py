@@ -707,6 +707,25 @@ def patch_elbv2_duplicate_listener() -> None:
     wrap(ELBv2Backend, "create_listener", create_listener)
 
 
+def patch_elbv2_dns_names() -> None:
+    """AWS gives every load balancer its own DNS name, '<name>-<digits>.<region>.elb.amazonaws.com': one deleted and
+    created again under the same name gets a new DNS name, so a DNS alias to the old one no longer resolves to it.
+    moto derives the DNS name from the name alone ('<name>-1.…'), so after such a re-creation the old alias still
+    looked right."""
+    from moto.elbv2.models import ELBv2Backend
+    from moto.moto_api._internal import mock_random
+
+    def create_load_balancer(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = set(self.load_balancers)
+        balancer = original(self, *args, **kwargs)
+        if balancer.arn not in before:
+            digits = "".join(mock_random.choice("0123456789") for _ in range(10))
+            balancer.dns_name = f"{balancer.name}-{digits}.{self.region_name}.elb.amazonaws.com"
+        return balancer
+
+    wrap(ELBv2Backend, "create_load_balancer", create_load_balancer)
+
+
 def patch_route53_change_validation() -> None:
     """AWS change_resource_record_sets fails the whole batch with InvalidChangeBatch when a CREATE names a record
     set (name, type, set identifier) that exists, or a DELETE one that does not. moto only checks its change
@@ -991,6 +1010,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_ec2_eni_private_dns_name()
     patch_elbv2_duplicate_load_balancer()
     patch_elbv2_duplicate_listener()
+    patch_elbv2_dns_names()
     patch_route53_change_validation()
     patch_secretsmanager_put_on_deleted()
     patch_logs_retention_values()

@@ -263,6 +263,9 @@ def probe_elbv2_teardown(p: Probe, ctx: dict[str, Any]) -> None:
         out["delete_tg"] = err(lambda: elb.delete_target_group(TargetGroupArn=ctx["tg"])) and "ok"
         out["delete_tg_again"] = err(lambda: elb.delete_target_group(TargetGroupArn=ctx["tg"])) and "ok"
         out["delete_lb_again"] = err(lambda: elb.delete_load_balancer(LoadBalancerArn=ctx["lb"])) and "ok"
+        again = elb.create_load_balancer(Name="probe-alb", Subnets=ctx["subnets"], SecurityGroups=[ctx["sg_alb"]])["LoadBalancers"][0]
+        out["recreated_lb_new_dns_name"] = (again["DNSName"] != ctx["lb_dns"], again["DNSName"])
+        elb.delete_load_balancer(LoadBalancerArn=again["LoadBalancerArn"])
         return out
 
     p.record("elbv2.teardown", teardown)
