@@ -16,6 +16,7 @@ moto's classes in this process only; moto's files are untouched. docs/emulator.m
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import inspect
 import json
@@ -119,38 +120,60 @@ def _agentcore_error(code: str, message: str) -> Exception:
     return err
 
 
+def _fingerprint(params: dict[str, Any]) -> str:
+    """A request's parameters without its client token, for comparing a repeat with the first request."""
+    return json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True, default=str)
+
+
 def patch_agentcore_create_idempotency() -> None:
-    """AWS: create_gateway / create_gateway_target honour clientToken (a repeat with the same token returns the first
-    resource instead of creating another one), gateway names are unique per account and region, and target names
-    unique per gateway (ConflictException). moto ignores clientToken and accepts duplicate names."""
+    """AWS: create_gateway / create_gateway_target honour clientToken the way AWS client tokens work (AgentCore
+    documents EC2's rules): a repeat with the same token and the same parameters is answered with the first
+    request's answer and creates nothing — also after that resource was deleted, for as long as AWS remembers the
+    token (EC2: at least 24 hours; the emulator: until /moto-api/reset); the same token with other parameters is
+    refused (ConflictException here; AWS's exact code for AgentCore is not documented). Gateway names are unique per
+    account and region, target names per gateway (ConflictException). moto ignores clientToken and accepts
+    duplicate names."""
     from moto.bedrockagentcorecontrol.responses import BedrockAgentCoreControlResponse
     from moto.core.responses import ActionResult
 
-    def tokens(backend: Any) -> dict[str, Any]:
+    def tokens(backend: Any) -> dict[Any, tuple[str, dict[str, Any]]]:
         return backend.__dict__.setdefault("_neo4j_gw_client_tokens", {})
+
+    def replay(backend: Any, key: Any, fingerprint: str) -> Any:
+        known = tokens(backend).get(key)
+        if known is None:
+            return None
+        if known[0] != fingerprint:
+            raise _agentcore_error(
+                "ConflictException",
+                f"The client token {key[-1]} was already used for a request with different parameters",
+            )
+        return ActionResult(copy.deepcopy(known[1]))
 
     def create_gateway(original: Callable[..., Any], self: Any) -> Any:
         params = self._get_params()
         token = params.get("clientToken")
-        known = tokens(self.backend).get(("gateway", token)) if token else None
-        if known is not None and known in self.backend.gateways:
-            return ActionResult(self.backend.gateways[known].to_dict())
+        fingerprint = _fingerprint(params)
+        if token and (answer := replay(self.backend, ("gateway", token), fingerprint)) is not None:
+            return answer
         if any(g.name == params.get("name") for g in self.backend.gateways.values()):
             raise _agentcore_error("ConflictException", f"Gateway with name {params.get('name')} already exists")
         before = set(self.backend.gateways)
         result = original(self)
         if token:
             for gateway_id in set(self.backend.gateways) - before:
-                tokens(self.backend)[("gateway", token)] = gateway_id
+                answer = self.backend.gateways[gateway_id].to_dict()
+                answer["status"] = "CREATING"
+                tokens(self.backend)[("gateway", token)] = (fingerprint, copy.deepcopy(answer))
         return result
 
     def create_gateway_target(original: Callable[..., Any], self: Any) -> Any:
         params = self._get_params()
         gateway = self.backend._get_gateway(self._get_param("gatewayIdentifier"))
         token = params.get("clientToken")
-        known = tokens(self.backend).get(("target", token)) if token else None
-        if known is not None and known in self.backend.gateway_targets:
-            return ActionResult(self.backend.gateway_targets[known].to_dict())
+        fingerprint = _fingerprint({**params, "gatewayIdentifier": gateway.gateway_id})
+        if token and (answer := replay(self.backend, ("target", token), fingerprint)) is not None:
+            return answer
         siblings = [t for (gid, _), t in self.backend.gateway_targets.items() if gid == gateway.gateway_id]
         if any(t.name == params.get("name") for t in siblings):
             raise _agentcore_error("ConflictException", f"Target with name {params.get('name')} already exists")
@@ -158,7 +181,9 @@ def patch_agentcore_create_idempotency() -> None:
         result = original(self)
         if token:
             for key in set(self.backend.gateway_targets) - before:
-                tokens(self.backend)[("target", token)] = key
+                answer = self.backend.gateway_targets[key].to_dict()
+                answer["status"] = "CREATING"
+                tokens(self.backend)[("target", token)] = (fingerprint, copy.deepcopy(answer))
         return result
 
     wrap(BedrockAgentCoreControlResponse, "create_gateway", create_gateway)
@@ -302,6 +327,38 @@ def patch_ecs_create_service_validation() -> None:
         return original(self, *args, **kwargs)
 
     wrap(EC2ContainerServiceBackend, "create_service", create_service)
+
+
+def patch_ecs_create_service_idempotency() -> None:
+    """AWS create_service honours clientToken per cluster (ECS_Idempotency): a repeat with the same token and the
+    same parameters in the same cluster "succeeds without performing any further actions" — it answers with the
+    service the first request created, also after that service was deleted, for as long as ECS remembers the token
+    (the emulator: until /moto-api/reset); the same token with other parameters is refused (InvalidParameterException
+    here; AWS's exact code is not documented). moto ignores clientToken."""
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def create_service(original: Callable[..., Any], self: Any) -> Any:
+        token = self._get_param("clientToken")
+        if not token:
+            return original(self)
+        memory = self.ecs_backend.__dict__.setdefault("_neo4j_gw_service_tokens", {})
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+        key = (cluster.arn, token)
+        fingerprint = _fingerprint(self._get_params())
+        known = memory.get(key)
+        if known is not None:
+            if known[0] != fingerprint:
+                raise InvalidParameterException(
+                    f"The client token {token} was already used for a request with different parameters."
+                )
+            return ActionResult({"service": known[1]})
+        result = original(self)
+        memory[key] = (fingerprint, self.ecs_backend._get_service(cluster.name, self._get_param("serviceName")))
+        return result
+
+    wrap(EC2ContainerServiceResponse, "create_service", create_service)
 
 
 def _service_tasks(backend: Any, service: Any) -> list[Any]:
@@ -1002,6 +1059,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     set_agentcore_delay(agentcore_delay_seconds)
     patch_ecs_create_service_fields()
     patch_ecs_create_service_validation()
+    patch_ecs_create_service_idempotency()
     patch_ecs_agent(ecs_agent)
     patch_ecs_list_tasks()
     patch_ecs_list_services()

@@ -364,6 +364,13 @@ def probe_ecs(p: Probe, ctx: dict[str, Any]) -> None:
                 "cluster_counts": (cl["runningTasksCount"], cl["pendingTasksCount"], cl["activeServicesCount"])}
 
     def delete() -> dict[str, Any]:
+        net = {"awsvpcConfiguration": {"subnets": ctx["subnets"], "securityGroups": [ctx["sg_task"]], "assignPublicIp": "ENABLED"}}
+        token_args = dict(cluster="probe", serviceName="probe-tok", taskDefinition=ctx["td1"], desiredCount=0, launchType="FARGATE",
+                          networkConfiguration=net, clientToken="probe-service-token-0123456789abcd")
+        first = ecs.create_service(**token_args)["service"]["serviceArn"]
+        ecs.delete_service(cluster="probe", service="probe-tok", force=True)
+        replay = ecs.create_service(**token_args)["service"]
+        token_other_params = err(lambda: ecs.create_service(**{**token_args, "desiredCount": 1}))
         cluster_with_service = err(lambda: ecs.delete_cluster(cluster="probe"))
         not_forced = err(lambda: ecs.delete_service(cluster="probe", service="probe-mcp"))
         dl = ecs.delete_service(cluster="probe", service="probe-mcp", force=True)["service"]
@@ -375,7 +382,8 @@ def probe_ecs(p: Probe, ctx: dict[str, Any]) -> None:
         inactive = ecs.list_task_definitions(familyPrefix="probe-mcp", status="INACTIVE")["taskDefinitionArns"]
         active = ecs.list_task_definitions(familyPrefix="probe-mcp")["taskDefinitionArns"]
         del_cluster_with_tasks = err(lambda: ecs.delete_cluster(cluster="probe"))
-        return {"delete_cluster_with_service": cluster_with_service, "delete_without_force": not_forced, "delete_status": dl["status"], "running_after": dl["runningCount"],
+        return {"token_replay_after_delete": (replay["serviceArn"] == first, replay["status"]), "token_other_params": token_other_params,
+                "delete_cluster_with_service": cluster_with_service, "delete_without_force": not_forced, "delete_status": dl["status"], "running_after": dl["runningCount"],
                 "describe_after": [(s["status"], s["runningCount"]) for s in d["services"]], "failures": d["failures"], "targets_after": health,
                 "task_enis_after": len(enis), "list_services_after": listed, "deregister_status": dereg, "inactive": inactive, "active": active,
                 "delete_cluster": del_cluster_with_tasks if isinstance(del_cluster_with_tasks, dict) and "error" in del_cluster_with_tasks else del_cluster_with_tasks["cluster"]["status"]}
@@ -707,8 +715,13 @@ def probe_agentcore(p: Probe, ctx: dict[str, Any]) -> None:
         out["delete_gateway_with_target"] = err(lambda: ac.delete_gateway(gatewayIdentifier=gid))
         out["delete_target"] = {k: v for k, v in ac.delete_gateway_target(gatewayIdentifier=gid, targetId=tid).items() if k != "ResponseMetadata"}
         out["get_deleted_target"] = err(lambda: ac.get_gateway_target(gatewayIdentifier=gid, targetId=tid))
+        replay = ac.create_gateway_target(gatewayIdentifier=gid, name="neo4j-mcp", targetConfiguration=cfg, clientToken="target-token-0123456789abcdefghijklmnopqrstuvwxyz")
+        out["deleted_target_token_replays"] = (replay["targetId"] == tid, len(ac.list_gateway_targets(gatewayIdentifier=gid)["items"]))
         out["delete_gateway"] = {k: v for k, v in ac.delete_gateway(gatewayIdentifier=gid).items() if k != "ResponseMetadata"}
         out["get_deleted_gateway"] = err(lambda: ac.get_gateway(gatewayIdentifier=gid))
+        token = "probe-token-0123456789abcdefghijklmnopqrstuvwxyz"
+        out["deleted_gateway_token_replays"] = ac.create_gateway(**gateway_args("probe-gw"), clientToken=token, tags={"neo4j-gw:stack": "probe"})["gatewayId"] == gid
+        out["token_other_params"] = err(lambda: ac.create_gateway(**gateway_args("probe-gw-2"), clientToken=token))
         return out
 
     p.record("agentcore.gateway", gateway)

@@ -18,7 +18,9 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, Shared};
+use crate::resources::{
+    CREATE_TOKEN, Cx, Drift, Health, Live, Observation, Resource, Shared, new_create_token,
+};
 use crate::state::{Ids, Record, State, StateFile, Status, now};
 
 /// How many resources are worked on at once.
@@ -579,8 +581,18 @@ impl Engine {
     ) -> Result<()> {
         let (id, kind) = (node.id(), node.kind());
         cx.shared.cancel.check()?;
+        // One create token per resource lifetime (client tokens derive from it): a create resumed after an
+        // interruption keeps the token recorded with its intent, so AWS recognises the repeat; a new resource —
+        // the first, or one after the last was deleted — gets a new token, never one AWS still remembers.
+        let mut previous = previous;
+        let token = previous
+            .get(CREATE_TOKEN)
+            .cloned()
+            .unwrap_or_else(|| new_create_token(cx.stack(), id));
+        previous.insert(CREATE_TOKEN.to_owned(), token.clone());
         // Intent first: if the process dies during the call, the next run knows to look for it.
         store.put(id, kind, true, Status::Creating, &previous)?;
+        self.learn(id, &Ids::from([(CREATE_TOKEN.to_owned(), token)]));
         cx.say("creating");
         let ids = node.create(cx).await?;
         self.learn(id, &ids);

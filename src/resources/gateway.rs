@@ -7,8 +7,8 @@
 //! that one function.
 //!
 //! AgentCore has no waiters: the gateway is polled until `READY`; `FAILED` reports AWS's `statusReasons`. The
-//! create call carries a client token derived from stack, account and region, and the gateway is looked up by
-//! name before creating (an emulator may ignore the token).
+//! create call carries a client token derived from stack, account, region and the resource lifetime's create
+//! token (new for a gateway created again after a delete), and the gateway is looked up by name before creating.
 
 use std::collections::HashMap;
 
@@ -80,10 +80,20 @@ pub fn gateway_name(cx: &Cx) -> String {
     cx.name("gw")
 }
 
-/// A client token that is the same for every run of this stack in this account and region (64 hex digits).
-pub fn client_token(stack: &str, account: &str, region: &str, node: &str) -> String {
+/// A client token (64 hex digits) for one create of `purpose` in this stack, account and region, from the
+/// resource lifetime's create token ([`Cx::create_token`]): every repeat of that create sends the same token;
+/// a gateway or target created again after the last one was deleted (out of band, or by `down`) sends another.
+/// AgentCore follows AWS's client-token rules: a token it remembers is answered with the first request's
+/// result — a deleted gateway — or refused when the parameters differ.
+pub fn client_token(
+    stack: &str,
+    account: &str,
+    region: &str,
+    purpose: &str,
+    lifetime: &str,
+) -> String {
     hex::encode(Sha256::digest(format!(
-        "neo4j-gw:{stack}:{account}:{region}:{node}"
+        "neo4j-gw:{stack}:{account}:{region}:{purpose}:{lifetime}"
     )))
 }
 
@@ -462,6 +472,7 @@ impl Resource for GatewayResource {
                 &cx.shared.account,
                 &cx.shared.region,
                 NODE,
+                &cx.create_token(),
             ))
             .role_arn(&want.role_arn)
             .protocol_type(GatewayProtocolType::Mcp)
@@ -565,15 +576,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_token_is_deterministic_and_valid() {
-        let a = client_token("neo4j-gw", "123456789012", "us-east-1", NODE);
+    fn client_token_is_deterministic_per_lifetime_and_valid() {
+        let a = client_token("neo4j-gw", "123456789012", "us-east-1", NODE, "t1");
         assert_eq!(
             a,
-            client_token("neo4j-gw", "123456789012", "us-east-1", NODE)
+            client_token("neo4j-gw", "123456789012", "us-east-1", NODE, "t1")
         );
         assert_ne!(
             a,
-            client_token("neo4j-gw", "123456789012", "eu-west-1", NODE)
+            client_token("neo4j-gw", "123456789012", "eu-west-1", NODE, "t1")
+        );
+        // A gateway created again after a delete has a new lifetime token, hence a new client token.
+        assert_ne!(
+            a,
+            client_token("neo4j-gw", "123456789012", "us-east-1", NODE, "t2")
         );
         assert!((33..=256).contains(&a.len()));
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));

@@ -235,6 +235,7 @@ impl Resource for GatewayTargetResource {
                 &cx.shared.account,
                 &cx.shared.region,
                 &format!("{NODE}:{name}"),
+                &cx.create_token(),
             ))
             .target_configuration(configuration(&endpoint)?)
             .send()

@@ -54,6 +54,25 @@ pub mod vpc;
 pub const TAG_STACK: &str = "neo4j-gw:stack";
 pub const TAG_RESOURCE: &str = "neo4j-gw:resource";
 
+/// The key of a resource's create token in its intent record (see [`Cx::create_token`]).
+pub const CREATE_TOKEN: &str = "create_token";
+
+/// A new create token (64 hex digits) for one lifetime of a stack's node: unique per call.
+pub fn new_create_token(stack: &str, node: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    hex::encode(Sha256::digest(format!(
+        "neo4j-gw:{stack}:{node}:{nanos}:{}:{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
 /// One difference between the live resource and the desired settings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Drift {
@@ -184,6 +203,22 @@ impl Cx {
 
     pub fn dep_opt(&self, node: &str, key: &str) -> Option<String> {
         self.shared.known.read().ok()?.get(node)?.get(key).cloned()
+    }
+
+    /// The create token of the resource this node is creating: the engine records one with the intent of every
+    /// create and keeps it while that create is resumed (after a kill, or a repeat after an uncertain error), and
+    /// makes a new one for each new resource. Client tokens derive from it, so a repeat of one create is recognised
+    /// by AWS as such, while a resource created again after the last one was deleted (out of band, or by `down`)
+    /// never reuses a token AWS still remembers — AWS would answer with the deleted resource, or refuse the
+    /// token with other parameters. Outside an engine create (unit tests) it is derived from stack and node.
+    pub fn create_token(&self) -> String {
+        self.dep_opt(self.node, CREATE_TOKEN).unwrap_or_else(|| {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest(format!(
+                "neo4j-gw:{}:{}",
+                self.shared.stack, self.node
+            )))
+        })
     }
 
     /// The tags every resource of this stack carries.

@@ -95,9 +95,15 @@ fn value_drift(s: &Settings, live: &str) -> Vec<Drift> {
     drift
 }
 
-/// A client request token derived from the stack (32–64 characters for Secrets Manager).
+/// A client request token (32–64 characters for Secrets Manager) from this resource lifetime's create token
+/// ([`Cx::create_token`]): repeats of one create send the same, a secret created again after a delete another.
 fn create_token(cx: &Cx) -> String {
-    let digest = Sha256::digest(format!("neo4j-gw:{}:{}:create", cx.stack(), cx.node));
+    let digest = Sha256::digest(format!(
+        "neo4j-gw:{}:{}:create:{}",
+        cx.stack(),
+        cx.node,
+        cx.create_token()
+    ));
     hex::encode(digest)
 }
 

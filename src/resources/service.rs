@@ -45,13 +45,16 @@ fn cluster_of(cx: &Cx) -> String {
         .unwrap_or_else(|| cx.stack().to_owned())
 }
 
-/// A client token for CreateService (≤ 36 characters): stable across retries of one create, new for each
-/// task definition revision so that an `up` after `down` is not mistaken for a retry of the old create.
+/// A client token for CreateService (≤ 36 characters), from this resource lifetime's create token
+/// ([`Cx::create_token`]): the same for every repeat of one create, new for a service created again after the last
+/// one was deleted (out of band, or by `down`) — ECS answers a token it remembers with the service it created
+/// first, even a deleted one.
 fn client_token(cx: &Cx, task_definition: &str) -> String {
     let digest = Sha256::digest(format!(
-        "neo4j-gw:{}:{}:{task_definition}",
+        "neo4j-gw:{}:{}:{task_definition}:{}",
         cx.stack(),
-        cx.node
+        cx.node,
+        cx.create_token()
     ));
     hex::encode(digest)[..32].to_owned()
 }
