@@ -8,7 +8,21 @@ use super::report::{self, Case};
 /// The k values of a matrix over N mutating requests: every k when `NEO4J_GW_CRASH_STRIDE=1` (the full run,
 /// `scripts/reliability`), otherwise the deterministic subset k = 1, 1+s, 1+2s, … and N with the stride s from
 /// `NEO4J_GW_CRASH_STRIDE`, by default ⌈N/12⌉ (about 13 values of k). Returns (s, the k values).
+///
+/// `NEO4J_GW_CRASH_KS=16,43` runs just those k (to replay failed cases; k beyond N are dropped).
 pub fn selected(n: usize) -> (usize, Vec<usize>) {
+    if let Ok(list) = std::env::var("NEO4J_GW_CRASH_KS") {
+        let ks: Vec<usize> = list
+            .split(',')
+            .map(|k| {
+                k.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("NEO4J_GW_CRASH_KS: bad k {k:?}"))
+            })
+            .filter(|k| (1..=n).contains(k))
+            .collect();
+        return (0, ks);
+    }
     let stride = match std::env::var("NEO4J_GW_CRASH_STRIDE") {
         Ok(s) => s
             .parse::<usize>()
