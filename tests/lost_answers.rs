@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use support::checks::{self, as_strs, fqdn, up_args};
 use support::inventory::Scope;
-use support::matrix::{Scenario, selected};
+use support::matrix::{Scenario, learn_n, selected};
 use support::proxy::{Faults, Fired, Proxy, ProxyRun, Sig};
 use support::{Emulator, Stack};
 
@@ -47,139 +47,78 @@ fn sent(run: &ProxyRun) -> usize {
         .count()
 }
 
-/// The mutating requests of a fresh `up` and of the `down` after it, learnt through the proxy.
-async fn learn_n(emu: &Emulator, proxy: &Proxy, name: &str) -> (usize, usize) {
-    let cert = checks::fresh(emu).await;
-    let st = Stack::new(emu, name);
-    proxy
-        .run(&st, &as_strs(&up_args(&cert)), Faults::none(), LIMIT)
-        .run
-        .ok();
-    let n_up = proxy.mutating().len();
-    proxy
-        .run(&st, &["down", "--yes"], Faults::none(), LIMIT)
-        .run
-        .ok();
-    let n_down = proxy.mutating().len();
-    assert!(n_up > 0 && n_down > 0, "up {n_up}, down {n_down}");
-    (n_up, n_down)
+/// The matrix for `up` or `down`: for each selected k and both variants, lose the answer to the k-th mutating
+/// request on a fresh stack; the same run must complete and converge (`up`) or leave nothing (`down`).
+async fn matrix(command: &'static str, scenario: &'static str) {
+    let emu = Emulator::start();
+    let proxy = Proxy::start(&emu.endpoint);
+    let name = format!("lost-{command}");
+    let scope = Scope::new(&name, &fqdn());
+    let (n_up, n_down) = learn_n(&emu, &proxy, &name, LIMIT).await;
+    let n = if command == "up" { n_up } else { n_down };
+    let (stride, ks) = selected(n);
+    eprintln!("{scenario}: N = {n}, stride {stride}, k = {ks:?}");
+    let mut cases = Scenario::new(
+        scenario,
+        "the answer to mutating request k lost after AWS did it (503 or connection closed)",
+    );
+    for &k in &ks {
+        for variant in VARIANTS {
+            let cert = checks::fresh(&emu).await;
+            let st = Stack::new(&emu, &name);
+            let up = up_args(&cert);
+            let mut problems = Vec::new();
+            let args = if command == "up" {
+                as_strs(&up)
+            } else {
+                let setup = st.run(&as_strs(&up));
+                if setup.code != 0 {
+                    problems.push(format!("setup up exited {}", setup.code));
+                }
+                vec!["down", "--yes"]
+            };
+            let run = proxy.run(&st, &args, Faults::lose_answer_at(k, variant), LIMIT);
+            if run.fired.is_none() {
+                problems.push(format!("no mutating request {k} to lose the answer of"));
+            }
+            if run.run.code != 0 {
+                problems.push(format!(
+                    "{command} did not recover in the same run (exit {}): {}",
+                    run.run.code,
+                    checks::tail(&run.run.stderr, 6)
+                ));
+            }
+            let left = if command == "up" {
+                problems.extend(checks::converged(&emu, &st, &scope).await);
+                checks::down_leaves_nothing(&emu, &st, &scope, &mut problems).await
+            } else {
+                let left = checks::leftovers(&emu, &st, &scope).await;
+                if !left.is_empty() {
+                    problems.push(format!("left behind: {left}"));
+                }
+                left
+            };
+            let at = at(&run.fired);
+            cases.case(
+                format!("k={k}/{n} {at}, {} (sent {}×)", how(variant), sent(&run)),
+                format!(
+                    "answer to mutating request {k} ({at}) lost: {}",
+                    how(variant)
+                ),
+                problems,
+                left,
+            );
+        }
+    }
+    cases.assert_all_passed();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_answers_in_up_are_recovered_in_the_same_run() {
-    let emu = Emulator::start();
-    let proxy = Proxy::start(&emu.endpoint);
-    let name = "lost-up";
-    let scope = Scope::new(name, &fqdn());
-    let (n, _) = learn_n(&emu, &proxy, name).await;
-    let (stride, ks) = selected(n);
-    eprintln!("lost answers in up: N = {n}, stride {stride}, k = {ks:?}");
-    let mut scenario = Scenario::new(
-        "lost answers: up",
-        "the answer to mutating request k lost after AWS did it (503 or connection closed)",
-    );
-    for &k in &ks {
-        for variant in VARIANTS {
-            let cert = checks::fresh(&emu).await;
-            let st = Stack::new(&emu, name);
-            let mut problems = Vec::new();
-            let run = proxy.run(
-                &st,
-                &as_strs(&up_args(&cert)),
-                Faults::lose_answer_at(k, variant),
-                LIMIT,
-            );
-            if run.fired.is_none() {
-                problems.push(format!("no mutating request {k} to lose the answer of"));
-            }
-            if run.run.code != 0 {
-                problems.push(format!(
-                    "up did not recover in the same run (exit {}): {}",
-                    run.run.code,
-                    checks::tail(&run.run.stderr, 6)
-                ));
-            }
-            problems.extend(checks::converged(&emu, &st, &scope).await);
-            let down = st.run(&["down", "--yes"]);
-            if down.code != 0 {
-                problems.push(format!(
-                    "down exited {}: {}",
-                    down.code,
-                    checks::tail(&down.stderr, 6)
-                ));
-            }
-            let left = checks::leftovers(&emu, &st, &scope).await;
-            if !left.is_empty() {
-                problems.push(format!("left behind after down: {left}"));
-            }
-            let at = at(&run.fired);
-            scenario.case(
-                format!("k={k}/{n} {at}, {} (sent {}×)", how(variant), sent(&run)),
-                format!(
-                    "answer to mutating request {k} ({at}) lost: {}",
-                    how(variant)
-                ),
-                problems,
-                left,
-            );
-        }
-    }
-    scenario.assert_all_passed();
+    matrix("up", "lost answers: up").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_answers_in_down_are_recovered_in_the_same_run() {
-    let emu = Emulator::start();
-    let proxy = Proxy::start(&emu.endpoint);
-    let name = "lost-down";
-    let scope = Scope::new(name, &fqdn());
-    let (_, n) = learn_n(&emu, &proxy, name).await;
-    let (stride, ks) = selected(n);
-    eprintln!("lost answers in down: N = {n}, stride {stride}, k = {ks:?}");
-    let mut scenario = Scenario::new(
-        "lost answers: down",
-        "the answer to mutating request k lost after AWS did it (503 or connection closed)",
-    );
-    for &k in &ks {
-        for variant in VARIANTS {
-            let cert = checks::fresh(&emu).await;
-            let st = Stack::new(&emu, name);
-            let mut problems = Vec::new();
-            let up = st.run(&as_strs(&up_args(&cert)));
-            if up.code != 0 {
-                problems.push(format!("setup up exited {}", up.code));
-            }
-            let run = proxy.run(
-                &st,
-                &["down", "--yes"],
-                Faults::lose_answer_at(k, variant),
-                LIMIT,
-            );
-            if run.fired.is_none() {
-                problems.push(format!("no mutating request {k} to lose the answer of"));
-            }
-            if run.run.code != 0 {
-                problems.push(format!(
-                    "down did not recover in the same run (exit {}): {}",
-                    run.run.code,
-                    checks::tail(&run.run.stderr, 6)
-                ));
-            }
-            let left = checks::leftovers(&emu, &st, &scope).await;
-            if !left.is_empty() {
-                problems.push(format!("left behind: {left}"));
-            }
-            let at = at(&run.fired);
-            scenario.case(
-                format!("k={k}/{n} {at}, {} (sent {}×)", how(variant), sent(&run)),
-                format!(
-                    "answer to mutating request {k} ({at}) lost: {}",
-                    how(variant)
-                ),
-                problems,
-                left,
-            );
-        }
-    }
-    scenario.assert_all_passed();
+    matrix("down", "lost answers: down").await;
 }
