@@ -101,18 +101,7 @@ async fn crash_matrix_up() {
                 ));
             }
             problems.extend(checks::converged(&emu, &st, &scope).await);
-            let down = st.run(&["down", "--yes"]);
-            if down.code != 0 {
-                problems.push(format!(
-                    "down exited {}: {}",
-                    down.code,
-                    checks::tail(&down.stderr, 6)
-                ));
-            }
-            let left = checks::leftovers(&emu, &st, &scope).await;
-            if !left.is_empty() {
-                problems.push(format!("left behind after down: {left}"));
-            }
+            let left = checks::down_leaves_nothing(&emu, &st, &scope, &mut problems).await;
             scenario.case(
                 format!("k={k}/{n} {at}, {}", phase_name(phase)),
                 format!(

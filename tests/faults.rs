@@ -12,28 +12,12 @@ use std::time::Duration;
 
 use support::checks::{self, as_strs, fqdn, up_args};
 use support::inventory::{self, Scope};
+use support::matrix::learn_n;
 use support::proxy::{Fate, FaultKind, Faults, Phase, Proxy, Sig, Trigger};
 use support::report::{self, Case};
 use support::{Emulator, Stack};
 
 const LIMIT: Duration = Duration::from_secs(600);
-
-/// The mutating requests of a fresh `up` and of the `down` after it (learnt through the proxy).
-async fn learn_n(emu: &Emulator, proxy: &Proxy, name: &str) -> (usize, usize) {
-    let cert = checks::fresh(emu).await;
-    let st = Stack::new(emu, name);
-    proxy
-        .run(&st, &as_strs(&up_args(&cert)), Faults::none(), LIMIT)
-        .run
-        .ok();
-    let n_up = proxy.mutating().len();
-    proxy
-        .run(&st, &["down", "--yes"], Faults::none(), LIMIT)
-        .run
-        .ok();
-    let n_down = proxy.mutating().len();
-    (n_up, n_down)
-}
 
 fn seeds(default: &[u64]) -> Vec<u64> {
     match std::env::var("NEO4J_GW_FAULT_SEEDS") {
@@ -316,7 +300,7 @@ async fn interrupts_stop_cleanly_and_the_next_run_resumes() {
     let proxy = Proxy::start(&emu.endpoint);
     let name = "intr";
     let scope = Scope::new(name, &fqdn());
-    let (n_up, n_down) = learn_n(&emu, &proxy, name).await;
+    let (n_up, n_down) = learn_n(&emu, &proxy, name, LIMIT).await;
     let mut failures = Vec::new();
     for (command, n) in [("up", n_up), ("down", n_down)] {
         for (sig, code) in [(Sig::Int, 130), (Sig::Term, 143)] {

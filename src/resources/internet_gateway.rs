@@ -8,6 +8,9 @@ use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
 use crate::state::Ids;
 
+/// EC2's answer to detaching a gateway that is not attached (to that VPC): the goal is reached.
+const NOT_ATTACHED: &str = "Gateway.NotAttached";
+
 pub struct InternetGatewayResource;
 
 impl InternetGatewayResource {
@@ -129,14 +132,19 @@ impl Resource for InternetGatewayResource {
         let vpc_id = cx.dep("vpc", "vpc_id")?;
         let igw_id = live.id("internet_gateway_id")?;
         if let Some(other) = live.ids.get("attached_vpc_id") {
-            cx.aws()
+            match cx
+                .aws()
                 .ec2
                 .detach_internet_gateway()
                 .internet_gateway_id(igw_id)
                 .vpc_id(other)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "DetachInternetGateway", e))?;
+            {
+                Ok(_) => {}
+                Err(e) if error::code_of(&e) == Some(NOT_ATTACHED) => {}
+                Err(e) => return Err(error::aws(cx.node, "DetachInternetGateway", e)),
+            }
         }
         self.attach(cx, igw_id, &vpc_id).await?;
         Ok(ids([
@@ -156,12 +164,17 @@ impl Resource for InternetGatewayResource {
                 || {
                     let (ec2, igw_id, vpc_id) = (ec2.clone(), igw_id.clone(), vpc_id.clone());
                     async move {
-                        ec2.detach_internet_gateway()
+                        match ec2
+                            .detach_internet_gateway()
                             .internet_gateway_id(igw_id)
                             .vpc_id(vpc_id)
                             .send()
                             .await
-                            .map(|_| ())
+                        {
+                            // Already detached (e.g. a repeated call whose first answer was lost).
+                            Err(e) if error::code_of(&e) == Some(NOT_ATTACHED) => Ok(()),
+                            other => other.map(|_| ()),
+                        }
                     }
                 },
             )

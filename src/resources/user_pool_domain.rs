@@ -169,6 +169,13 @@ impl Resource for UserPoolDomainResource {
                 .unwrap_or_default()
                 .to_owned();
             if error::code_of(&e) == Some("InvalidParameterException") {
+                // A repeated call whose first answer was lost: the domain is there, on our pool.
+                if describe(cx, &want)
+                    .await?
+                    .is_some_and(|d| d.user_pool_id() == Some(pool_id.as_str()))
+                {
+                    return Ok(ids([("domain", want)]));
+                }
                 let lower = message.to_ascii_lowercase();
                 if lower.contains("user pool already has a domain") {
                     return Err(Error::Conflict(format!(

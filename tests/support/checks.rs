@@ -87,6 +87,29 @@ pub async fn leftovers(emu: &Emulator, st: &Stack<'_>, scope: &Scope) -> String 
     left.join("; ")
 }
 
+/// Runs `down` and returns what is left of the stack ("" = nothing); a failed `down` and any leftover are added
+/// to `problems`.
+pub async fn down_leaves_nothing(
+    emu: &Emulator,
+    st: &Stack<'_>,
+    scope: &Scope,
+    problems: &mut Vec<String>,
+) -> String {
+    let down = st.run(&["down", "--yes"]);
+    if down.code != 0 {
+        problems.push(format!(
+            "down exited {}: {}",
+            down.code,
+            tail(&down.stderr, 6)
+        ));
+    }
+    let left = leftovers(emu, st, scope).await;
+    if !left.is_empty() {
+        problems.push(format!("left behind after down: {left}"));
+    }
+    left
+}
+
 /// Whether a state file, if any, is whole JSON (it is written atomically, so a kill can never tear it).
 pub fn state_is_valid(st: &Stack<'_>) -> Result<(), String> {
     match std::fs::read_to_string(st.state_path()) {

@@ -904,6 +904,25 @@ fn fault_response(
     }
 }
 
+/// Answers with the transient error `kind` in the protocol's shape.
+async fn write_fault(
+    w: &mut (impl AsyncWriteExt + Unpin),
+    kind: FaultKind,
+    service: &str,
+    head: &Head,
+) -> std::io::Result<()> {
+    let (status, headers, body) = fault_response(kind, service, head);
+    write_response(
+        w,
+        status,
+        reason(status),
+        &headers,
+        &body,
+        head.method == "HEAD",
+    )
+    .await
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -1112,17 +1131,7 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
                 if t.signal == Sig::DropConnection {
                     return Ok(());
                 }
-                let (status, headers, fbody) =
-                    fault_response(FaultKind::Unavailable, &service, &head);
-                write_response(
-                    &mut wr,
-                    status,
-                    reason(status),
-                    &headers,
-                    &fbody,
-                    head.method == "HEAD",
-                )
-                .await?;
+                write_fault(&mut wr, FaultKind::Unavailable, &service, &head).await?;
                 continue;
             }
             if t.signal == Sig::Kill {
@@ -1186,17 +1195,8 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
                 };
                 let pick = (draw(faults.seed, &key, n, 1) * kinds.len() as f64) as usize;
                 let kind = kinds[pick.min(kinds.len() - 1)];
-                let (status, headers, fbody) = fault_response(kind, &service, &head);
                 record(Fate::Faulted(kind));
-                write_response(
-                    &mut wr,
-                    status,
-                    reason(status),
-                    &headers,
-                    &fbody,
-                    head.method == "HEAD",
-                )
-                .await?;
+                write_fault(&mut wr, kind, &service, &head).await?;
                 continue;
             }
         }
