@@ -269,26 +269,13 @@ DEFAULT_DEPLOYMENT_CONFIGURATION = {
 def patch_ecs_create_service_fields() -> None:
     """AWS: create_service keeps deploymentConfiguration (AWS fills the defaults above), healthCheckGracePeriodSeconds
     and enableExecuteCommand, and describe_services returns them with createdAt. moto's response handler drops
-    them and moto has no createdAt. AWS honours clientToken: a repeated create with the token that created the
-    service returns it (moto ignores the token, and patch_ecs_create_service_validation then rejects the repeat)."""
-    from moto.core.responses import ActionResult
+    them and moto has no createdAt. (clientToken: patch_ecs_create_service_idempotency.)"""
     from moto.core.utils import utcnow
     from moto.ecs.responses import EC2ContainerServiceResponse
 
     def create_service(original: Callable[..., Any], self: Any) -> Any:
-        # clientToken: an exact repeat (same token, the service still ACTIVE) returns the service it created.
-        token = self._get_param("clientToken")
-        if token:
-            cluster_str, name = self._get_param("cluster", "default"), self._get_param("serviceName")
-            try:
-                existing = self.ecs_backend._get_service(cluster_str, name)
-            except Exception:
-                existing = None
-            if existing is not None and existing.status == "ACTIVE" and getattr(existing, "client_token", None) == token:
-                return ActionResult({"service": existing})
         result = original(self)
         service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
-        service.client_token = token
         config = json.loads(json.dumps(DEFAULT_DEPLOYMENT_CONFIGURATION))
         config.update(self._get_param("deploymentConfiguration") or {})
         service.deployment_configuration = config
