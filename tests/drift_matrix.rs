@@ -796,6 +796,34 @@ struct Fault {
     words: String,
 }
 
+/// One Route53 change of a record set in the zone, out of band.
+async fn change_record(
+    b: &Bench<'_>,
+    zone: &str,
+    action: aws_sdk_route53::types::ChangeAction,
+    set: aws_sdk_route53::types::ResourceRecordSet,
+) -> Result<(), String> {
+    let batch = aws_sdk_route53::types::ChangeBatch::builder()
+        .changes(
+            aws_sdk_route53::types::Change::builder()
+                .action(action)
+                .resource_record_set(set)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    b.aws
+        .r53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(sdk("ChangeResourceRecordSets"))?;
+    Ok(())
+}
+
 fn fault(deleted: &[&str], modified: &[&str], words: impl Into<String>) -> Fault {
     Fault {
         deleted: set(deleted.iter().copied()),
@@ -1007,23 +1035,7 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 .find(|s| s.name() == name && s.r#type() == &aws_sdk_route53::types::RrType::A)
                 .ok_or(format!("no A record {name}"))?
                 .clone();
-            let batch = aws_sdk_route53::types::ChangeBatch::builder()
-                .changes(
-                    aws_sdk_route53::types::Change::builder()
-                        .action(aws_sdk_route53::types::ChangeAction::Delete)
-                        .resource_record_set(set)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .build()
-                .map_err(|e| e.to_string())?;
-            aws.r53
-                .change_resource_record_sets()
-                .hosted_zone_id(&zone)
-                .change_batch(batch)
-                .send()
-                .await
-                .map_err(sdk("ChangeResourceRecordSets"))?;
+            change_record(b, &zone, aws_sdk_route53::types::ChangeAction::Delete, set).await?;
             fault(
                 &[node],
                 &[],
@@ -1731,23 +1743,7 @@ async fn change_out_of_band(b: &Bench<'_>, case: &str) -> Result<String, String>
                 )
                 .build()
                 .map_err(|e| e.to_string())?;
-            let batch = aws_sdk_route53::types::ChangeBatch::builder()
-                .changes(
-                    aws_sdk_route53::types::Change::builder()
-                        .action(aws_sdk_route53::types::ChangeAction::Upsert)
-                        .resource_record_set(set)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .build()
-                .map_err(|e| e.to_string())?;
-            aws.r53
-                .change_resource_record_sets()
-                .hosted_zone_id(&zone)
-                .change_batch(batch)
-                .send()
-                .await
-                .map_err(sdk("ChangeResourceRecordSets"))?;
+            change_record(b, &zone, aws_sdk_route53::types::ChangeAction::Upsert, set).await?;
             "the alias record UPSERTed to point at another load balancer".into()
         }
         "gateway: authorizer" => {
