@@ -7,7 +7,9 @@ Usage (with the project's venv python, see scripts/venv):
 
 Binds 127.0.0.1 only (port 0 = let the kernel pick a free port, no race). When ready it prints exactly one JSON
 line on stdout, {"port": N, "endpoint": "http://127.0.0.1:N"}, and serves until stdin reaches EOF or it gets
-SIGTERM/SIGINT; then it exits 0. Diagnostics go to stderr.
+SIGTERM/SIGINT; then it exits 0. Diagnostics go to stderr. Unless --no-data-plane is given, it also starts the
+local data plane (scripts/dataplane: the gateway, Cognito token endpoint, load balancer and MCP server stand-ins)
+on another loopback port and adds {"data_plane": "http://127.0.0.1:M"} to that line.
 
 Every patch below is one function with a docstring saying what AWS does and what moto does instead. They patch
 moto's classes in this process only; moto's files are untouched. docs/emulator.md lists them with the probes.
@@ -37,6 +39,8 @@ os.environ.pop("MOTO_ECS_SERVICE_RUNNING", None)
 os.environ.pop("MOTO_ECS_SERVICE_FAILED_TASKS", None)
 
 AGENTCORE_GATEWAY_MODEL = "bedrock-agentcore-control::gateway"
+# Set when the data plane runs: called with a target that SynchronizeGatewayTargets put in SYNCHRONIZING.
+SYNC_HOOK: Callable[[Any], None] | None = None
 AGENTCORE_TARGET_MODEL = "bedrock-agentcore-control::gateway_target"
 
 
@@ -1003,6 +1007,8 @@ def add_agentcore_synchronize_gateway_targets() -> None:
             target._time_progressed = datetime.now()
             target._tick = 0
             target.last_synchronized_at = utcnow()
+            if SYNC_HOOK is not None:  # the data plane lists the target's tools and decides the outcome
+                SYNC_HOOK(target)
             result = target.to_dict()
             result["status"] = "SYNCHRONIZING"
             targets.append(result)
@@ -1012,6 +1018,8 @@ def add_agentcore_synchronize_gateway_targets() -> None:
         result = original(self)
         if getattr(self, "last_synchronized_at", None) is not None:
             result["lastSynchronizedAt"] = self.last_synchronized_at
+        if getattr(self, "status_reasons", None):
+            result["statusReasons"] = list(self.status_reasons)
         return result
 
     BedrockAgentCoreControlResponse.synchronize_gateway_targets = synchronize_gateway_targets  # type: ignore[attr-defined]
@@ -1085,6 +1093,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-ecs-agent", action="store_true", help="never run ECS tasks (runningCount stays 0)")
     parser.add_argument("--log-requests", action="store_true", help="log every request on stderr (werkzeug)")
     parser.add_argument(
+        "--no-data-plane",
+        action="store_true",
+        help="do not start the data plane stand-ins (gateway, Cognito token endpoint, load balancer, MCP server)",
+    )
+    parser.add_argument(
         "--agentcore-delay-seconds",
         type=float,
         default=0.0,
@@ -1135,7 +1148,17 @@ def main(argv: list[str] | None = None) -> int:
 
     threading.Thread(target=watch_stdin, name="stdin-eof", daemon=True).start()
 
-    sys.stdout.write(json.dumps({"port": port, "endpoint": f"http://127.0.0.1:{port}"}) + "\n")
+    ready: dict[str, Any] = {"port": port, "endpoint": f"http://127.0.0.1:{port}"}
+    plane = None
+    if not args.no_data_plane:
+        global SYNC_HOOK
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from dataplane import DataPlane
+
+        plane = DataPlane(ready["endpoint"], agentcore_delay_seconds=args.agentcore_delay_seconds)
+        ready["data_plane"] = plane.start()
+        SYNC_HOOK = plane.gateways.sync_hook
+    sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     log(
         f"serving on 127.0.0.1:{port} (ecs agent {'off' if args.no_ecs_agent else 'on'}, "
@@ -1144,6 +1167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
+    if plane is not None:
+        plane.stop()
     server.shutdown()
     server.server_close()
     log("stopped")

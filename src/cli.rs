@@ -40,6 +40,10 @@ pub struct GlobalArgs {
     /// AWS endpoint URL, for emulators (AWS_ENDPOINT_URL is honoured too)
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// For emulators: the loopback stand-in of AWS's public endpoints (Cognito's token endpoint, the gateway URL),
+    /// e.g. http://127.0.0.1:PORT as scripts/moto_server.py prints it. Public names are then never resolved.
+    #[arg(long, global = true, value_name = "URL")]
+    pub data_plane_endpoint: Option<String>,
     /// More output: -v progress details, -vv every AWS call (the call ledger), -vvv debug
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -58,6 +62,32 @@ pub enum Command {
     Down(DownArgs),
     /// Print an OAuth access token for the gateway (client-credentials grant against Cognito)
     Token(TokenArgs),
+    /// List the gateway's tools as an agent sees them (token, initialize, tools/list through the gateway)
+    Tools(ToolsArgs),
+    /// Call one tool through the gateway, e.g. `call read-cypher --args '{"query":"RETURN 1 AS n"}'`
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// Print each tool's name, description and input schema as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The tool: `read-cypher` or `neo4j-mcp___read-cypher` (the target prefix is added when missing)
+    pub tool: String,
+    /// The tool's arguments as a JSON object
+    #[arg(long, value_name = "JSON", conflicts_with = "args_file")]
+    pub args: Option<String>,
+    /// Read the arguments (a JSON object) from a file
+    #[arg(long, value_name = "FILE")]
+    pub args_file: Option<PathBuf>,
+    /// Print the whole tool result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +97,9 @@ pub struct UpArgs {
     /// Read the Neo4j password from the first line of standard input (instead of NEO4J_PASSWORD)
     #[arg(long)]
     pub neo4j_password_stdin: bool,
+    /// Skip the final check that lists the tools through the gateway as an agent would
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +154,7 @@ pub struct SettingArgs {
     /// Neo4j user name [default: companies]
     #[arg(long, help_heading = "Neo4j")]
     pub neo4j_username: Option<String>,
-    /// Container image [default: mcp/neo4j:latest; pinning a tag is recommended]
+    /// Container image [default: neo4j/mcp:v1.5.3, the Neo4j-published release]
     #[arg(long, help_heading = "Container")]
     pub image: Option<String>,
     /// Expose only read tools [default: true]
@@ -160,7 +193,7 @@ pub struct SettingArgs {
     /// Access-token validity in minutes [default: 60]
     #[arg(long, help_heading = "Identity")]
     pub token_validity_minutes: Option<String>,
-    /// Header the interceptor sets to Neo4j Basic auth [default: Authorization]
+    /// Header the interceptor puts the Neo4j Basic credentials in [default: X-Neo4j-Authorization]
     #[arg(long, help_heading = "Gateway")]
     pub auth_header: Option<String>,
     /// Seconds the interceptor caches the Neo4j credentials [default: 300]
@@ -187,6 +220,7 @@ impl GlobalArgs {
         put("region", &self.region);
         put("profile", &self.profile);
         put("endpoint_url", &self.endpoint_url);
+        put("data_plane_endpoint", &self.data_plane_endpoint);
         m
     }
 }

@@ -29,6 +29,7 @@ pub const KEYS: &[(&str, Option<&str>)] = &[
     ("region", None),
     ("profile", None),
     ("endpoint_url", None),
+    ("data_plane_endpoint", None),
     // domain and network
     ("domain_name", None),
     ("certificate_arn", None),
@@ -38,7 +39,7 @@ pub const KEYS: &[(&str, Option<&str>)] = &[
     ("neo4j_uri", Some(DEMO_URI)),
     ("neo4j_database", Some("companies")),
     ("neo4j_username", Some("companies")),
-    ("image", Some("mcp/neo4j:latest")),
+    ("image", Some(DEFAULT_IMAGE)),
     ("read_only", Some("true")),
     ("cpu", Some("256")),
     ("memory", Some("1024")),
@@ -52,7 +53,7 @@ pub const KEYS: &[(&str, Option<&str>)] = &[
     ("resource_server_id", Some("neo4j-mcp-gateway")),
     ("scope", Some("invoke")),
     ("token_validity_minutes", Some("60")),
-    ("auth_header", Some("Authorization")),
+    ("auth_header", Some(DEFAULT_AUTH_HEADER)),
     ("secret_cache_ttl", Some("300")),
     ("protocol_versions", Some("2025-03-26,2025-06-18")),
     ("target_name", Some("neo4j-mcp")),
@@ -89,6 +90,14 @@ pub const RECORDED_KEYS: &[&str] = &[
 ];
 
 pub const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
+/// The Neo4j MCP server as Neo4j publishes it (github neo4j/mcp `.github/workflows/docker-release.yml` pushes
+/// `neo4j/mcp:<changie version>`, i.e. `v1.5.3`); `mcp/neo4j` is Docker's catalog build of neo4j/mcp's main
+/// branch, not a release (docs/aws-behaviour.md, "The image").
+pub const DEFAULT_IMAGE: &str = "neo4j/mcp:v1.5.3";
+/// The header the interceptor puts the Neo4j credentials in: AgentCore does not pass an `Authorization` header
+/// set by an interceptor on to the target, and neo4j-mcp ≥ 1.4.0 reads the credentials from the header named by
+/// `NEO4J_HTTP_AUTH_HEADER_NAME` (docs/aws-behaviour.md, point 2).
+pub const DEFAULT_AUTH_HEADER: &str = "X-Neo4j-Authorization";
 pub const DEMO_PASSWORD: &str = "companies";
 pub const DEFAULT_CONFIG_FILE: &str = "neo4j-gw.toml";
 
@@ -246,6 +255,8 @@ pub struct Settings {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// For emulators: the loopback stand-in of AWS's public endpoints (see `crate::reach`).
+    pub data_plane_endpoint: Option<String>,
     pub domain_name: Option<String>,
     pub certificate_arn: Option<String>,
     pub subdomain: String,
@@ -378,6 +389,9 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         region,
         profile: r.optional("profile", non_empty)?,
         endpoint_url: r.optional("endpoint_url", validate_url)?,
+        data_plane_endpoint: r.optional("data_plane_endpoint", |v| {
+            crate::reach::loopback_addr(v).map(|_| v.to_owned())
+        })?,
         domain_name,
         certificate_arn,
         subdomain,

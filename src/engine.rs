@@ -101,6 +101,11 @@ impl Store {
             .cloned()
     }
 
+    /// A copy of the state as it is now.
+    pub fn snapshot(&self) -> State {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn flush(&self) -> Result<()> {
         self.with(|_| ())
     }

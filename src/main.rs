@@ -10,9 +10,11 @@ mod config;
 mod engine;
 mod error;
 mod ledger;
+mod mcp;
 mod outputs;
 mod plan;
 mod progress;
+mod reach;
 mod resources;
 mod state;
 mod wait;
@@ -80,6 +82,8 @@ async fn run(cli: Cli) -> i32 {
         Command::Status(a) => commands::status::run(&env, a).await,
         Command::Down(a) => commands::down::run(&env, a).await.map(|_| exit::OK),
         Command::Token(a) => commands::token::run(&env, a).await.map(|_| exit::OK),
+        Command::Tools(a) => commands::tools::run(&env, a).await.map(|_| exit::OK),
+        Command::Call(a) => commands::call::run(&env, a).await.map(|_| exit::OK),
     };
     match result {
         Ok(code) => code,

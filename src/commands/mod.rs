@@ -15,9 +15,12 @@ use crate::progress::Progress;
 use crate::resources::Shared;
 use crate::state::{State, StateFile};
 
+pub mod agent;
+pub mod call;
 pub mod down;
 pub mod status;
 pub mod token;
+pub mod tools;
 pub mod up;
 
 /// What every command gets from `main`.

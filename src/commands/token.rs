@@ -3,6 +3,7 @@
 //! The pool, app client and domain come from the state file; the client secret is read from Cognito
 //! (`DescribeUserPoolClient`) at call time and only ever sent to the token endpoint, as HTTP Basic client
 //! authentication. By default only the access token is printed, so `TOKEN=$(neo4j-gw token)` works.
+//! [`obtain`] is the same grant for the commands that go through the gateway (`tools`, `call`, `up`'s check).
 
 use std::time::{Duration, SystemTime};
 
@@ -12,6 +13,7 @@ use super::{Env, connect, prepare};
 use crate::cli::TokenArgs;
 use crate::config::{PasswordSource, Purpose, Secret};
 use crate::error::{Error, Result};
+use crate::reach::{Reach, Route};
 use crate::resources::{Cx, app_client, user_pool, user_pool_domain};
 use crate::state::State;
 use crate::wait::{self, Poll};
@@ -22,49 +24,110 @@ const MAX_REACH_WAIT: Duration = Duration::from_secs(180);
 
 pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
-    let settings = prepared.settings.clone();
-    let Some(state) = prepared.state.clone() else {
-        return Err(Error::other(format!(
-            "{NODE}: stack `{}` is not deployed (no state file at {}): run `neo4j-gw up` first",
-            settings.stack,
-            prepared.file.path.display()
-        )));
-    };
-    let pool_id = recorded(&state, user_pool::NODE, "user_pool_id")?;
-    let client_id = recorded(&state, app_client::NODE, "client_id")?;
-    let scope = format!("{}/{}", settings.resource_server_id, settings.scope);
+    let state = deployed(&prepared)?;
     let override_endpoint = match &args.token_endpoint {
         Some(u) => Some(validate_endpoint(u).map_err(|m| Error::usage("--token-endpoint", m))?),
-        None => settings.token_endpoint.clone(),
+        None => prepared.settings.token_endpoint.clone(),
     };
-
     let (aws, account) = connect(env, &prepared).await?;
-    let endpoint = match override_endpoint {
-        Some(u) => u,
-        None if aws.emulated => {
-            return Err(Error::usage(
-                "--token-endpoint",
-                "is required with an emulator endpoint (--endpoint-url / AWS_ENDPOINT_URL): the emulator serves no \
-                 OAuth token endpoint and the real Cognito domain is not contacted",
-            ));
-        }
-        None => {
-            let domain = recorded(&state, user_pool_domain::NODE, "domain")?;
-            format!(
-                "https://{domain}.auth.{}.amazoncognito.com/oauth2/token",
-                prepared.region
-            )
-        }
-    };
+    let reach = Reach::new(
+        prepared.settings.data_plane_endpoint.as_deref(),
+        aws.emulated,
+    )?;
     let engine = super::engine(env, &prepared, aws, &account);
     let cx = Cx {
         shared: engine.shared.clone(),
         node: NODE,
         line: env.progress.line(NODE),
     };
+    let token = obtain(&cx, &state, override_endpoint.as_deref(), &reach).await?;
+    cx.line.finish("done".into(), true);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&token.document()).unwrap_or_default()
+        );
+    } else {
+        println!("{}", token.access_token.expose());
+    }
+    Ok(())
+}
+
+/// The state of a deployed stack, or a message saying to deploy it.
+pub fn deployed(prepared: &super::Prepared) -> Result<State> {
+    prepared.state.clone().ok_or_else(|| {
+        Error::other(format!(
+            "stack `{}` is not deployed (no state file at {}): run `neo4j-gw up` first",
+            prepared.settings.stack,
+            prepared.file.path.display()
+        ))
+    })
+}
+
+/// An access token from the client-credentials grant.
+pub struct Token {
+    pub access_token: Secret,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub expires_at: String,
+    pub scope: String,
+}
+
+impl Token {
+    /// The document `token --json` prints.
+    pub fn document(&self) -> Value {
+        json!({
+            "access_token": self.access_token.expose(),
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+        })
+    }
+}
+
+/// Gets an access token for the stack's app client: the client secret is read from Cognito now and kept only
+/// in memory; the token endpoint is `endpoint` when given, else the stack's Cognito domain's (through `reach`).
+pub async fn obtain(
+    cx: &Cx,
+    state: &State,
+    endpoint: Option<&str>,
+    reach: &Reach,
+) -> Result<Token> {
+    let settings = cx.settings();
+    let pool_id = recorded(state, user_pool::NODE, "user_pool_id")?;
+    let client_id = recorded(state, app_client::NODE, "client_id")?;
+    let scope = format!("{}/{}", settings.resource_server_id, settings.scope);
+    let route = match endpoint {
+        Some(u) => Route {
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| Error::other(format!("{NODE}: cannot set up the HTTP client: {e}")))?,
+            url: u.to_owned(),
+        },
+        None => {
+            let domain = recorded(state, user_pool_domain::NODE, "domain")?;
+            let url = format!(
+                "https://{domain}.auth.{}.amazoncognito.com/oauth2/token",
+                cx.shared.region
+            );
+            reach
+                .route(&url, Duration::from_secs(30))
+                .map_err(|e| match e {
+                    Error::Usage { message, .. } => Error::usage(
+                        "--data-plane-endpoint",
+                        format!("{message} (or pass --token-endpoint)"),
+                    ),
+                    other => other,
+                })?
+        }
+    };
+    let endpoint = route.url.clone();
 
     // The secret, read now and kept only in memory.
-    let client = app_client::describe(&cx, &pool_id, &client_id).await?.ok_or_else(|| {
+    let client = app_client::describe(cx, &pool_id, &client_id).await?.ok_or_else(|| {
         Error::other(format!(
             "{NODE}: app client {client_id} of user pool {pool_id} does not exist: run `neo4j-gw up` to create it again"
         ))
@@ -79,13 +142,9 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     };
     drop(client);
 
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| Error::other(format!("{NODE}: cannot set up the HTTP client: {e}")))?;
+    let http = route.client;
     let bound = settings.wait_timeout.min(MAX_REACH_WAIT);
-    let response = wait::until(&cx, "the token endpoint to answer", bound, || {
+    let response = wait::until(cx, "the token endpoint to answer", bound, || {
         let request = http
             .post(&endpoint)
             .basic_auth(&client_id, Some(secret.expose()))
@@ -108,7 +167,6 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
         )),
         other => other,
     })?;
-    cx.line.finish("done".into(), true);
     let status = response.status();
     let body = response.text().await.map_err(|e| {
         Error::other(format!(
@@ -131,22 +189,13 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
             },
         ));
     }
-    let token = answer(&doc, &scope, SystemTime::now()).ok_or_else(|| {
+    answer(&doc, &scope, SystemTime::now()).ok_or_else(|| {
         Error::other(format!("{NODE}: {endpoint} answered HTTP {status} without an access_token; is it an OAuth 2.0 token endpoint?"))
-    })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&token).unwrap_or_default()
-        );
-    } else {
-        println!("{}", token["access_token"].as_str().unwrap_or_default());
-    }
-    Ok(())
+    })
 }
 
 /// An ID recorded by `up`, or a message saying to run it.
-fn recorded(state: &State, node: &str, key: &str) -> Result<String> {
+pub fn recorded(state: &State, node: &str, key: &str) -> Result<String> {
     state
         .resources
         .get(node)
@@ -185,8 +234,8 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// The JSON document `--json` prints, from a successful token answer.
-fn answer(doc: &Value, requested_scope: &str, now: SystemTime) -> Option<Value> {
+/// The token of a successful token answer.
+fn answer(doc: &Value, requested_scope: &str, now: SystemTime) -> Option<Token> {
     let access_token = doc
         .get("access_token")?
         .as_str()
@@ -197,13 +246,21 @@ fn answer(doc: &Value, requested_scope: &str, now: SystemTime) -> Option<Value> 
         .unwrap_or(3600);
     let expires_at =
         humantime::format_rfc3339_seconds(now + Duration::from_secs(expires_in)).to_string();
-    Some(json!({
-        "access_token": access_token,
-        "token_type": doc.get("token_type").and_then(Value::as_str).unwrap_or("Bearer"),
-        "expires_in": expires_in,
-        "expires_at": expires_at,
-        "scope": doc.get("scope").and_then(Value::as_str).unwrap_or(requested_scope),
-    }))
+    Some(Token {
+        access_token: Secret::new(access_token.to_owned()),
+        token_type: doc
+            .get("token_type")
+            .and_then(Value::as_str)
+            .unwrap_or("Bearer")
+            .to_owned(),
+        expires_in,
+        expires_at,
+        scope: doc
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or(requested_scope)
+            .to_owned(),
+    })
 }
 
 /// A message for an OAuth error answer: what it means for this stack and what to do.
@@ -236,7 +293,7 @@ mod tests {
     fn answer_computes_expiry_and_defaults_the_scope() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let doc = json!({"access_token": "abc", "token_type": "Bearer", "expires_in": 3600});
-        let a = answer(&doc, "rs/invoke", now).unwrap();
+        let a = answer(&doc, "rs/invoke", now).unwrap().document();
         assert_eq!(a["expires_at"], "2023-11-14T23:13:20Z");
         assert_eq!(a["scope"], "rs/invoke");
         assert_eq!(a["expires_in"], 3600);

@@ -3,6 +3,7 @@
 use std::io::BufRead;
 use std::time::Instant;
 
+use super::agent::Walk;
 use super::{Env, combine, connect, engine, known, prepare};
 use crate::cli::UpArgs;
 use crate::config::{PasswordSource, Purpose};
@@ -73,5 +74,55 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
     if !outs.is_empty() {
         println!("Outputs:\n{}", outputs::render(&outs));
     }
+    if args.no_verify {
+        env.progress
+            .note("up: --no-verify: the tools were not listed through the gateway");
+        return Ok(());
+    }
+    verify(env, &prepared, &engine, &store).await
+}
+
+/// "Done" means an agent can use it: list the tools through the gateway with a fresh token, as an agent would.
+async fn verify(
+    env: &Env,
+    prepared: &super::Prepared,
+    engine: &crate::engine::Engine,
+    store: &Store,
+) -> Result<()> {
+    let state = store.snapshot();
+    let mut walk = Walk::new(engine, prepared, &state, true)?;
+    if !walk.reachable() {
+        env.progress.note(&format!(
+            "up: the tools were not listed through the gateway: {}",
+            walk.unreachable_reason()
+        ));
+        return Ok(());
+    }
+    let session = walk.open(env).await?;
+    let tools = match session.tools().await {
+        Ok(t) => t,
+        Err(f) => {
+            let d = walk.diagnose(env, "tools/list", &f).await;
+            session.close().await;
+            return Err(d.into_error("tools/list"));
+        }
+    };
+    session.close().await;
+    if tools.is_empty() {
+        return Err(walk
+            .diagnose(
+                env,
+                "tools/list",
+                &crate::mcp::Failure::Other("the gateway listed no tools".into()),
+            )
+            .await
+            .into_error("tools/list"));
+    }
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    println!(
+        "Verified: an agent with a token lists {} tools through the gateway: {}",
+        names.len(),
+        names.join(", ")
+    );
     Ok(())
 }

@@ -12,7 +12,8 @@
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway_target::GetGatewayTargetOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
-    McpServerTargetConfiguration, McpTargetConfiguration, TargetConfiguration, TargetStatus,
+    ListingMode, McpServerTargetConfiguration, McpTargetConfiguration, MetadataConfiguration,
+    TargetConfiguration, TargetStatus,
 };
 
 use super::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids};
@@ -30,9 +31,15 @@ fn endpoint(cx: &Cx) -> Result<String> {
     Ok(format!("https://{}/mcp", cx.dep(DNS_NODE, "fqdn")?))
 }
 
+/// `DYNAMIC`: the gateway lists the server's tools when a client asks, through the REQUEST interceptor (which adds
+/// the Neo4j credentials), instead of caching them at creation with an unauthenticated connection that the
+/// Neo4j MCP server refuses (it lets no `initialize` through without credentials). docs/aws-behaviour.md, point 1.
+pub const LISTING_MODE: ListingMode = ListingMode::Dynamic;
+
 fn configuration(endpoint: &str) -> Result<TargetConfiguration> {
     let server = McpServerTargetConfiguration::builder()
         .endpoint(endpoint)
+        .listing_mode(LISTING_MODE)
         .build()
         .map_err(|e| Error::other(format!("{NODE}: {e}")))?;
     Ok(TargetConfiguration::Mcp(McpTargetConfiguration::McpServer(
@@ -40,11 +47,38 @@ fn configuration(endpoint: &str) -> Result<TargetConfiguration> {
     )))
 }
 
+/// The request headers the gateway may pass on to the server: the one the interceptor puts the Neo4j
+/// credentials in. AgentCore forwards a header set by an interceptor only when the target allows it.
+pub fn allowed_headers(cx: &Cx) -> Vec<String> {
+    vec![cx.settings().auth_header.clone()]
+}
+
+fn metadata(cx: &Cx) -> MetadataConfiguration {
+    MetadataConfiguration::builder()
+        .set_allowed_request_headers(Some(allowed_headers(cx)))
+        .build()
+}
+
 fn live_endpoint(t: &GetGatewayTargetOutput) -> Option<&str> {
     match t.target_configuration() {
         Some(TargetConfiguration::Mcp(McpTargetConfiguration::McpServer(s))) => Some(s.endpoint()),
         _ => None,
     }
+}
+
+fn live_listing_mode(t: &GetGatewayTargetOutput) -> &str {
+    match t.target_configuration() {
+        Some(TargetConfiguration::Mcp(McpTargetConfiguration::McpServer(s))) => {
+            s.listing_mode().map(|m| m.as_str()).unwrap_or("DEFAULT")
+        }
+        _ => "none",
+    }
+}
+
+fn lower_sorted(v: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|h| h.to_ascii_lowercase()).collect();
+    v.sort();
+    v
 }
 
 fn reasons(t: &GetGatewayTargetOutput) -> String {
@@ -187,6 +221,27 @@ impl Resource for GatewayTargetResource {
                 drift.push(Drift::new("endpoint", want, have));
             }
         }
+        let mode = live_listing_mode(&t);
+        if mode != LISTING_MODE.as_str() {
+            drift.push(Drift::new("listing_mode", LISTING_MODE.as_str(), mode));
+        }
+        let want = lower_sorted(&allowed_headers(cx));
+        let have = lower_sorted(
+            t.metadata_configuration()
+                .map(|m| m.allowed_request_headers())
+                .unwrap_or_default(),
+        );
+        if want != have {
+            drift.push(Drift::new(
+                "allowed_request_headers",
+                want.join(","),
+                if have.is_empty() {
+                    "none".to_owned()
+                } else {
+                    have.join(",")
+                },
+            ));
+        }
         drift.extend(status_drift(&t));
         let live = Live {
             health: health(&t),
@@ -238,6 +293,7 @@ impl Resource for GatewayTargetResource {
                 &cx.create_token(),
             ))
             .target_configuration(configuration(&endpoint)?)
+            .metadata_configuration(metadata(cx))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateGatewayTarget", e))?;
@@ -290,6 +346,7 @@ impl Resource for GatewayTargetResource {
                     cx.stack()
                 ))
                 .target_configuration(configuration(&endpoint(cx)?)?)
+                .metadata_configuration(metadata(cx))
                 .send()
                 .await
                 .map_err(|e| error::aws(cx.node, "UpdateGatewayTarget", e))?;

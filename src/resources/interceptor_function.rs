@@ -54,6 +54,24 @@ pub fn function_name(cx: &Cx) -> String {
     cx.name("interceptor")
 }
 
+/// The name of the interceptor's most recently written log stream, if any: where to look after a failed request.
+pub async fn newest_log_stream(cx: &Cx) -> Option<String> {
+    let group = format!("/aws/lambda/{}", function_name(cx));
+    let out = cx
+        .aws()
+        .logs
+        .describe_log_streams()
+        .log_group_name(&group)
+        .order_by(aws_sdk_cloudwatchlogs::types::OrderBy::LastEventTime)
+        .descending(true)
+        .limit(1)
+        .send()
+        .await
+        .ok()?;
+    let name = out.log_streams().first()?.log_stream_name()?;
+    Some(format!("{group} {name}"))
+}
+
 /// `/aws/lambda/<function>`: the log group Lambda writes to by default.
 pub const LOG_GROUP: LogGroupResource = LogGroupResource {
     node: LOG_GROUP_NODE,

@@ -1,0 +1,433 @@
+"""The AgentCore gateway stand-in: the data plane of every gateway in the emulator, at its gateway URL
+(`https://<gatewayId>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp`), and the control-plane
+synchronisation of its MCP server targets. It reads the gateway's and its targets' configuration from the
+emulator at each request, so a change made out of band takes effect at once. The rules it follows are those of
+the AgentCore developer guide and the service model; docs/aws-behaviour.md quotes each with its source, and says
+where a source leaves a question open and which reading the stand-in takes (the stricter one).
+
+A request to the gateway:
+1. Inbound auth (CUSTOM_JWT): the bearer token must be a JWT signed by a key of the JWKS that the discovery URL
+   names, not expired, from that issuer, with `client_id` among allowedClients, a `scope` among allowedScopes and
+   (when set) `aud` among allowedAudience. Otherwise HTTP 401 with a `WWW-Authenticate: Bearer` challenge and a
+   JSON-RPC error body.
+2. Every REQUEST interceptor is invoked — the function's code as deployed (lambda_runtime) — with the documented
+   event: `interceptorInputVersion` "1.0", `mcp.rawGatewayRequest.body` (the body as received) and
+   `mcp.gatewayRequest` {path, httpMethod, body, and `headers` only when `passRequestHeaders` is true}. An answer
+   with `transformedGatewayResponse` is returned to the caller as it is; otherwise `transformedGatewayRequest`
+   (headers, body) replaces the request. A failed invoke is a JSON-RPC error to the caller.
+3. The gateway answers `initialize`, `ping` and notifications itself; `tools/list` lists every READY target's
+   tools as `<target>___<tool>` (cached at synchronisation for listingMode DEFAULT, fetched from the target at
+   each request for DYNAMIC), in pages; `tools/call` of `<target>___<tool>` calls `<tool>` on that target.
+4. A call to a target goes out as an MCP client (the official MCP Python SDK: initialize, then the request) to
+   the target's endpoint over HTTPS — through the load balancer stand-in, from an address on the internet — with
+   only the headers the target's `metadataConfiguration.allowedRequestHeaders` lets through, taken from the
+   (transformed) request.
+
+Synchronisation (CreateGatewayTarget, UpdateGatewayTarget, SynchronizeGatewayTargets): for listingMode DEFAULT
+the gateway connects to the endpoint as an MCP client without credentials and without interceptors (they act on
+requests to the gateway) and lists its tools; if it cannot, the target ends FAILED (create),
+UPDATE_UNSUCCESSFUL (update) or SYNCHRONIZE_UNSUCCESSFUL with the reason. For DYNAMIC nothing is cached and no
+tools are listed at creation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from .alb import ConnectFailed, LoadBalancers
+from .aws import Aws, NotFound
+from .cognito import TokenCheck
+from .lambda_runtime import InvokeError, LambdaRuntime
+
+INTERNET_GATEWAY_SOURCE = "198.51.100.20"  # a documentation address: AgentCore publishes no egress ranges
+PAGE_SIZE = 2  # tools per tools/list page: small, so clients must follow nextCursor
+SERVER_VERSION = "1.0.0"
+
+# Header names the gateway never forwards from the request to a target, whatever the allow-list says; the
+# gateway sets them itself (docs/aws-behaviour.md, "Header propagation").
+RESTRICTED_HEADERS = {
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "connection",
+    "transfer-encoding",
+    "accept",
+    "accept-encoding",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "user-agent",
+}
+
+_sync_lock = threading.Lock()
+
+
+def _jsonrpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+class TargetError(Exception):
+    """A call to a target failed; `status` is the HTTP status the target (or the way to it) gave, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class AlbTransport(httpx.AsyncBaseTransport):
+    """httpx transport that sends requests for https://<fqdn>/… through the load balancer stand-in, as a client on
+    the internet would: no DNS, no socket to the public name."""
+
+    def __init__(self, albs: LoadBalancers, source_ip: str):
+        self.albs = albs
+        self.source_ip = source_ip
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        try:
+            r = await self.albs.request(
+                request.url.host,
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query.decode() if isinstance(request.url.query, bytes) else str(request.url.query),
+                headers=[(k, v) for k, v in request.headers.items()],
+                body=body,
+                source_ip=self.source_ip,
+                port=request.url.port or 443,
+            )
+        except ConnectFailed as e:
+            raise httpx.ConnectError(str(e), request=request) from None
+        return httpx.Response(r.status, headers=r.headers, content=r.body, request=request)
+
+
+async def _target_session(albs: LoadBalancers, endpoint: str, headers: dict[str, str], work: Any) -> Any:
+    """Runs `work(session)` in an initialized MCP client session with the target (official MCP Python SDK)."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    client = httpx.AsyncClient(transport=AlbTransport(albs, INTERNET_GATEWAY_SOURCE), headers=headers, timeout=30)
+    try:
+        async with client:
+            async with streamable_http_client(endpoint, http_client=client) as (read, write, _):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return await work(session)
+    except BaseExceptionGroup as group:  # anyio task groups wrap what failed
+        raise _target_error(group) from None
+    except Exception as e:  # noqa: BLE001
+        raise _target_error(e) from None
+
+
+def _target_error(e: BaseException) -> TargetError:
+    leaves: list[BaseException] = []
+
+    def walk(x: BaseException) -> None:
+        if isinstance(x, BaseExceptionGroup):
+            for inner in x.exceptions:
+                walk(inner)
+        else:
+            leaves.append(x)
+
+    walk(e)
+    for leaf in leaves:
+        if isinstance(leaf, httpx.HTTPStatusError):
+            body = leaf.response.text[:200].strip() if leaf.response is not None else ""
+            return TargetError(f"HTTP {leaf.response.status_code} from the MCP server: {body}", leaf.response.status_code)
+        if isinstance(leaf, httpx.ConnectError):
+            return TargetError(f"cannot connect to the MCP server: {leaf}")
+    from mcp.shared.exceptions import McpError
+
+    for leaf in leaves:
+        if isinstance(leaf, McpError):
+            return TargetError(f"the MCP server answered with an error: {leaf.error.message}")
+    return TargetError(f"{type(leaves[0]).__name__}: {leaves[0]}" if leaves else str(e))
+
+
+def _mcp_endpoint(target: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    server = (((target.get("targetConfiguration") or {}).get("mcp") or {}).get("mcpServer")) or {}
+    return server.get("endpoint", ""), server.get("listingMode") or "DEFAULT", server
+
+
+class Gateways:
+    def __init__(self, aws: Aws, albs: LoadBalancers, lambdas: LambdaRuntime, tokens: TokenCheck, delay: float = 0.0):
+        self.delay = delay  # --agentcore-delay-seconds: how long a synchronisation takes
+        self.aws = aws
+        self.albs = albs
+        self.lambdas = lambdas
+        self.tokens = tokens
+        # Tools cached by synchronisation (listingMode DEFAULT): (gateway id, target id) -> [tool dicts]
+        self.cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # The data plane
+    # ------------------------------------------------------------------------------------------------------------
+
+    async def handle(self, request: Any, gateway_id: str, region: str) -> Any:
+        from starlette.responses import JSONResponse, Response
+
+        try:
+            gateway = self.aws.gateway(region, gateway_id)
+        except NotFound:
+            return JSONResponse({"message": "Gateway not found"}, status_code=404)
+        if request.url.path != "/mcp":
+            return JSONResponse({"message": "Not Found"}, status_code=404)
+        if request.method != "POST":
+            return Response(status_code=405, headers={"allow": "POST"})
+        if gateway.get("status") not in ("READY", "UPDATING"):
+            return JSONResponse(_jsonrpc_error(None, -32603, f"Gateway is {gateway.get('status')}"), status_code=503)
+        raw = (await request.body()).decode("utf-8", "replace")
+
+        # 1. Inbound authorization.
+        authorizer = (gateway.get("authorizerConfiguration") or {}).get("customJWTAuthorizer")
+        if gateway.get("authorizerType") == "CUSTOM_JWT" and authorizer is not None:
+            auth = request.headers.get("authorization", "")
+            reason = "missing bearer token"
+            claims = None
+            if auth[:7].lower() == "bearer ":
+                try:
+                    claims = self.tokens.check(auth[7:].strip(), authorizer)
+                except ValueError as e:
+                    reason = str(e)
+            if claims is None:
+                return self._unauthorized(request, reason)
+
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return JSONResponse(_jsonrpc_error(None, -32700, "Parse error"), status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse(_jsonrpc_error(None, -32600, "Invalid Request: batches are not supported"), status_code=400)
+        headers = {k: v for k, v in request.headers.items()}
+
+        # 2. REQUEST interceptors.
+        for interceptor in gateway.get("interceptorConfigurations") or []:
+            if "REQUEST" not in (interceptor.get("interceptionPoints") or []):
+                continue
+            arn = ((interceptor.get("interceptor") or {}).get("lambda") or {}).get("arn")
+            pass_headers = bool((interceptor.get("inputConfiguration") or {}).get("passRequestHeaders"))
+            gateway_request: dict[str, Any] = {"path": "/mcp", "httpMethod": "POST", "body": body}
+            if pass_headers:
+                gateway_request["headers"] = headers
+            event = {
+                "interceptorInputVersion": "1.0",
+                "mcp": {"rawGatewayRequest": {"body": raw}, "gatewayRequest": gateway_request},
+            }
+            try:
+                invocation = await asyncio.to_thread(self.lambdas.invoke, arn, event)
+            except InvokeError as e:
+                return JSONResponse(
+                    _jsonrpc_error(body.get("id"), -32603, f"Interceptor invocation failed: {e.kind}"), status_code=500
+                )
+            out = invocation.result if isinstance(invocation.result, dict) else {}
+            if out.get("interceptorOutputVersion") != "1.0":
+                return JSONResponse(
+                    _jsonrpc_error(body.get("id"), -32603, "Interceptor returned an invalid response"), status_code=500
+                )
+            mcp_out = out.get("mcp") or {}
+            if "transformedGatewayResponse" in mcp_out:
+                answer = mcp_out["transformedGatewayResponse"] or {}
+                content = answer.get("body")
+                return Response(
+                    json.dumps(content) if not isinstance(content, str) else content,
+                    status_code=int(answer.get("statusCode", 200)),
+                    headers={k: str(v) for k, v in (answer.get("headers") or {}).items() if k.lower() != "content-length"}
+                    | {"content-type": "application/json"},
+                )
+            transformed = mcp_out.get("transformedGatewayRequest") or {}
+            if "headers" in transformed and isinstance(transformed["headers"], dict):
+                headers = {str(k): str(v) for k, v in transformed["headers"].items()}
+            if "body" in transformed and isinstance(transformed["body"], dict):
+                body = transformed["body"]
+
+        # 3. The MCP request.
+        method, request_id = body.get("method"), body.get("id")
+        if request_id is None and isinstance(method, str):
+            return Response(status_code=202)  # a notification
+        if method == "initialize":
+            return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": self._initialize(gateway, body)})
+        if method == "ping":
+            return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": {}})
+        if method == "tools/list":
+            return await self._tools_list(gateway, region, body, headers)
+        if method == "tools/call":
+            return await self._tools_call(gateway, region, body, headers)
+        return JSONResponse(_jsonrpc_error(request_id, -32601, f"Method not found: {method}"))
+
+    def _unauthorized(self, request: Any, reason: str) -> Any:
+        from starlette.responses import JSONResponse
+
+        resource = f"https://{request.headers.get('host', '').split(':')[0]}/.well-known/oauth-protected-resource"
+        return JSONResponse(
+            _jsonrpc_error(None, -32001, "Invalid Bearer token"),
+            status_code=401,
+            headers={"www-authenticate": f'Bearer resource_metadata="{resource}"', "x-standin-reason": reason},
+        )
+
+    def _initialize(self, gateway: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        supported = ((gateway.get("protocolConfiguration") or {}).get("mcp") or {}).get("supportedVersions") or [
+            "2025-03-26"
+        ]
+        asked = ((body.get("params") or {}).get("protocolVersion")) or ""
+        version = asked if asked in supported else sorted(supported)[-1]
+        return {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": gateway.get("name", "gateway"), "version": SERVER_VERSION},
+        }
+
+    def _forwarded(self, target: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
+        allowed = {h.lower() for h in ((target.get("metadataConfiguration") or {}).get("allowedRequestHeaders") or [])}
+        return {k: v for k, v in headers.items() if k.lower() in allowed and k.lower() not in RESTRICTED_HEADERS}
+
+    def _ready_targets(self, region: str, gateway_id: str) -> list[dict[str, Any]]:
+        return [t for t in self.aws.targets(region, gateway_id) if t.get("status") == "READY"]
+
+    async def _target_tools(self, gateway_id: str, target: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
+        endpoint, mode, _ = _mcp_endpoint(target)
+        if mode == "DEFAULT":
+            return self.cache.get((gateway_id, target["targetId"]), [])
+
+        async def work(session: Any) -> list[dict[str, Any]]:
+            tools, cursor = [], None
+            while True:
+                page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+                tools += [t.model_dump(by_alias=True, exclude_none=True) for t in page.tools]
+                cursor = page.nextCursor
+                if not cursor:
+                    return tools
+
+        return await _target_session(self.albs, endpoint, self._forwarded(target, headers), work)
+
+    async def _tools_list(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        from starlette.responses import JSONResponse
+
+        request_id = body.get("id")
+        listed: list[dict[str, Any]] = []
+        for target in self._ready_targets(region, gateway["gatewayId"]):
+            try:
+                tools = await self._target_tools(gateway["gatewayId"], target, headers)
+            except TargetError as e:
+                return JSONResponse(
+                    _jsonrpc_error(request_id, -32603, f"Failed to list tools of target {target['name']}: {e}")
+                )
+            for tool in tools:
+                listed.append(dict(tool, name=f"{target['name']}___{tool['name']}"))
+        cursor = (body.get("params") or {}).get("cursor")
+        try:
+            start = int(cursor) if cursor else 0
+        except ValueError:
+            return JSONResponse(_jsonrpc_error(request_id, -32602, "Invalid cursor"))
+        page = listed[start : start + PAGE_SIZE]
+        result: dict[str, Any] = {"tools": page}
+        if start + PAGE_SIZE < len(listed):
+            result["nextCursor"] = str(start + PAGE_SIZE)
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    async def _tools_call(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        from starlette.responses import JSONResponse
+
+        request_id = body.get("id")
+        params = body.get("params") or {}
+        name = str(params.get("name", ""))
+        target_name, sep, tool = name.partition("___")
+        target = next((t for t in self._ready_targets(region, gateway["gatewayId"]) if t["name"] == target_name), None)
+        if not sep or target is None:
+            return JSONResponse(_jsonrpc_error(request_id, -32602, f"Unknown tool: {name}"))
+        endpoint, _, _ = _mcp_endpoint(target)
+
+        from mcp.shared.exceptions import McpError
+
+        async def work(session: Any) -> dict[str, Any]:
+            try:
+                result = await session.call_tool(tool, params.get("arguments") or {})
+            except McpError as e:  # the server's JSON-RPC error goes back to the caller as it is
+                return {"error": e.error.model_dump(exclude_none=True)}
+            return {"result": result.model_dump(by_alias=True, exclude_none=True)}
+
+        try:
+            answer = await _target_session(self.albs, endpoint, self._forwarded(target, headers), work)
+        except TargetError as e:
+            return JSONResponse(_jsonrpc_error(request_id, -32603, f"Failed to call tool {name} on target {target_name}: {e}"))
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, **answer})
+
+    # ------------------------------------------------------------------------------------------------------------
+    # The control plane's synchronisation of MCP server targets
+    # ------------------------------------------------------------------------------------------------------------
+
+    def synchronise(self, target_obj: Any, failed_status: str) -> None:
+        """Lists the target's tools as the gateway does after a create, update or sync request, and sets the
+        target's status on moto's model: READY, or `failed_status` with the reason."""
+        if self.delay:
+            time.sleep(self.delay)
+        config = target_obj.target_configuration or {}
+        server = ((config.get("mcp") or {}).get("mcpServer")) or {}
+        endpoint, mode = server.get("endpoint", ""), server.get("listingMode") or "DEFAULT"
+        key = (target_obj.gateway_id, target_obj.target_id)
+        status, reasons = "READY", []
+        if mode == "DEFAULT":
+
+            async def work(session: Any) -> list[dict[str, Any]]:
+                tools, cursor = [], None
+                while True:
+                    page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+                    tools += [t.model_dump(by_alias=True, exclude_none=True) for t in page.tools]
+                    cursor = page.nextCursor
+                    if not cursor:
+                        return tools
+
+            try:
+                self.cache[key] = asyncio.run(_target_session(self.albs, endpoint, {}, work))
+            except TargetError as e:
+                status, reasons = failed_status, [f"Unable to connect to the MCP server: {e}"]
+                self.cache.pop(key, None)
+        else:
+            self.cache.pop(key, None)
+        with _sync_lock:
+            target_obj.status = status
+            target_obj.status_reasons = reasons
+            target_obj._transitions = []  # the outcome is final; moto's clock must not move it on
+
+    def install_control_plane_hooks(self) -> None:
+        from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend as Backend
+        from moto.bedrockagentcorecontrol.models import GatewayTarget
+
+        plane = self
+
+        def start(target: Any, failed_status: str) -> None:
+            threading.Thread(
+                target=plane.synchronise, args=(target, failed_status), daemon=True, name="target-sync"
+            ).start()
+
+        original_create = Backend.create_gateway_target
+
+        def create_gateway_target(self: Any, *args: Any, **kwargs: Any) -> Any:
+            target = original_create(self, *args, **kwargs)
+            target.status = "CREATING"
+            target._transitions = []
+            start(target, "FAILED")
+            return target
+
+        original_update = GatewayTarget.update
+
+        def update(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original_update(self, *args, **kwargs)
+            self.status = "UPDATING"
+            self._transitions = []
+            start(self, "UPDATE_UNSUCCESSFUL")
+            return result
+
+        Backend.create_gateway_target = create_gateway_target  # type: ignore[method-assign]
+        GatewayTarget.update = update  # type: ignore[method-assign]
+
+        def sync_hook(target: Any) -> None:
+            target._transitions = []
+            start(target, "SYNCHRONIZE_UNSUCCESSFUL")
+
+        self.sync_hook = sync_hook

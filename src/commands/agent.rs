@@ -1,0 +1,330 @@
+//! The agent's path, as an agent walks it: a Cognito access token → the gateway (`CUSTOM_JWT`) → the REQUEST
+//! interceptor (swaps the token for Neo4j credentials) → the gateway target → the Neo4j MCP server behind the
+//! load balancer. Used by `tools`, `call` and the check at the end of `up`.
+//!
+//! When a step fails, [`Walk::diagnose`] names the hop that failed — token, gateway 401, interceptor error,
+//! target (not READY / 401), server unhealthy — with the evidence: the HTTP status and body of a plain
+//! `initialize`, the target's status and `statusReasons`, the healthy-target count, and the name of the
+//! interceptor's newest log stream.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::token::{self, Token};
+use super::{Env, Prepared};
+use crate::engine::{Engine, Report};
+use crate::error::{Error, Result};
+use crate::mcp::{self, Failure, Session};
+use crate::reach::Reach;
+use crate::resources::{Cx, gateway, interceptor_function};
+use crate::state::State;
+
+/// What the interceptor answers when it cannot read the Neo4j credentials (lambda/interceptor/interceptor.py).
+const INTERCEPTOR_MESSAGES: &[&str] = &[
+    "Neo4j credentials are temporarily unavailable",
+    "The gateway could not obtain Neo4j credentials",
+];
+
+/// One walk of the path: the token and the gateway URL.
+pub struct Walk<'a> {
+    engine: &'a Engine,
+    state: &'a State,
+    reach: Reach,
+    pub url: String,
+    token: Option<Token>,
+    /// Show the steps as progress lines (`up`); `tools` and `call` keep stderr for errors.
+    show: bool,
+}
+
+/// The hop that failed and what shows it.
+#[derive(Debug)]
+pub struct Diagnosis {
+    pub hop: &'static str,
+    pub detail: String,
+    pub evidence: BTreeMap<String, String>,
+}
+
+impl Diagnosis {
+    pub fn into_error(self, step: &str) -> Error {
+        let mut text = format!(
+            "agent path: {step} failed at the {}: {}",
+            self.hop, self.detail
+        );
+        for (k, v) in &self.evidence {
+            text.push_str(&format!("\n  {k}: {v}"));
+        }
+        Error::other(text)
+    }
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(
+        engine: &'a Engine,
+        prepared: &Prepared,
+        state: &'a State,
+        show: bool,
+    ) -> Result<Walk<'a>> {
+        let reach = Reach::new(
+            prepared.settings.data_plane_endpoint.as_deref(),
+            engine.shared.aws.emulated,
+        )?;
+        let url = token::recorded(state, gateway::NODE, "url")?;
+        Ok(Walk {
+            engine,
+            state,
+            reach,
+            url,
+            token: None,
+            show,
+        })
+    }
+
+    /// False against an emulator without a data plane: then nothing can be reached.
+    pub fn reachable(&self) -> bool {
+        self.reach.available()
+    }
+
+    pub fn unreachable_reason(&self) -> &'static str {
+        self.reach.unavailable_reason()
+    }
+
+    fn line(&self, env: &Env, node: &'static str) -> crate::progress::Line {
+        if self.show {
+            env.progress.line(node)
+        } else {
+            crate::progress::Progress::hidden()
+        }
+    }
+
+    fn cx(&self, env: &Env, node: &'static str) -> Cx {
+        Cx {
+            shared: self.engine.shared.clone(),
+            node,
+            line: self.line(env, node),
+        }
+    }
+
+    /// Token, then the `initialize` handshake with the gateway.
+    pub async fn open(&mut self, env: &Env) -> Result<Session> {
+        let cx = self.cx(env, "token");
+        let token = token::obtain(
+            &cx,
+            self.state,
+            cx.settings().token_endpoint.as_deref(),
+            &self.reach,
+        )
+        .await
+        .map_err(|e| match e {
+            e @ Error::Usage { .. } => e,
+            e => Diagnosis {
+                hop: "token",
+                detail: e.to_string(),
+                evidence: BTreeMap::new(),
+            }
+            .into_error("getting an access token"),
+        })?;
+        cx.line.finish("obtained".into(), true);
+        let versions = cx.settings().protocol_versions.clone();
+        let line = self.line(env, "gateway");
+        line.set("initialize".into());
+        match Session::open(&self.url, &token.access_token, &self.reach, &versions).await {
+            Ok(s) => {
+                line.finish("initialized".into(), true);
+                self.token = Some(token);
+                Ok(s)
+            }
+            Err(f) => {
+                line.finish("failed".into(), false);
+                self.token = Some(token);
+                Err(self
+                    .diagnose(env, "initialize", &f)
+                    .await
+                    .into_error("initialize"))
+            }
+        }
+    }
+
+    /// Names the hop that made `step` fail, from what the client saw and what AWS reports.
+    pub async fn diagnose(&self, env: &Env, step: &str, failure: &Failure) -> Diagnosis {
+        let mut evidence = BTreeMap::new();
+        evidence.insert(
+            "client saw".to_owned(),
+            mcp::shorten(&failure.to_string(), 400),
+        );
+        let versions = self.engine.shared.settings.protocol_versions.clone();
+        let probe = match &self.token {
+            Some(t) => mcp::probe(&self.url, &t.access_token, &self.reach, &versions)
+                .await
+                .ok(),
+            None => None,
+        };
+        if let Some(p) = &probe {
+            evidence.insert(
+                "gateway answer to a plain initialize".to_owned(),
+                format!(
+                    "HTTP {}{}: {}",
+                    p.status,
+                    p.www_authenticate
+                        .as_ref()
+                        .map(|w| format!(" (WWW-Authenticate: {w})"))
+                        .unwrap_or_default(),
+                    p.body
+                ),
+            );
+        }
+        // What AWS says about the resources on the path (read-only calls).
+        let reports: BTreeMap<String, Report> = self
+            .engine
+            .status(Some(self.state))
+            .await
+            .into_iter()
+            .map(|r| (r.resource.clone(), r))
+            .collect();
+        let target = reports.get("gateway-target");
+        if let Some(t) = target {
+            evidence.insert(
+                "gateway target".to_owned(),
+                format!(
+                    "{}{}",
+                    t.state,
+                    t.message
+                        .as_ref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        let healthy = reports
+            .get("target-group")
+            .and_then(|r| r.details.iter().find(|(k, _)| k == "healthy_targets"))
+            .map(|(_, v)| v.clone());
+        if let Some(h) = &healthy {
+            evidence.insert("healthy targets of the load balancer".to_owned(), h.clone());
+        }
+        let cx = self.cx(env, interceptor_function::NODE);
+        if let Some(stream) = interceptor_function::newest_log_stream(&cx).await {
+            evidence.insert("interceptor log stream".to_owned(), stream);
+        }
+        let said = format!(
+            "{failure} {}",
+            probe.as_ref().map(|p| p.body.as_str()).unwrap_or_default()
+        );
+        let (hop, detail) = if probe
+            .as_ref()
+            .is_some_and(|p| p.status == 401 || p.status == 403)
+        {
+            (
+                "gateway (401)",
+                "the gateway refused the access token: it checks the signature against the user pool's JWKS, the \
+                 expiry, the app client (allowedClients) and the scope (allowedScopes). Run `neo4j-gw status`: a \
+                 drifted gateway authorizer is repaired by `neo4j-gw up`"
+                    .to_owned(),
+            )
+        } else if INTERCEPTOR_MESSAGES.iter().any(|m| said.contains(m)) {
+            (
+                "interceptor",
+                "the REQUEST interceptor could not read the Neo4j credentials from the secret; its log stream \
+                 below says why (secret missing, not JSON, access denied)"
+                    .to_owned(),
+            )
+        } else if target.is_some_and(|t| t.state != "present") {
+            (
+                "gateway target",
+                format!(
+                    "the gateway target is {}; `neo4j-gw up` synchronises or replaces it",
+                    target.map(|t| t.state).unwrap_or("missing")
+                ),
+            )
+        } else if healthy.as_deref().is_some_and(|h| h.starts_with("0/")) {
+            (
+                "MCP server (unhealthy)",
+                "the load balancer has no healthy target: the server's tasks are not running or fail their health \
+                 check; see `neo4j-gw status` (service) and the container's logs"
+                    .to_owned(),
+            )
+        } else if said.contains("401") || said.contains("Unauthorized") {
+            (
+                "MCP server (401)",
+                "the Neo4j MCP server refused the request's credentials: the header the interceptor sets did not \
+                 reach it or carried no usable Basic credentials"
+                    .to_owned(),
+            )
+        } else {
+            ("gateway", format!("{step} did not complete"))
+        };
+        Diagnosis {
+            hop,
+            detail,
+            evidence,
+        }
+    }
+}
+
+/// The tool name as the gateway exposes it: `<target>___<tool>`, the prefix added when missing.
+pub fn qualified(target: &str, tool: &str) -> String {
+    let prefix = format!("{target}___");
+    if tool.starts_with(&prefix) {
+        tool.to_owned()
+    } else {
+        format!("{prefix}{tool}")
+    }
+}
+
+/// The first line of a tool's description.
+pub fn summary(description: Option<&str>) -> String {
+    description
+        .unwrap_or_default()
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// Arguments of `call`: a JSON object.
+pub fn arguments(text: &str, what: &str) -> Result<serde_json::Map<String, Value>> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::usage(
+            what,
+            "must be a JSON object, e.g. '{\"query\":\"RETURN 1 AS n\"}'",
+        )),
+        Err(e) => Err(Error::usage(what, format!("is not valid JSON: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_get_the_target_prefix_once() {
+        assert_eq!(
+            qualified("neo4j-mcp", "read-cypher"),
+            "neo4j-mcp___read-cypher"
+        );
+        assert_eq!(
+            qualified("neo4j-mcp", "neo4j-mcp___read-cypher"),
+            "neo4j-mcp___read-cypher"
+        );
+    }
+
+    #[test]
+    fn arguments_must_be_an_object() {
+        assert!(arguments(r#"{"query":"RETURN 1"}"#, "--args").is_ok());
+        assert!(arguments("[1]", "--args").is_err());
+        let e = arguments("{", "--args").unwrap_err();
+        assert!(e.to_string().starts_with("--args"), "{e}");
+    }
+
+    #[test]
+    fn summary_is_the_first_line() {
+        assert_eq!(
+            summary(Some("\n\tRetrieve the schema.\n more")),
+            "Retrieve the schema."
+        );
+        assert_eq!(summary(None), "");
+    }
+}

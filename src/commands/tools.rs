@@ -1,0 +1,55 @@
+//! `neo4j-gw tools`: the gateway's tools as an agent sees them — token → `initialize` →
+//! `notifications/initialized` → `tools/list` (every page) through the gateway, each tool with the first line of
+//! its description.
+
+use serde_json::json;
+
+use super::agent::{Walk, summary};
+use super::token::deployed;
+use super::{Env, connect, engine, prepare};
+use crate::cli::ToolsArgs;
+use crate::config::{PasswordSource, Purpose};
+use crate::error::{Error, Result};
+
+pub async fn run(env: &Env, args: &ToolsArgs) -> Result<()> {
+    let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
+    let state = deployed(&prepared)?;
+    let (aws, account) = connect(env, &prepared).await?;
+    let engine = engine(env, &prepared, aws, &account);
+    let mut walk = Walk::new(&engine, &prepared, &state, false)?;
+    if !walk.reachable() {
+        return Err(Error::usage(
+            "--data-plane-endpoint",
+            walk.unreachable_reason(),
+        ));
+    }
+    let session = walk.open(env).await?;
+    let tools = match session.tools().await {
+        Ok(t) => t,
+        Err(f) => {
+            let d = walk.diagnose(env, "tools/list", &f).await;
+            session.close().await;
+            return Err(d.into_error("tools/list"));
+        }
+    };
+    session.close().await;
+    if args.json {
+        let doc: Vec<_> = tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "description": t.description,
+                    "inputSchema": t.input_schema.as_ref(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        for t in &tools {
+            println!("{:<width$}  {}", t.name, summary(t.description.as_deref()));
+        }
+    }
+    Ok(())
+}
