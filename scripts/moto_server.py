@@ -333,6 +333,30 @@ def patch_ecs_create_service_validation() -> None:
     wrap(EC2ContainerServiceBackend, "create_service", create_service)
 
 
+def patch_ecs_service_linked_role() -> None:
+    """AWS: ECS creates a service only when the account has the service-linked role AWSServiceRoleForECS; in an
+    account that never used ECS, CreateService fails with InvalidParameterException "Unable to assume the service
+    linked role. Please verify that the ECS service linked role exists." (ECS developer guide, "Using
+    service-linked roles for Amazon ECS"). moto needs no such role."""
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.models import EC2ContainerServiceBackend
+    from moto.iam import models as iam_models
+    from moto.iam.models import iam_backends
+
+    # moto names the role of ecs.amazonaws.com "AWSServiceRoleForecs"; AWS names it AWSServiceRoleForECS.
+    iam_models.SERVICE_NAME_CONVERSION.setdefault("ecs", "ECS")
+
+    def create_service(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        iam = iam_backends[self.account_id]["global"]
+        if not any(role.name == "AWSServiceRoleForECS" for role in iam.roles.values()):
+            raise InvalidParameterException(
+                "Unable to assume the service linked role. Please verify that the ECS service linked role exists."
+            )
+        return original(self, *args, **kwargs)
+
+    wrap(EC2ContainerServiceBackend, "create_service", create_service)
+
+
 def patch_ecs_create_service_idempotency() -> None:
     """AWS create_service honours clientToken per cluster (ECS_Idempotency): a repeat with the same token and the
     same parameters in the same cluster "succeeds without performing any further actions" — it answers with the
@@ -1068,6 +1092,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_ecs_create_service_fields()
     patch_ecs_create_service_validation()
     patch_ecs_create_service_idempotency()
+    patch_ecs_service_linked_role()
     patch_ecs_agent(ecs_agent)
     patch_ecs_list_tasks()
     patch_ecs_list_services()

@@ -40,8 +40,18 @@ GATEWAY_HOST = re.compile(r"^(?P<id>[0-9a-z-]+)\.gateway\.bedrock-agentcore\.(?P
 INTERNET_CLIENT = "203.0.113.10"
 
 
+def _quiet_libraries() -> None:
+    """The stand-ins' HTTP clients log every request at INFO; the emulator's stderr keeps errors only. (They never
+    log headers or bodies at any level used here.)"""
+    import logging
+
+    for name in ("httpx", "httpcore", "mcp", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 class DataPlane:
     def __init__(self, moto_endpoint: str, agentcore_delay_seconds: float = 0.0):
+        _quiet_libraries()
         self.aws = Aws(moto_endpoint)
         self.neo4j = Neo4jStandIn()
         self.tasks = Tasks(self.aws, self.neo4j)
@@ -123,6 +133,10 @@ class DataPlane:
             doc = await request.json()
             self.neo4j.set_password(doc["uri"], doc["user"], doc["password"])
             return JSONResponse({"ok": True})
+        if path == "/_dataplane/force-state" and request.method == "POST":
+            from . import states
+
+            return JSONResponse(states.force(await request.json()))
         if path == "/_dataplane/neo4j/writes" and request.method == "GET":
             return JSONResponse({"writes": self.neo4j.writes(request.query_params["uri"], request.query_params["database"])})
         return JSONResponse({"error": "unknown control path"}, status_code=404)
@@ -142,8 +156,37 @@ class DataPlane:
         deadline = time.monotonic() + 10
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.01)
+        from . import states
+
         self.gateways.install_control_plane_hooks()
+        self.install_health_checks()
+        states.install()
         return f"http://127.0.0.1:{self.port}"
+
+    def install_health_checks(self) -> None:
+        """ELB health checks of IP targets, for real: a registered target is healthy only when the container
+        behind its address answers the target group's health check (path and success codes). moto reports every
+        registered target healthy; with this, a task whose server did not start, or a wrong health-check path,
+        shows as unhealthy with ELB's reason codes, as on AWS."""
+        from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+        tasks = self.tasks
+        original = FakeTargetGroup.health_for
+
+        def health_for(group: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+            result = original(group, target, ec2_backend)
+            if result.status != "healthy" or group.target_type != "ip" or not group.health_check_enabled:
+                return result
+            port = int(result.port)
+            if group.health_check_port not in (None, "traffic-port"):
+                port = int(group.health_check_port)
+            codes = (group.matcher or {}).get("HttpCode", "200")
+            problem = tasks.health(group.region_name, result.instance_id, port, group.health_check_path or "/", codes)
+            if problem is None:
+                return result
+            return FakeHealthStatus(result.instance_id, result.port, group.health_check_port, "unhealthy", *problem)
+
+        FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
 
     def stop(self) -> None:
         if self.server is not None:

@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent
@@ -435,6 +437,24 @@ class Tasks:
                 "(NEO4J_MCP_HTTP_HOST / NEO4J_MCP_HTTP_PORT)"
             )
         return ts.listen
+
+    def health(self, region: str, ip: str, port: int, path: str, codes: str) -> tuple[str, str] | None:
+        """An ALB health check of the container at ip:port: None when `GET path` answers one of `codes` (e.g.
+        "200" or "200-399"), else (reason code, description) as DescribeTargetHealth reports them."""
+        try:
+            host, local_port = self.connect(region, ip, port)
+        except ConnectionRefused as e:
+            return ("Target.FailedHealthChecks", f"Health checks failed: {e}")
+        try:
+            with httpx.Client(timeout=5, trust_env=False) as client:
+                status = client.get(f"http://{host}:{local_port}{path}").status_code
+        except httpx.HTTPError as e:
+            return ("Target.Timeout", f"Request timed out ({type(e).__name__})")
+        for part in codes.split(","):
+            low, _, high = part.strip().partition("-")
+            if low and int(low) <= status <= int(high or low):
+                return None
+        return ("Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{status}]")
 
     def close(self) -> None:
         with self._lock:

@@ -278,6 +278,18 @@ fn reasons(g: &GetGatewayOutput) -> String {
     }
 }
 
+/// The statuses `up` repairs (AgentCore developer guide: a gateway whose update failed keeps serving its last
+/// configuration and may be updated again; a FAILED gateway never becomes READY — docs/aws-behaviour.md, point 3):
+/// UPDATE_UNSUCCESSFUL by updating again, FAILED by replacing it.
+fn status_drift(g: &GetGatewayOutput) -> Option<Drift> {
+    let actual = format!("{}: {}", g.status().as_str(), reasons(g));
+    match g.status() {
+        GatewayStatus::Failed => Some(Drift::new("status", "READY", actual).replace()),
+        GatewayStatus::UpdateUnsuccessful => Some(Drift::new("status", "READY", actual)),
+        _ => None,
+    }
+}
+
 fn health(g: &GetGatewayOutput) -> Health {
     match g.status() {
         GatewayStatus::Ready => Health::Ready,
@@ -374,7 +386,8 @@ async fn wait_status(cx: &Cx, id: &str, what: &str) -> Result<GetGatewayOutput> 
                 Health::Ready => Poll::Ready(g),
                 Health::Pending(s) => Poll::Pending(s),
                 Health::Unhealthy(s) => Poll::Failed(format!(
-                    "{s}. Check the authorizer (user pool discovery URL), the role and the interceptor in the AWS console, then re-run `neo4j-gw up`"
+                    "{s}. The reasons above say what AgentCore refused (authorizer discovery URL, role, interceptor); \
+                     fix that and re-run `neo4j-gw up`, which replaces a FAILED gateway and updates one whose update failed"
                 )),
             },
         })
@@ -425,11 +438,12 @@ impl Resource for GatewayResource {
                 g.gateway_id()
             )));
         }
-        let drift = match Desired::of(cx) {
+        let mut drift = match Desired::of(cx) {
             Ok(want) => drift(&g, &want),
             // What it should be cannot be known without its dependencies (e.g. `status` before they exist).
             Err(_) => Vec::new(),
         };
+        drift.extend(status_drift(&g));
         let live = Live {
             health: health(&g),
             ..Live::new(gateway_ids(&g))
@@ -544,17 +558,33 @@ impl Resource for GatewayResource {
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let id = live.id("gateway_id")?.to_owned();
-        match cx
-            .aws()
-            .agentcore
-            .delete_gateway()
-            .gateway_identifier(&id)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
-            Err(e) => return Err(error::aws(cx.node, "DeleteGateway", e)),
+        // DeleteGateway answers ConflictException while the gateway is in a transition (CREATING, UPDATING —
+        // e.g. right after an interrupted `up`): wait for it to settle and delete then.
+        let gone = delete_when_settled(cx, "the gateway", || async {
+            match cx
+                .aws()
+                .agentcore
+                .delete_gateway()
+                .gateway_identifier(&id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Deleted::Accepted),
+                Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
+                    Ok(Deleted::Gone)
+                }
+                Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
+                    get(cx, &id)
+                        .await?
+                        .map(|g| format!("status {}", g.status().as_str()))
+                        .unwrap_or_else(|| "ConflictException".into()),
+                )),
+                Err(e) => Err(error::aws(cx.node, "DeleteGateway", e)),
+            }
+        })
+        .await?;
+        if gone {
+            return Ok(());
         }
         wait::until(
             cx,
@@ -569,6 +599,38 @@ impl Resource for GatewayResource {
         )
         .await
     }
+}
+
+/// The answer to one delete request of an AgentCore resource.
+pub enum Deleted {
+    /// The delete was accepted (the resource goes DELETING).
+    Accepted,
+    /// It was already gone.
+    Gone,
+    /// ConflictException: it is in a transition; the text says which.
+    Conflict(String),
+}
+
+/// Sends `attempt` until AgentCore accepts it, waiting (bounded by `wait_timeout`) while it answers
+/// ConflictException. Returns true when the resource turned out to be gone already.
+pub async fn delete_when_settled<F, Fut>(cx: &Cx, what: &str, attempt: F) -> Result<bool>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Deleted>>,
+{
+    wait::until(
+        cx,
+        &format!("{what} to settle so that it can be deleted"),
+        cx.settings().wait_timeout,
+        || async {
+            Ok(match attempt().await? {
+                Deleted::Accepted => Poll::Ready(false),
+                Deleted::Gone => Poll::Ready(true),
+                Deleted::Conflict(state) => Poll::Pending(state),
+            })
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use aws_sdk_bedrockagentcorecontrol::types::{
     TargetConfiguration, TargetStatus,
 };
 
+use super::gateway::Deleted;
 use super::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
@@ -369,18 +370,33 @@ impl Resource for GatewayTargetResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let gateway_id = live.id("gateway_id")?.to_owned();
         let target_id = live.id("target_id")?.to_owned();
-        match cx
-            .aws()
-            .agentcore
-            .delete_gateway_target()
-            .gateway_identifier(&gateway_id)
-            .target_id(&target_id)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
-            Err(e) => return Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
+        // ConflictException while the target is CREATING, UPDATING or SYNCHRONIZING: wait, then delete.
+        let gone = gateway::delete_when_settled(cx, "the target", || async {
+            match cx
+                .aws()
+                .agentcore
+                .delete_gateway_target()
+                .gateway_identifier(&gateway_id)
+                .target_id(&target_id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Deleted::Accepted),
+                Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
+                    Ok(Deleted::Gone)
+                }
+                Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
+                    get(cx, &gateway_id, &target_id)
+                        .await?
+                        .map(|t| format!("status {}", t.status().as_str()))
+                        .unwrap_or_else(|| "ConflictException".into()),
+                )),
+                Err(e) => Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
+            }
+        })
+        .await?;
+        if gone {
+            return Ok(());
         }
         wait::until(
             cx,

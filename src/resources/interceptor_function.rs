@@ -237,6 +237,31 @@ fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
     d
 }
 
+/// The states `up` repairs (Lambda developer guide, "Lambda function states"; how to leave them is not documented —
+/// docs/aws-behaviour.md, point 3): a failed last update by sending code and configuration again; a function in
+/// state Failed by replacing it (delete, then create), the one way that works whatever the cause.
+fn status_drift(c: &FunctionConfiguration) -> Option<Drift> {
+    match (c.state(), c.last_update_status()) {
+        (Some(State::Failed), _) => Some(
+            Drift::new(
+                "state",
+                "Active",
+                format!("Failed: {}", c.state_reason().unwrap_or("no reason given")),
+            )
+            .replace(),
+        ),
+        (_, Some(LastUpdateStatus::Failed)) => Some(Drift::new(
+            "last_update",
+            "Successful",
+            format!(
+                "Failed: {}",
+                c.last_update_status_reason().unwrap_or("no reason given")
+            ),
+        )),
+        _ => None,
+    }
+}
+
 fn health(c: &FunctionConfiguration) -> Health {
     match (c.state(), c.last_update_status()) {
         (Some(State::Failed), _) => Health::Unhealthy(format!(
@@ -289,6 +314,17 @@ fn function_ids(c: &FunctionConfiguration) -> Ids {
 
 /// Waits until the function is Active and no update is in progress (Lambda refuses a second update meanwhile).
 async fn wait_settled(cx: &Cx, name: &str, what: &str) -> Result<FunctionConfiguration> {
+    wait_for(cx, name, what, false).await
+}
+
+/// Waits until no change is in progress; with `failed_ok`, a function whose last update failed counts as
+/// settled (an update is how it is repaired).
+async fn wait_for(
+    cx: &Cx,
+    name: &str,
+    what: &str,
+    failed_ok: bool,
+) -> Result<FunctionConfiguration> {
     wait::until(cx, what, cx.settings().wait_timeout, || async {
         let Some(out) = get(cx, name).await? else {
             return Ok(Poll::Pending("not visible yet".into()));
@@ -299,7 +335,11 @@ async fn wait_settled(cx: &Cx, name: &str, what: &str) -> Result<FunctionConfigu
         Ok(match health(&c) {
             Health::Ready => Poll::Ready(c),
             Health::Pending(s) => Poll::Pending(s),
-            Health::Unhealthy(s) => Poll::Failed(s),
+            Health::Unhealthy(_) if failed_ok => Poll::Ready(c),
+            Health::Unhealthy(s) => Poll::Failed(format!(
+                "{s}. `neo4j-gw up` sends the code and configuration again after a failed update, and replaces \
+                 a function in state Failed"
+            )),
         })
     })
     .await
@@ -341,9 +381,9 @@ impl Resource for InterceptorFunctionResource {
             health: health(&c),
             ..Live::new(function_ids(&c))
         };
-        Ok(Observation::Present(
-            live.with_drift(drift(cx, &c, &want_sha)),
-        ))
+        let mut drift = drift(cx, &c, &want_sha);
+        drift.extend(status_drift(&c));
+        Ok(Observation::Present(live.with_drift(drift)))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -412,15 +452,18 @@ impl Resource for InterceptorFunctionResource {
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
         let name = live.id("name")?.to_owned();
         let lambda = &cx.aws().lambda;
-        let code = live
-            .drift
-            .iter()
-            .any(|d| d.attribute == "code_sha256" || d.attribute == "architectures");
+        // After a failed update, everything is sent again.
+        let again = live.drift.iter().any(|d| d.attribute == "last_update");
+        let code = again
+            || live
+                .drift
+                .iter()
+                .any(|d| d.attribute == "code_sha256" || d.attribute == "architectures");
         let config = live
             .drift
             .iter()
             .any(|d| d.attribute != "code_sha256" && d.attribute != "architectures");
-        wait_settled(cx, &name, "the function to be ready for an update").await?;
+        wait_for(cx, &name, "the function to be ready for an update", true).await?;
         if code {
             lambda
                 .update_function_code()

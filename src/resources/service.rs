@@ -35,6 +35,56 @@ pub struct ServiceResource;
 /// but an image pull on a cold host can take a while).
 pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;
 
+/// The role ECS needs in an account before it can create a service with a load balancer. An account that never
+/// used ECS does not have it, and CreateService then fails with InvalidParameterException "Unable to assume the
+/// service linked role" (ECS developer guide, "Using service-linked roles for Amazon ECS";
+/// docs/aws-behaviour.md, point 4). It belongs to the account, not to the stack: created when missing, never
+/// deleted.
+pub const ECS_SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForECS";
+
+async fn ensure_service_linked_role(cx: &Cx) -> Result<()> {
+    let iam = &cx.aws().iam;
+    match iam
+        .get_role()
+        .role_name(ECS_SERVICE_LINKED_ROLE)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if error::code_of(&e) == Some("NoSuchEntity") => {}
+        Err(e) => return Err(error::aws(cx.node, "GetRole (AWSServiceRoleForECS)", e)),
+    }
+    cx.say("creating the account's ECS service-linked role");
+    match iam
+        .create_service_linked_role()
+        .aws_service_name("ecs.amazonaws.com")
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Created meanwhile (another run, or the console): what was wanted.
+        Err(e)
+            if error::code_of(&e) == Some("EntityAlreadyExists")
+                || (error::code_of(&e) == Some("InvalidInput")
+                    && aws_sdk_iam::error::ProvideErrorMetadata::message(&e)
+                        .is_some_and(|m| m.contains("has been taken"))) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(error::aws(
+            cx.node,
+            "CreateServiceLinkedRole (ecs.amazonaws.com)",
+            e,
+        )),
+    }
+}
+
+/// CreateService's answer while the service-linked role is not usable yet.
+fn slr_not_ready(e: &Error) -> bool {
+    matches!(e, Error::Aws(f) if f.code.as_deref() == Some("InvalidParameterException")
+        && f.message.contains("service linked role"))
+}
+
 pub fn service_name(stack: &str) -> String {
     format!("{stack}-mcp")
 }
@@ -333,6 +383,35 @@ fn judge(r: &Rollout, want_task_definition: Option<&str>, targets: Option<&Targe
 }
 
 impl ServiceResource {
+    async fn send_create(
+        &self,
+        cx: &Cx,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+    ) -> Result<aws_sdk_ecs::operation::create_service::CreateServiceOutput> {
+        cx.aws()
+            .ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(name)
+            .task_definition(task_definition)
+            .desired_count(cx.settings().desired_count as i32)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network(cx)?)
+            .load_balancers(load_balancer(cx)?)
+            .deployment_configuration(deployment_configuration())
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
+            .propagate_tags(PropagateTags::Service)
+            .enable_ecs_managed_tags(true)
+            .enable_execute_command(false)
+            .set_tags(Some(ecs::tags(cx, name)))
+            .client_token(client_token(cx, task_definition))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "CreateService", e))
+    }
+
     /// The service of that name in the cluster, whatever its status; None if there is none (or no cluster).
     async fn describe(&self, cx: &Cx, cluster: &str, name: &str) -> Result<Option<Service>> {
         let out = match cx
@@ -646,27 +725,30 @@ impl Resource for ServiceResource {
             .await?;
         }
         let task_definition = cx.dep("task-definition", "arn")?;
-        let out = cx
-            .aws()
-            .ecs
-            .create_service()
-            .cluster(&cluster)
-            .service_name(&name)
-            .task_definition(&task_definition)
-            .desired_count(cx.settings().desired_count as i32)
-            .launch_type(LaunchType::Fargate)
-            .network_configuration(network(cx)?)
-            .load_balancers(load_balancer(cx)?)
-            .deployment_configuration(deployment_configuration())
-            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
-            .propagate_tags(PropagateTags::Service)
-            .enable_ecs_managed_tags(true)
-            .enable_execute_command(false)
-            .set_tags(Some(ecs::tags(cx, &name)))
-            .client_token(client_token(cx, &task_definition))
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "CreateService", e))?;
+        ensure_service_linked_role(cx).await?;
+        // Right after the service-linked role is created, ECS may not be able to assume it yet: retried, bounded.
+        let bound = cx
+            .settings()
+            .wait_timeout
+            .min(std::time::Duration::from_secs(120));
+        let out = wait::until(
+            cx,
+            "ECS to be able to use its service-linked role",
+            bound,
+            || async {
+                match self
+                    .send_create(cx, &cluster, &name, &task_definition)
+                    .await
+                {
+                    Ok(out) => Ok(Poll::Ready(out)),
+                    Err(e) if slr_not_ready(&e) => Ok(Poll::Pending(
+                        "ECS cannot assume AWSServiceRoleForECS yet".into(),
+                    )),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await?;
         let arn = out
             .service()
             .and_then(|s| s.service_arn())

@@ -130,10 +130,20 @@ impl Resource for UserPoolDomainResource {
             return Ok(Observation::Missing);
         }
         match owner(cx, &d).await? {
-            Ok(()) => Ok(Observation::Present(Live {
-                health: health(&d),
-                ..Live::new(ids([("domain", want)]))
-            })),
+            // A FAILED domain never becomes ACTIVE; the API offers no repair but deleting it and creating it
+            // again (docs/aws-behaviour.md, point 3).
+            Ok(()) => Ok(Observation::Present(
+                Live {
+                    health: health(&d),
+                    ..Live::new(ids([("domain", want)]))
+                }
+                .with_drift(
+                    (d.status() == Some(&DomainStatusType::Failed))
+                        .then(|| Drift::new("status", "ACTIVE", "FAILED").replace())
+                        .into_iter()
+                        .collect(),
+                ),
+            )),
             Err(by) => Ok(Observation::Foreign(taken(&want, &by))),
         }
     }
