@@ -133,6 +133,18 @@ class DataPlane:
             doc = await request.json()
             self.neo4j.set_password(doc["uri"], doc["user"], doc["password"])
             return JSONResponse({"ok": True})
+        if path == "/_dataplane/cognito/mint" and request.method == "POST":
+            # A token as the Cognito stand-in issues it, with a chosen lifetime (negative: already expired).
+            from .cognito import mint
+
+            doc = await request.json()
+            now = int(time.time())
+            lifetime = int(doc.get("lifetime", 3600))
+            if lifetime > 0:
+                token = mint(doc["region"], doc["pool_id"], doc["client_id"], doc["scopes"], lifetime, now=now)
+            else:  # issued an hour before it expired, `-lifetime` seconds ago
+                token = mint(doc["region"], doc["pool_id"], doc["client_id"], doc["scopes"], 3600, now=now - 3600 + lifetime)
+            return JSONResponse({"access_token": token})
         if path == "/_dataplane/force-state" and request.method == "POST":
             from . import states
 

@@ -107,7 +107,12 @@ impl<'a> Walk<'a> {
 
     /// Token, then the `initialize` handshake with the gateway.
     pub async fn open(&mut self, env: &Env) -> Result<Session> {
-        let cx = self.cx(env, "token");
+        let line = self.line(env, "agent-path");
+        line.set("getting an access token".into());
+        let cx = Cx {
+            line: line.clone(),
+            ..self.cx(env, "token")
+        };
         let token = token::obtain(
             &cx,
             self.state,
@@ -124,13 +129,11 @@ impl<'a> Walk<'a> {
             }
             .into_error("getting an access token"),
         })?;
-        cx.line.finish("obtained".into(), true);
         let versions = cx.settings().protocol_versions.clone();
-        let line = self.line(env, "gateway");
-        line.set("initialize".into());
+        line.set("initialize through the gateway".into());
         match Session::open(&self.url, &token.access_token, &self.reach, &versions).await {
             Ok(s) => {
-                line.finish("initialized".into(), true);
+                line.finish("token obtained, session initialized".into(), true);
                 self.token = Some(token);
                 Ok(s)
             }

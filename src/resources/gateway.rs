@@ -558,6 +558,8 @@ impl Resource for GatewayResource {
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let id = live.id("gateway_id")?.to_owned();
+        // Replacing a gateway (the target node is deleted before it on `down`, not on a replacement).
+        super::gateway_target::clear_gateway(cx, &id).await?;
         // DeleteGateway answers ConflictException while the gateway is in a transition (CREATING, UPDATING —
         // e.g. right after an interrupted `up`): wait for it to settle and delete then.
         let gone = delete_when_settled(cx, "the gateway", || async {

@@ -368,49 +368,83 @@ impl Resource for GatewayTargetResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        let gateway_id = live.id("gateway_id")?.to_owned();
-        let target_id = live.id("target_id")?.to_owned();
-        // ConflictException while the target is CREATING, UPDATING or SYNCHRONIZING: wait, then delete.
-        let gone = gateway::delete_when_settled(cx, "the target", || async {
-            match cx
-                .aws()
-                .agentcore
-                .delete_gateway_target()
-                .gateway_identifier(&gateway_id)
-                .target_id(&target_id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Deleted::Accepted),
-                Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
-                    Ok(Deleted::Gone)
-                }
-                Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
-                    get(cx, &gateway_id, &target_id)
-                        .await?
-                        .map(|t| format!("status {}", t.status().as_str()))
-                        .unwrap_or_else(|| "ConflictException".into()),
-                )),
-                Err(e) => Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
-            }
-        })
-        .await?;
-        if gone {
-            return Ok(());
-        }
-        wait::until(
-            cx,
-            "the target to be deleted",
-            cx.settings().wait_timeout,
-            || async {
-                Ok(match get(cx, &gateway_id, &target_id).await? {
-                    None => Poll::Ready(()),
-                    Some(t) => Poll::Pending(format!("status {}", t.status().as_str())),
-                })
-            },
-        )
-        .await
+        delete_target(cx, live.id("gateway_id")?, live.id("target_id")?).await
     }
+}
+
+/// Deletes one target and waits until it is gone. ConflictException while it is CREATING, UPDATING or
+/// SYNCHRONIZING: waits for it to settle, then deletes.
+async fn delete_target(cx: &Cx, gateway_id: &str, target_id: &str) -> Result<()> {
+    let gone = gateway::delete_when_settled(cx, "the target", || async {
+        match cx
+            .aws()
+            .agentcore
+            .delete_gateway_target()
+            .gateway_identifier(gateway_id)
+            .target_id(target_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Deleted::Accepted),
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(Deleted::Gone),
+            Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
+                get(cx, gateway_id, target_id)
+                    .await?
+                    .map(|t| format!("status {}", t.status().as_str()))
+                    .unwrap_or_else(|| "ConflictException".into()),
+            )),
+            Err(e) => Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
+        }
+    })
+    .await?;
+    if gone {
+        return Ok(());
+    }
+    wait::until(
+        cx,
+        "the target to be deleted",
+        cx.settings().wait_timeout,
+        || async {
+            Ok(match get(cx, gateway_id, target_id).await? {
+                None => Poll::Ready(()),
+                Some(t) => Poll::Pending(format!("status {}", t.status().as_str())),
+            })
+        },
+    )
+    .await
+}
+
+/// Removes the stack's target from a gateway about to be deleted (AgentCore deletes a gateway only once it has no
+/// targets; the gateway-target node creates it again on the new gateway). A target of another name was not
+/// created by this stack and is never deleted: the replacement stops and says so.
+pub async fn clear_gateway(cx: &Cx, gateway_id: &str) -> Result<()> {
+    let own = &cx.settings().target_name;
+    let out = match cx
+        .aws()
+        .agentcore
+        .list_gateway_targets()
+        .gateway_identifier(gateway_id)
+        .max_results(100)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
+        Err(e) => return Err(error::aws(cx.node, "ListGatewayTargets", e)),
+    };
+    if let Some(other) = out.items().iter().find(|t| t.name() != own) {
+        return Err(Error::Conflict(format!(
+            "{}: the gateway has a target `{}` that this stack did not create; AgentCore deletes a gateway only \
+             without targets and neo4j-gw never deletes what it did not create: remove that target, then re-run",
+            cx.node,
+            other.name()
+        )));
+    }
+    for t in out.items() {
+        cx.say(format!("deleting the target {} first", t.name()));
+        delete_target(cx, gateway_id, t.target_id()).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod dataplane;
 pub mod inventory;
 pub mod matrix;
 pub mod proxy;
@@ -44,6 +45,8 @@ pub struct Emulator {
     child: Child,
     stdin: Option<ChildStdin>,
     pub endpoint: String,
+    /// The loopback data plane (gateway, Cognito token endpoint, load balancer and MCP server stand-ins).
+    pub data_plane: String,
 }
 
 impl Emulator {
@@ -73,10 +76,16 @@ impl Emulator {
             endpoint.starts_with("http://127.0.0.1:"),
             "emulator must be on loopback: {endpoint}"
         );
+        let data_plane = ready["data_plane"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            data_plane.is_empty() || data_plane.starts_with("http://127.0.0.1:"),
+            "the data plane must be on loopback: {data_plane}"
+        );
         Emulator {
             stdin: child.stdin.take(),
             child,
             endpoint,
+            data_plane,
         }
     }
 
@@ -190,9 +199,11 @@ impl<'a> Stack<'a> {
             .arg("--stack")
             .arg(&self.name)
             .arg("--endpoint-url")
-            .arg(&self.emu.endpoint)
-            .args(args)
-            .stdin(Stdio::null());
+            .arg(&self.emu.endpoint);
+        if !self.emu.data_plane.is_empty() {
+            cmd.arg("--data-plane-endpoint").arg(&self.emu.data_plane);
+        }
+        cmd.args(args).stdin(Stdio::null());
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }

@@ -1,0 +1,270 @@
+//! Issue 9: the path the stack exists for — an agent with a Cognito token lists and calls the Neo4j MCP server's
+//! tools through the gateway — end to end on the local data plane: the Cognito stand-in's signed JWTs, the
+//! gateway stand-in (CUSTOM_JWT checks, the deployed interceptor code, the header allow-list, tool prefixes),
+//! the load balancer stand-in and the MCP server stand-in configured from the registered task definition.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use support::dataplane::{self, client_credentials, initialize, mint};
+use support::{Emulator, Stack, fixtures, state_id};
+
+const SCOPE: &str = "neo4j-mcp-gateway/invoke";
+const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
+
+fn tool_names(stdout: &str) -> BTreeSet<String> {
+    let doc: Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("tools --json: {e}\n{stdout}"));
+    doc.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The interceptor's log lines (its CloudWatch log group, every stream).
+async fn interceptor_log(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    let out = logs
+        .filter_log_events()
+        .log_group_name(format!("/aws/lambda/{stack}-interceptor"))
+        .send()
+        .await
+        .expect("interceptor log events");
+    out.events()
+        .iter()
+        .map(|e| e.message().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_lists_and_calls_tools_through_the_gateway() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "agent");
+
+    // `up` ends by listing the tools through the gateway as an agent would.
+    let up = st.up(&cert, &["--secret-cache-ttl", "2"]);
+    up.ok();
+    assert!(
+        up.stdout
+            .contains("Verified: an agent with a token lists 2 tools through the gateway")
+            && up.stdout.contains("neo4j-mcp___read-cypher"),
+        "{}",
+        up.stdout
+    );
+
+    // tools: both read tools, prefixed with the target name; no write tool in read-only mode.
+    let tools = st.run(&["tools", "--json"]);
+    tools.ok();
+    assert_eq!(
+        tool_names(&tools.stdout),
+        BTreeSet::from([
+            "neo4j-mcp___get-schema".to_owned(),
+            "neo4j-mcp___read-cypher".to_owned()
+        ])
+    );
+    let plain = st.run(&["tools"]);
+    plain.ok();
+    assert!(
+        plain
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("neo4j-mcp___get-schema") && l.contains("Retrieve the schema")),
+        "{}",
+        plain.stdout
+    );
+
+    // call: the prefix is added; the answer comes from Neo4j through the server stand-in.
+    let call = st.run(&[
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"RETURN 1 AS n"}"#,
+    ]);
+    call.ok();
+    assert_eq!(call.stdout.trim(), r#"[{"n": 1}]"#);
+    let call = st.run(&[
+        "call",
+        "neo4j-mcp___read-cypher",
+        "--args",
+        r#"{"query":"RETURN $x AS x","params":{"x":"y"}}"#,
+        "--json",
+    ]);
+    call.ok();
+    let result: Value = serde_json::from_str(&call.stdout).unwrap();
+    assert_eq!(result["isError"], false, "{result}");
+
+    // A write through read-cypher is refused by the server (isError), write-cypher does not exist (read-only).
+    let refused = st.run(&[
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"CREATE (n:Person) RETURN n"}"#,
+    ]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("read-cypher can only run read-only Cypher statements"),
+        "{}",
+        refused.stderr
+    );
+    let write = st.run(&[
+        "call",
+        "write-cypher",
+        "--args",
+        r#"{"query":"CREATE (n:Person)"}"#,
+    ]);
+    assert_eq!(write.code, 1, "{}", write.stderr);
+    assert!(
+        write.stderr.contains("-32602") && write.stderr.contains("write-cypher"),
+        "{}",
+        write.stderr
+    );
+    // Bad arguments never reach AWS.
+    let bad = st.run(&["call", "read-cypher", "--args", "{"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.calls.is_empty());
+
+    // Tokens the gateway must refuse, sent as an agent would send them.
+    let state = st.state();
+    let gateway_url = state_id(&state, "gateway", "url");
+    let pool = state_id(&state, "user-pool", "user_pool_id");
+    let client = state_id(&state, "app-client", "client_id");
+    for (what, token) in [
+        ("not a JWT", "not-a-token".to_owned()),
+        ("expired", mint(&emu, &pool, &client, SCOPE, -60).await),
+        (
+            "wrong scope",
+            mint(&emu, &pool, &client, "neo4j-mcp-gateway/other", 3600).await,
+        ),
+    ] {
+        let (status, www, body) = initialize(&emu, &gateway_url, &token).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(
+            www.is_some_and(|w| w.starts_with("Bearer")),
+            "{what}: no Bearer challenge"
+        );
+        let doc: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        assert!(
+            doc["error"]["code"].is_i64(),
+            "{what}: not a JSON-RPC error: {body}"
+        );
+    }
+    // The stack's own client's token works …
+    let good = mint(&emu, &pool, &client, SCOPE, 3600).await;
+    assert_eq!(initialize(&emu, &gateway_url, &good).await.0, 200);
+    // … another client of the same pool, with a valid token for the same scope, is refused.
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let other = cognito
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("another-app")
+        .generate_secret(true)
+        .allowed_o_auth_flows(
+            aws_sdk_cognitoidentityprovider::types::OAuthFlowType::ClientCredentials,
+        )
+        .allowed_o_auth_flows_user_pool_client(true)
+        .allowed_o_auth_scopes(SCOPE)
+        .send()
+        .await
+        .unwrap();
+    let other = other.user_pool_client().unwrap();
+    let domain = state_id(&state, "user-pool-domain", "domain");
+    let (status, answer) = client_credentials(
+        &emu,
+        &domain,
+        other.client_id().unwrap(),
+        other.client_secret().unwrap(),
+        SCOPE,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let theirs = answer["access_token"].as_str().unwrap();
+    let (status, _, body) = initialize(&emu, &gateway_url, theirs).await;
+    assert_eq!(
+        status, 401,
+        "a token of another client must be refused: {body}"
+    );
+
+    // The Neo4j password is rotated (in Neo4j and in the secret) out of band: once the interceptor's cache
+    // expires (2 s here), it reads the new one and calls work again — without a redeploy.
+    let before = interceptor_log(&sdk, &st.name).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let arn = state_id(&state, "secret", "arn");
+    let mut doc: Value = serde_json::from_str(
+        secrets
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let rotated = "rotated-Pw-7f3a9c";
+    dataplane::neo4j_password(&emu, DEMO_URI, "companies", rotated).await;
+    doc["NEO4J_PASSWORD"] = Value::from(rotated);
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    // Bounded: the cache lives 2 s; each failure must be Neo4j refusing the old password, nothing else.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut failures = 0;
+    loop {
+        let r = st.run(&[
+            "call",
+            "read-cypher",
+            "--args",
+            r#"{"query":"RETURN 2 AS n"}"#,
+        ]);
+        for out in [&r.stdout, &r.stderr] {
+            assert!(!out.contains(rotated), "the password reached the output");
+        }
+        if r.code == 0 {
+            assert_eq!(r.stdout.trim(), r#"[{"n": 2}]"#);
+            break;
+        }
+        assert!(
+            r.stderr.contains("Neo.ClientError.Security.Unauthorized"),
+            "a failure other than the old password: {}",
+            r.stderr
+        );
+        failures += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still failing after {failures} calls"
+        );
+    }
+    let after = interceptor_log(&sdk, &st.name).await;
+    let reads = |log: &[String]| {
+        log.iter()
+            .filter(|l| l.contains("credentials=secretsmanager"))
+            .count()
+    };
+    assert!(
+        reads(&after) > reads(&before),
+        "the interceptor did not read the secret again"
+    );
+    for line in &after {
+        assert!(
+            !line.contains(rotated) && !line.contains("companies\""),
+            "a credential in the interceptor's log: {line}"
+        );
+    }
+
+    st.run(&["down", "--yes"]).ok();
+    let gone = st.run(&["tools"]);
+    assert_ne!(gone.code, 0);
+    assert!(gone.stderr.contains("not deployed"), "{}", gone.stderr);
+}
