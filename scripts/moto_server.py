@@ -847,6 +847,46 @@ def patch_route53_change_validation() -> None:
     wrap(Route53Backend, "change_resource_record_sets", change)
 
 
+def patch_acm_dns_validation() -> None:
+    """AWS: a certificate requested with DNS validation becomes ISSUED once ACM finds the CNAME record it asked
+    for (DomainValidationOptions[].ResourceRecord) in public DNS; until then it stays PENDING_VALIDATION (ACM user
+    guide, "DNS validation"). moto issues every requested certificate after 60 seconds, records or not. Here it is
+    issued when each validation record exists in a public hosted zone of the emulator's Route53, and never by time
+    alone."""
+    from moto.acm.models import CertBundle
+    from moto.route53.models import route53_backends
+
+    def validated(cert: Any) -> bool:
+        options = cert.describe()["Certificate"].get("DomainValidationOptions") or []
+        if not options:
+            return False
+        r53 = route53_backends[cert.arn.split(":")[4]]["aws"]
+        for option in options:
+            record = option["ResourceRecord"]
+            name, value = record["Name"].lower(), record["Value"].lower()
+            found = False
+            for zone in r53.zones.values():
+                if zone.private_zone or not (name == zone.name.lower() or name.endswith("." + zone.name.lower())):
+                    continue
+                for rrset in zone.rrsets:
+                    if rrset.name.lower() == name and rrset.type == "CNAME" and any(
+                        str(r).lower().rstrip(".") == value.rstrip(".") for r in rrset.records
+                    ):
+                        found = True
+            if not found:
+                return False
+        return True
+
+    def check(original: Callable[..., Any], self: Any) -> None:
+        if self.type == "AMAZON_ISSUED" and self.status == "PENDING_VALIDATION":
+            if validated(self):
+                self.status = "ISSUED"
+            return
+        original(self)
+
+    wrap(CertBundle, "check", check)
+
+
 def patch_secretsmanager_put_on_deleted() -> None:
     """AWS put_secret_value on a secret scheduled for deletion fails with InvalidRequestException (restore it first);
     moto stores the new version."""
@@ -1104,6 +1144,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_elbv2_dns_names()
     patch_route53_change_validation()
     patch_secretsmanager_put_on_deleted()
+    patch_acm_dns_validation()
     patch_logs_retention_values()
     patch_iam_aws_managed_policies()
     patch_cognito_domain_rules()

@@ -4,9 +4,10 @@ hosted zone for the domain and an ISSUED ACM certificate covering <domain> and *
 
     python scripts/seed_emulator.py --endpoint http://127.0.0.1:PORT --region us-east-1 --domain example.com [--subdomain mcp]
 
-Idempotent: reuses the public zone named <domain> and an imported, ISSUED certificate for <domain> that covers
-*.<domain> (and <subdomain>.<domain>) if they exist. The certificate is self-signed, generated here with the
-`cryptography` package, and imported (moto leaves requested certificates PENDING_VALIDATION for ever).
+Idempotent: reuses the public zone named <domain> and an ISSUED certificate requested from ACM for <domain> that
+covers *.<domain> (and <subdomain>.<domain>) if they exist. The certificate is requested with DNS validation and its
+validation record written in the zone, as an operator does; the emulator then issues it (scripts/moto_server.py,
+patch_acm_dns_validation). A self-signed, imported certificate would not do: the gateway refuses it.
 Prints one JSON line: {"hosted_zone_id": "Z...", "certificate_arn": "arn:aws:acm:..."} (the zone id without the
 "/hostedzone/" prefix). Talks only to a loopback endpoint, with fake credentials.
 """
@@ -14,7 +15,6 @@ Prints one JSON line: {"hosted_zone_id": "Z...", "certificate_arn": "arn:aws:acm
 from __future__ import annotations
 
 import argparse
-import datetime
 import ipaddress
 import json
 import sys
@@ -23,36 +23,6 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-
-
-def self_signed_certificate(domain: str, extra_names: tuple[str, ...] = ()) -> tuple[str, str]:
-    """A PEM (certificate, private key) pair, RSA 2048, CN=<domain>, SANs <domain>, *.<domain> and extra_names."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    names = list(dict.fromkeys([domain, f"*.{domain}", *extra_names]))
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem_cert = cert.public_bytes(serialization.Encoding.PEM).decode()
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    ).decode()
-    return pem_cert, pem_key
 
 
 def covers(pattern: str, name: str) -> bool:
@@ -75,7 +45,10 @@ def find_or_create_zone(route53: object, domain: str) -> str:
     return created["HostedZone"]["Id"].split("/")[-1]
 
 
-def find_or_import_certificate(acm: object, domain: str, names: tuple[str, ...]) -> str:
+def find_or_request_certificate(acm: object, route53: object, zone_id: str, domain: str, names: tuple[str, ...]) -> str:
+    """An ISSUED ACM certificate (AMAZON_ISSUED) covering the names, as an account gets one: requested with DNS
+    validation, the validation CNAME written in the public zone, ACM then issues it (the emulator validates against
+    its Route53, as ACM does against public DNS)."""
     paginator = acm.get_paginator("list_certificates")  # type: ignore[attr-defined]
     for page in paginator.paginate(CertificateStatuses=["ISSUED"]):
         for summary in page["CertificateSummaryList"]:
@@ -83,19 +56,30 @@ def find_or_import_certificate(acm: object, domain: str, names: tuple[str, ...])
                 continue
             cert = acm.describe_certificate(CertificateArn=summary["CertificateArn"])["Certificate"]  # type: ignore[attr-defined]
             sans = cert.get("SubjectAlternativeNames", [])
-            if (
-                cert.get("Type") == "IMPORTED"
-                and cert.get("Status") == "ISSUED"
-                and all(any(covers(p, n) for p in sans) for n in names)
-            ):
+            if cert.get("Type") == "AMAZON_ISSUED" and all(any(covers(p, n) for p in sans) for n in names):
                 return cert["CertificateArn"]
-    extra = tuple(n for n in names if not covers(f"*.{domain}", n) and n != domain)
-    pem_cert, pem_key = self_signed_certificate(domain, extra)
-    return acm.import_certificate(  # type: ignore[attr-defined]
-        Certificate=pem_cert.encode(),
-        PrivateKey=pem_key.encode(),
+    sans = sorted({f"*.{domain}", *(n for n in names if n != domain and not covers(f"*.{domain}", n))})
+    arn = acm.request_certificate(  # type: ignore[attr-defined]
+        DomainName=domain,
+        SubjectAlternativeNames=sans,
+        ValidationMethod="DNS",
         Tags=[{"Key": "neo4j-gw:seed", "Value": "true"}],
     )["CertificateArn"]
+    options = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]  # type: ignore[attr-defined]
+    records = {(o["ResourceRecord"]["Name"], o["ResourceRecord"]["Value"]) for o in options}
+    route53.change_resource_record_sets(  # type: ignore[attr-defined]
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {"Action": "UPSERT", "ResourceRecordSet": {"Name": n, "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": v}]}}
+                for n, v in sorted(records)
+            ]
+        },
+    )
+    status = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"]  # type: ignore[attr-defined]
+    if status != "ISSUED":
+        sys.exit(f"seed_emulator: the certificate is {status} after its validation records were written")
+    return arn
 
 
 def require_loopback(endpoint: str) -> None:
@@ -125,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     acm = session.client("acm", endpoint_url=args.endpoint, config=config)
 
     zone_id = find_or_create_zone(route53, domain)
-    certificate_arn = find_or_import_certificate(acm, domain, (domain, f"*.{domain}", fqdn))
+    certificate_arn = find_or_request_certificate(acm, route53, zone_id, domain, (domain, f"*.{domain}", fqdn))
     print(json.dumps({"hosted_zone_id": zone_id, "certificate_arn": certificate_arn}), flush=True)
     return 0
 

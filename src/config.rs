@@ -101,6 +101,19 @@ pub const DEFAULT_AUTH_HEADER: &str = "X-Neo4j-Authorization";
 pub const DEMO_PASSWORD: &str = "companies";
 pub const DEFAULT_CONFIG_FILE: &str = "neo4j-gw.toml";
 
+/// A warning when `allowed_cidrs` shuts the gateway out: AgentCore publishes no address ranges for the gateway's
+/// requests to its targets (no AgentCore entry in AWS's ip-ranges.json; docs/aws-behaviour.md, point 6), so only a
+/// rule open to the whole internet lets them reach the load balancer.
+pub fn allowed_cidrs_warning(s: &Settings) -> Option<String> {
+    let open = s.allowed_cidrs.iter().any(|c| c == "0.0.0.0/0");
+    (!open).then(|| {
+        format!(
+            "allowed_cidrs is {}: the load balancer admits only these addresses on 443, but AgentCore publishes no              address ranges for the gateway's requests to the MCP server, so the gateway will not reach it (its              requests time out). Keep 0.0.0.0/0 unless the server is meant for other clients only",
+            s.allowed_cidrs.join(",")
+        )
+    })
+}
+
 /// The environment variable of a key.
 pub fn env_var(key: &str) -> String {
     format!("NEO4J_GW_{}", key.to_ascii_uppercase())

@@ -411,6 +411,11 @@ impl Engine {
                                 )));
                             }
                             self.learn(node.id(), &live.ids);
+                            for (k, v) in &live.details {
+                                if k == crate::resources::WARNING {
+                                    self.progress.note(&format!("warning: {}: {v}", node.id()));
+                                }
+                            }
                             Ok((node.id(), node.kind(), live.ids))
                         }
                         Observation::Missing => Err(Error::Preflight(node.missing_message(&cx))),

@@ -97,7 +97,8 @@ class LoadBalancers:
             kind = cert.get("Type")
             if kind == "PRIVATE":
                 return f"x509: certificate for {host} signed by a private CA (not publicly trusted)"
-            if kind == "IMPORTED" and cert.get("Issuer") and cert.get("Issuer") == cert.get("Subject"):
+            subject_cn = str(cert.get("Subject", "")).removeprefix("CN=").split(",")[0]
+            if kind == "IMPORTED" and cert.get("Issuer") in (subject_cn, cert.get("Subject")):
                 return f"x509: certificate for {host} is self-signed (not publicly trusted)"
             return None
         return f"x509: no certificate of the listener covers {host}"

@@ -45,6 +45,9 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
         prepared.settings.stack, prepared.region
     ));
     engine.preflight(Some(&store)).await?;
+    if let Some(w) = crate::config::allowed_cidrs_warning(&prepared.settings) {
+        env.progress.note(&format!("warning: {w}"));
+    }
     store.set_settings(prepared.settings.recorded.clone())?;
     let results = engine.up(&store).await;
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();

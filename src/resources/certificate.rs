@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_acm::types::CertificateStatus;
 
-use super::{Cx, Health, Live, Observation, Resource, ids};
+use super::{Cx, Health, Live, Observation, Resource, WARNING, ids};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 
@@ -148,6 +148,9 @@ impl Resource for CertificateResource {
                 }
             ));
         }
+        if let Some(w) = trust_warning(cert) {
+            live.details.push((WARNING.into(), w));
+        }
         Ok(Observation::Present(live))
     }
 
@@ -162,9 +165,73 @@ impl Resource for CertificateResource {
     }
 }
 
+/// The gateway connects to `https://<fqdn>/mcp` and, like any TLS client, must trust the certificate the load
+/// balancer presents (docs/aws-behaviour.md, point 6). A certificate ACM issued (AMAZON_ISSUED) is publicly
+/// trusted; an imported one only when a public CA issued it — neo4j-gw cannot tell, so it warns, and says more
+/// when the certificate is plainly self-signed (its issuer is its own subject); a private-CA one never is.
+fn trust_warning(cert: &aws_sdk_acm::types::CertificateDetail) -> Option<String> {
+    use aws_sdk_acm::types::CertificateType;
+    let subject_cn = cert
+        .subject()
+        .unwrap_or_default()
+        .trim_start_matches("CN=")
+        .split(',')
+        .next()
+        .unwrap_or_default();
+    let self_signed = cert
+        .issuer()
+        .is_some_and(|i| i == subject_cn || Some(i) == cert.subject());
+    match cert.r#type() {
+        Some(CertificateType::Imported) if self_signed => Some(
+            "the certificate is imported and self-signed: the AgentCore gateway verifies the endpoint's certificate              and will not connect (the target fails with a TLS error). Request one from ACM (DNS validation) instead"
+                .into(),
+        ),
+        Some(CertificateType::Imported) => Some(format!(
+            "the certificate is imported (issuer: {}): the AgentCore gateway connects only if a public CA issued it;              a certificate requested from ACM always works",
+            cert.issuer().unwrap_or("unknown")
+        )),
+        Some(CertificateType::Private) => Some(
+            "the certificate comes from a private CA: the AgentCore gateway verifies the endpoint's certificate              against public CAs and will not connect. Request a public certificate from ACM instead"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::covers;
+    use super::{covers, trust_warning};
+
+    #[test]
+    fn imported_and_private_certificates_are_warned_about() {
+        use aws_sdk_acm::types::{CertificateDetail, CertificateType};
+        let cert = |t: CertificateType, issuer: &str| {
+            CertificateDetail::builder()
+                .r#type(t)
+                .issuer(issuer)
+                .subject("CN=example.com")
+                .build()
+        };
+        assert_eq!(
+            trust_warning(&cert(CertificateType::AmazonIssued, "Amazon")),
+            None
+        );
+        assert!(
+            trust_warning(&cert(CertificateType::Imported, "example.com"))
+                .unwrap()
+                .contains("self-signed")
+        );
+        let public = trust_warning(&cert(CertificateType::Imported, "Let's Encrypt")).unwrap();
+        assert!(
+            public.contains("public CA") && !public.contains("self-signed"),
+            "{public}"
+        );
+        assert!(
+            trust_warning(&cert(CertificateType::Private, "Corp CA"))
+                .unwrap()
+                .contains("private CA")
+        );
+    }
 
     #[test]
     fn exact_names_cover_themselves_only() {

@@ -47,7 +47,7 @@ pub const ROLE: RoleResource = RoleResource {
             "bedrock-agentcore.amazonaws.com",
             Some(json!({
                 "StringEquals": {"aws:SourceAccount": account},
-                "ArnLike": {"aws:SourceArn": format!("arn:{}:bedrock-agentcore:{region}:{account}:gateway/*", partition(region))},
+                "ArnLike": {"aws:SourceArn": format!("arn:{}:bedrock-agentcore:{region}:{account}:gateway/*", super::partition(region))},
             })),
         ))
     },
@@ -64,16 +64,6 @@ pub const ROLE: RoleResource = RoleResource {
         })))
     },
 };
-
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
 
 /// `<stack>-gw`: valid for `([0-9a-zA-Z][-]?){1,48}` because stack names are.
 pub fn gateway_name(cx: &Cx) -> String {
@@ -745,6 +735,6 @@ mod tests {
             discovery_url("us-east-1", "us-east-1_abc"),
             "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc/.well-known/openid-configuration"
         );
-        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(crate::resources::partition("us-gov-west-1"), "aws-us-gov");
     }
 }

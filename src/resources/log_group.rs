@@ -6,6 +6,15 @@ use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
 use crate::state::Ids;
 
+/// `arn:<partition>:logs:<region>:<account>:log-group:<name>`, the form without the trailing `:*` (CloudWatch
+/// Logs API reference, LogGroup.logGroupArn; docs/aws-behaviour.md, point 6).
+pub fn log_group_arn(region: &str, account: &str, name: &str) -> String {
+    format!(
+        "arn:{}:logs:{region}:{account}:log-group:{name}",
+        super::partition(region)
+    )
+}
+
 pub struct LogGroupResource {
     pub node: &'static str,
     pub deps: &'static [&'static str],
@@ -93,11 +102,7 @@ impl Resource for LogGroupResource {
             Some(d) => drift.push(Drift::new("retention_in_days", want, d)),
             None => drift.push(Drift::new("retention_in_days", want, "never expire")),
         }
-        let arn = group
-            .arn()
-            .unwrap_or_default()
-            .trim_end_matches(":*")
-            .to_owned();
+        let arn = log_group_arn(&cx.shared.region, &cx.shared.account, &name);
         Ok(Observation::Present(
             Live::new(ids([("name", name), ("arn", arn)])).with_drift(drift),
         ))
@@ -117,11 +122,8 @@ impl Resource for LogGroupResource {
             return Err(error::aws(cx.node, "CreateLogGroup", e));
         }
         self.set_retention(cx, &name).await?;
-        let arn = self
-            .find(cx, &name)
-            .await?
-            .and_then(|g| g.arn().map(|a| a.trim_end_matches(":*").to_owned()))
-            .unwrap_or_default();
+        // Built, not read back: a describe right after the create may not list the new group yet.
+        let arn = log_group_arn(&cx.shared.region, &cx.shared.account, &name);
         Ok(ids([("name", name), ("arn", arn)]))
     }
 

@@ -54,8 +54,23 @@ pub mod vpc;
 pub const TAG_STACK: &str = "neo4j-gw:stack";
 pub const TAG_RESOURCE: &str = "neo4j-gw:resource";
 
+/// The key of a [`Live::details`] entry that pre-flight and `status` show as a warning: nothing is wrong yet,
+/// but something will probably not work, and the text says why.
+pub const WARNING: &str = "warning";
+
 /// The key of a resource's create token in its intent record (see [`Cx::create_token`]).
 pub const CREATE_TOKEN: &str = "create_token";
+
+/// The ARN partition of a region.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
 
 /// A new create token (64 hex digits) for one lifetime of a stack's node: unique per call.
 pub fn new_create_token(stack: &str, node: &str) -> String {

@@ -284,7 +284,8 @@ pub async fn hosted_zone(
         .to_owned()
 }
 
-/// Imports a self-signed certificate for the names into ACM (so it is `ISSUED`); returns its ARN.
+/// Imports a self-signed certificate for the names into ACM (`ISSUED`, `IMPORTED`; the gateway would not trust
+/// it); returns its ARN.
 pub async fn certificate(sdk: &aws_config::SdkConfig, names: &[&str]) -> String {
     let key =
         rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -304,11 +305,87 @@ pub async fn certificate(sdk: &aws_config::SdkConfig, names: &[&str]) -> String 
     out.certificate_arn().unwrap().to_owned()
 }
 
-/// The standard fixtures: the sample public zone and a wildcard certificate covering it.
+/// A certificate requested from ACM with DNS validation for `domain` and `*.domain`, its validation record
+/// written in the public zone `zone`, hence ISSUED (AMAZON_ISSUED: the gateway trusts it); returns its ARN.
+pub async fn issued_certificate(sdk: &aws_config::SdkConfig, zone: &str, domain: &str) -> String {
+    let acm = aws_sdk_acm::Client::new(sdk);
+    let arn = acm
+        .request_certificate()
+        .domain_name(domain)
+        .subject_alternative_names(format!("*.{domain}"))
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .send()
+        .await
+        .expect("request certificate")
+        .certificate_arn()
+        .unwrap()
+        .to_owned();
+    let described = acm
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let mut changes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for o in described.certificate().unwrap().domain_validation_options() {
+        let r = o.resource_record().unwrap();
+        if seen.insert(r.name().to_owned()) {
+            changes.push(
+                aws_sdk_route53::types::Change::builder()
+                    .action(aws_sdk_route53::types::ChangeAction::Upsert)
+                    .resource_record_set(
+                        aws_sdk_route53::types::ResourceRecordSet::builder()
+                            .name(r.name())
+                            .r#type(aws_sdk_route53::types::RrType::Cname)
+                            .ttl(300)
+                            .resource_records(
+                                aws_sdk_route53::types::ResourceRecord::builder()
+                                    .value(r.value())
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
+        }
+    }
+    aws_sdk_route53::Client::new(sdk)
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("validation record");
+    let status = acm
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .certificate()
+        .and_then(|c| c.status().cloned());
+    assert_eq!(
+        status,
+        Some(aws_sdk_acm::types::CertificateStatus::Issued),
+        "the emulator validates a requested certificate once its CNAME is in the zone"
+    );
+    arn
+}
+
+/// The standard fixtures: the sample public zone and a wildcard certificate covering it, requested from ACM.
 pub async fn fixtures(emu: &Emulator) -> (String, String) {
     let sdk = emu.sdk().await;
     let zone = hosted_zone(&sdk, DOMAIN, None).await;
-    let cert = certificate(&sdk, &[DOMAIN, &format!("*.{DOMAIN}")]).await;
+    let cert = issued_certificate(&sdk, &zone, DOMAIN).await;
     (zone, cert)
 }
 
