@@ -108,7 +108,7 @@ pub fn allowed_cidrs_warning(s: &Settings) -> Option<String> {
     let open = s.allowed_cidrs.iter().any(|c| c == "0.0.0.0/0");
     (!open).then(|| {
         format!(
-            "allowed_cidrs is {}: the load balancer admits only these addresses on 443, but AgentCore publishes no              address ranges for the gateway's requests to the MCP server, so the gateway will not reach it (its              requests time out). Keep 0.0.0.0/0 unless the server is meant for other clients only",
+            "allowed_cidrs is {}: the load balancer admits only these addresses on 443, but AgentCore publishes no address ranges for the gateway's requests to the MCP server, so the gateway will not reach it (its requests time out). Keep 0.0.0.0/0 unless the server is meant for other clients only",
             s.allowed_cidrs.join(",")
         )
     })
@@ -452,20 +452,23 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         scope: r.required("scope", |v| validate_simple_name(v, 256))?,
         token_validity_minutes: r
             .required("token_validity_minutes", |v| parse_range::<i32>(v, 5, 1440))?,
-        auth_header: r.required("auth_header", |v| {
-            if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                Ok(v.to_owned())
-            } else {
-                Err("must be an HTTP header name (letters, digits, hyphens)".into())
-            }
-        })?,
+        auth_header: r.required("auth_header", validate_auth_header)?,
         secret_cache_ttl: r.required("secret_cache_ttl", |v| parse_range::<u32>(v, 0, 3600))?,
         protocol_versions: r.required("protocol_versions", |v| {
             let list = split_list(v);
-            if list.is_empty() || list.iter().any(|p| !is_date(p)) {
-                Err("must be a list of MCP protocol versions such as 2025-03-26".into())
-            } else {
-                Ok(list)
+            match list
+                .iter()
+                .find(|p| !PROTOCOL_VERSIONS.contains(&p.as_str()))
+            {
+                _ if list.is_empty() => Err(format!(
+                    "must list MCP protocol versions, from {}",
+                    PROTOCOL_VERSIONS.join(", ")
+                )),
+                Some(bad) => Err(format!(
+                    "`{bad}` is not an MCP protocol version the gateway supports; use {}",
+                    PROTOCOL_VERSIONS.join(", ")
+                )),
+                None => Ok(list),
             }
         })?,
         target_name: r.required("target_name", |v| {
@@ -571,14 +574,44 @@ fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
-fn is_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+/// The MCP protocol versions the gateway can be configured with (docs/aws-behaviour.md, point 6).
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+
+/// Headers the gateway never passes from a request to its target, whatever the target allows: it sets them
+/// itself (`Authorization` carries its own outbound authorization) or they belong to the HTTP or MCP transport
+/// (docs/aws-behaviour.md, point 2). The credentials header must be another one.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-type",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "accept",
+    "accept-encoding",
+    "user-agent",
+    "mcp-session-id",
+    "mcp-protocol-version",
+];
+
+fn validate_auth_header(v: &str) -> std::result::Result<String, String> {
+    if v.is_empty()
+        || v.len() > 64
+        || !v.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(
+            "must be an HTTP header name (letters, digits, hyphens), e.g. X-Neo4j-Authorization"
+                .into(),
+        );
+    }
+    if RESERVED_HEADERS.contains(&v.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "`{v}` is a header the AgentCore gateway does not pass on to the target: the Neo4j credentials would \
+             never reach the server. Use a custom header such as {DEFAULT_AUTH_HEADER} (the default)"
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 /// Stack names: 1–24 of lowercase letters, digits and single hyphens, starting with a letter and not ending
@@ -873,6 +906,43 @@ mod tests {
             Some(DEMO_PASSWORD)
         );
         assert_eq!((s.cpu, s.memory), (256, 1024));
+    }
+
+    #[test]
+    fn the_credentials_header_must_be_one_the_gateway_passes_on() {
+        assert_eq!(up(&[]).unwrap().auth_header, "X-Neo4j-Authorization");
+        for reserved in ["Authorization", "authorization", "Host", "Mcp-Session-Id"] {
+            let e = up(&[("auth_header", reserved)]).unwrap_err().to_string();
+            assert!(
+                e.starts_with("--auth-header") && e.contains("does not pass on"),
+                "{e}"
+            );
+        }
+        assert!(up(&[("auth_header", "X-Db-Auth")]).is_ok());
+        assert!(up(&[("auth_header", "1-bad")]).is_err());
+        assert!(allowed_cidrs_warning(&up(&[]).unwrap()).is_none());
+        let w = allowed_cidrs_warning(&up(&[("allowed_cidrs", "10.0.0.0/8")]).unwrap()).unwrap();
+        assert!(
+            w.contains("10.0.0.0/8") && w.contains("no address ranges"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn protocol_versions_are_the_gateways() {
+        assert_eq!(
+            up(&[("protocol_versions", "2025-11-25,2025-06-18")])
+                .unwrap()
+                .protocol_versions,
+            ["2025-11-25", "2025-06-18"]
+        );
+        let e = up(&[("protocol_versions", "2025-03-26,2024-01-01")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`2024-01-01`") && e.contains("2025-11-25"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -270,7 +270,7 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
     assert!(conf.vpc_config().is_none_or(|v| v.subnet_ids().is_empty()));
     let vars = conf.environment().unwrap().variables().unwrap();
     assert_eq!(vars["SECRET_ARN"], out("Neo4jSecretArn"));
-    assert_eq!(vars["AUTH_HEADER"], "Authorization");
+    assert_eq!(vars["AUTH_HEADER"], "X-Neo4j-Authorization");
     assert_eq!(vars["SECRET_TTL_SECONDS"], "300");
 
     // Its log group has the retention setting.
@@ -727,10 +727,36 @@ async fn token_domain_conflict_and_drift() {
     );
     assert!(!r.stderr.contains(&secret) && !r.stdout.contains(&secret));
 
-    // Against an emulator the real Cognito domain is never contacted: the endpoint must be given.
-    let r = st.run(&["token"]);
+    // Against an emulator the real Cognito domain is never contacted: without the emulator's data plane (or an
+    // explicit endpoint) `token` says what to pass; with it, the Cognito stand-in at the domain's name answers
+    // with a signed access token carrying Cognito's claims.
+    let r = st.run_cmd(st.command_without_data_plane(&["token"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("--token-endpoint"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--token-endpoint") && r.stderr.contains("--data-plane-endpoint"),
+        "{}",
+        r.stderr
+    );
+    let r = st.run(&["token"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let parts: Vec<&str> = r.stdout.trim().split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {}", r.stdout);
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["token_use"], "access");
+    assert_eq!(claims["scope"], SCOPE);
+    assert_eq!(
+        claims["client_id"],
+        state_id(&st.state(), "app-client", "client_id")
+    );
+    assert!(
+        claims.get("aud").is_none(),
+        "Cognito access tokens carry no aud: {claims}"
+    );
 
     // An endpoint that refuses connections is retried, for a bounded time, then reported.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();

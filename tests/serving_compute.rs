@@ -228,7 +228,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     assert_eq!(td.container_definitions().len(), 1);
     let c = &td.container_definitions()[0];
     assert_eq!(c.name(), Some("neo4j-mcp"));
-    assert_eq!(c.image(), Some("mcp/neo4j:latest"));
+    assert_eq!(c.image(), Some("neo4j/mcp:v1.5.3"));
     assert_eq!(c.port_mappings()[0].container_port(), Some(8080));
     let env: BTreeMap<&str, &str> = c
         .environment()
@@ -243,6 +243,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"),
         ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"),
         ("NEO4J_TELEMETRY", "false"),
+        ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
     ]
     .into_iter()
     .collect();

@@ -183,7 +183,7 @@ fn trust_warning(cert: &aws_sdk_acm::types::CertificateDetail) -> Option<String>
         .is_some_and(|i| i == subject_cn || Some(i) == cert.subject());
     match cert.r#type() {
         Some(CertificateType::Imported) if self_signed => Some(
-            "the certificate is imported and self-signed: the AgentCore gateway verifies the endpoint's certificate              and will not connect (the target fails with a TLS error). Request one from ACM (DNS validation) instead"
+            "the certificate is imported and self-signed: the AgentCore gateway verifies the endpoint's certificate and will not connect (the target fails with a TLS error). Request one from ACM (DNS validation) instead"
                 .into(),
         ),
         Some(CertificateType::Imported) => Some(format!(
@@ -191,7 +191,7 @@ fn trust_warning(cert: &aws_sdk_acm::types::CertificateDetail) -> Option<String>
             cert.issuer().unwrap_or("unknown")
         )),
         Some(CertificateType::Private) => Some(
-            "the certificate comes from a private CA: the AgentCore gateway verifies the endpoint's certificate              against public CAs and will not connect. Request a public certificate from ACM instead"
+            "the certificate comes from a private CA: the AgentCore gateway verifies the endpoint's certificate against public CAs and will not connect. Request a public certificate from ACM instead"
                 .into(),
         ),
         _ => None,

@@ -473,6 +473,7 @@ mod tests {
             ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"),
             ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"),
             ("NEO4J_TELEMETRY", "false"),
+            ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -480,10 +481,10 @@ mod tests {
         assert_eq!(env, want);
         let env = environment(&settings(&[
             ("read_only", "false"),
-            ("auth_header", "X-Neo4j-Authorization"),
+            ("auth_header", "X-Db-Auth"),
         ]));
         assert_eq!(env["NEO4J_READ_ONLY"], "false");
-        assert_eq!(env["NEO4J_HTTP_AUTH_HEADER_NAME"], "X-Neo4j-Authorization");
+        assert_eq!(env["NEO4J_HTTP_AUTH_HEADER_NAME"], "X-Db-Auth");
         assert!(!env.contains_key("NEO4J_USERNAME") && !env.contains_key("NEO4J_PASSWORD"));
     }
 

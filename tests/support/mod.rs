@@ -181,6 +181,16 @@ impl<'a> Stack<'a> {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with(args, true)
+    }
+
+    /// The binary against the emulator's control plane only: public names (the gateway, the Cognito domain) are
+    /// then unreachable, as they are for an emulator without a data plane.
+    pub fn command_without_data_plane(&self, args: &[&str]) -> Command {
+        self.command_with(args, false)
+    }
+
+    fn command_with(&self, args: &[&str], data_plane: bool) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_neo4j-gw"));
         cmd.current_dir(self.dir.path())
             .env_clear()
@@ -200,7 +210,7 @@ impl<'a> Stack<'a> {
             .arg(&self.name)
             .arg("--endpoint-url")
             .arg(&self.emu.endpoint);
-        if !self.emu.data_plane.is_empty() {
+        if data_plane && !self.emu.data_plane.is_empty() {
             cmd.arg("--data-plane-endpoint").arg(&self.emu.data_plane);
         }
         cmd.args(args).stdin(Stdio::null());
