@@ -577,19 +577,59 @@ fn split_list(v: &str) -> Vec<String> {
 /// The MCP protocol versions the gateway can be configured with (docs/aws-behaviour.md, point 6).
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
 
-/// Headers the gateway never passes from a request to its target, whatever the target allows: it sets them
-/// itself (`Authorization` carries its own outbound authorization) or they belong to the HTTP or MCP transport
-/// (docs/aws-behaviour.md, point 2). The credentials header must be another one.
+/// Headers the gateway never passes from a request to its target, whatever the target allows: the "Header
+/// restrictions" of the AgentCore developer guide's "Header propagation with Gateway" (as far as the stored copy
+/// lists them), plus MCP's own transport headers. The credentials header must be another one
+/// (docs/aws-behaviour.md, point 2).
 pub const RESERVED_HEADERS: &[&str] = &[
     "authorization",
-    "host",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
     "content-type",
     "content-length",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "content-range",
+    "cache-control",
+    "etag",
+    "expires",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "last-modified",
+    "pragma",
+    "vary",
     "connection",
-    "transfer-encoding",
-    "accept",
-    "accept-encoding",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "host",
     "user-agent",
+    "referer",
+    "from",
+    "range",
+    "accept-ranges",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "server",
+    "date",
+    "location",
+    "retry-after",
+    "set-cookie",
+    "cookie",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
     "mcp-session-id",
     "mcp-protocol-version",
 ];

@@ -50,20 +50,60 @@ INTERNET_GATEWAY_SOURCE = "198.51.100.20"  # a documentation address: AgentCore 
 PAGE_SIZE = 2  # tools per tools/list page: small, so clients must follow nextCursor
 SERVER_VERSION = "1.0.0"
 
-# Header names the gateway never forwards from the request to a target, whatever the allow-list says; the
-# gateway sets them itself (docs/aws-behaviour.md, "Header propagation").
+# Header names the gateway never forwards from the request to a target, whatever the allow-list says: the
+# restricted headers of the AgentCore developer guide, "Header propagation with Gateway", plus MCP's transport headers
+# (docs/aws-behaviour.md, point 2).
 RESTRICTED_HEADERS = {
     "authorization",
-    "host",
-    "content-length",
-    "content-type",
-    "connection",
-    "transfer-encoding",
+    "proxy-authorization",
+    "www-authenticate",
     "accept",
+    "accept-charset",
     "accept-encoding",
+    "accept-language",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "content-range",
+    "cache-control",
+    "etag",
+    "expires",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "last-modified",
+    "pragma",
+    "vary",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "host",
+    "user-agent",
+    "referer",
+    "from",
+    "range",
+    "accept-ranges",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "server",
+    "date",
+    "location",
+    "retry-after",
+    "set-cookie",
+    "cookie",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
     "mcp-session-id",
     "mcp-protocol-version",
-    "user-agent",
 }
 
 _sync_lock = threading.Lock()
