@@ -319,10 +319,23 @@ async fn the_original_design_fails_on_the_local_plane_and_the_service_linked_rol
         .to_owned();
     assert!(e.contains("service linked role"), "{e}");
 
+    // The gateway's role was created moments ago and AgentCore cannot assume it yet: CreateGateway is repeated.
+    force_state(
+        &emu,
+        json!({"kind": "iam-propagation", "operation": "CreateGateway", "times": 2}),
+    )
+    .await;
     let st = Stack::new(&emu, "design");
     let up = st.up(&cert, &[]);
     verified(&up);
     assert_eq!(up.count("CreateServiceLinkedRole"), 1);
+    assert_eq!(up.count("CreateGateway"), 3, "{}", up.stderr);
+    assert!(
+        up.stderr
+            .contains("the new role to be assumable by AgentCore"),
+        "{}",
+        up.stderr
+    );
     let iam = aws_sdk_iam::Client::new(&sdk);
     iam.get_role()
         .role_name("AWSServiceRoleForECS")

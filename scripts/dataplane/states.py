@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 ACCOUNT = "123456789012"
+FAIL_NEXT: dict[str, int] = {}  # operation -> how many of its next calls fail (kind "iam-propagation")
 TRANSITIONAL = {"CREATING", "UPDATING", "SYNCHRONIZING", "DELETING"}
 
 
@@ -76,6 +77,25 @@ def install() -> None:
 
     Backend.delete_gateway = guarded_delete_gateway  # type: ignore[method-assign]
     Backend.delete_gateway_target = guarded_delete_target  # type: ignore[method-assign]
+
+    # IAM's eventual consistency: the next N CreateGateway calls fail as if the new role were not assumable yet.
+    # (The exact code and text AgentCore uses are not documented; docs/aws-behaviour.md, point 4.)
+    create_gateway = Backend.create_gateway
+
+    def failing_create_gateway(self: Any, *args: Any, **kwargs: Any) -> Any:
+        left = FAIL_NEXT.get("CreateGateway", 0)
+        if left:
+            FAIL_NEXT["CreateGateway"] = left - 1
+            from moto.bedrockagentcorecontrol.exceptions import BedrockAgentCoreControlClientError
+
+            err = BedrockAgentCoreControlClientError(
+                "The gateway's role cannot be assumed by bedrock-agentcore.amazonaws.com; check its trust policy"
+            )
+            err.code = "ValidationException"
+            raise err
+        return create_gateway(self, *args, **kwargs)
+
+    Backend.create_gateway = failing_create_gateway  # type: ignore[method-assign]
 
     # A forced transition that settles by itself: READY after a number of reads (Get*).
     def settling(original: Any) -> Any:
@@ -155,6 +175,9 @@ def force(doc: dict[str, Any]) -> dict[str, Any]:
 
         fn = lambda_backends[ACCOUNT][region].get_function(doc["function_name"])
         fn._neo4j_gw_forced = {k: doc[k] for k in ("state", "last_update_status", "reason", "reason_code") if k in doc}
+        return {"ok": True}
+    if kind == "iam-propagation":
+        FAIL_NEXT[doc["operation"]] = int(doc["times"])
         return {"ok": True}
     if kind == "cognito-domain":
         from moto.cognitoidp.models import cognitoidp_backends

@@ -385,6 +385,55 @@ async fn wait_status(cx: &Cx, id: &str, what: &str) -> Result<GetGatewayOutput> 
     .await
 }
 
+impl GatewayResource {
+    async fn send_create(
+        &self,
+        cx: &Cx,
+        name: &str,
+        want: &Desired,
+    ) -> Result<aws_sdk_bedrockagentcorecontrol::operation::create_gateway::CreateGatewayOutput>
+    {
+        cx.aws()
+            .agentcore
+            .create_gateway()
+            .name(name)
+            .description(format!(
+                "neo4j-gw stack {}: the Neo4j MCP server behind Cognito OAuth",
+                cx.stack()
+            ))
+            .client_token(client_token(
+                cx.stack(),
+                &cx.shared.account,
+                &cx.shared.region,
+                NODE,
+                &cx.create_token(),
+            ))
+            .role_arn(&want.role_arn)
+            .protocol_type(GatewayProtocolType::Mcp)
+            .protocol_configuration(want.protocol())
+            .authorizer_type(AuthorizerType::CustomJwt)
+            .authorizer_configuration(want.authorizer()?)
+            .interceptor_configurations(want.interceptor()?)
+            .set_tags(Some(cx.tags(name).into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "CreateGateway", e))
+    }
+}
+
+/// CreateGateway's answer while its new role is not usable yet. AgentCore documents no code for this (open in
+/// docs/aws-behaviour.md, point 4): a validation or access error that names the role and says it cannot be
+/// assumed or trusted.
+fn role_not_assumable_yet(e: &Error) -> bool {
+    let Error::Aws(f) = e else { return false };
+    let m = f.message.to_ascii_lowercase();
+    matches!(
+        f.code.as_deref(),
+        Some("ValidationException" | "AccessDeniedException")
+    ) && m.contains("role")
+        && (m.contains("assum") || m.contains("trust"))
+}
+
 #[async_trait]
 impl Resource for GatewayResource {
     fn id(&self) -> &'static str {
@@ -462,32 +511,27 @@ impl Resource for GatewayResource {
             },
         )
         .await?;
-        let out = cx
-            .aws()
-            .agentcore
-            .create_gateway()
-            .name(&name)
-            .description(format!(
-                "neo4j-gw stack {}: the Neo4j MCP server behind Cognito OAuth",
-                cx.stack()
-            ))
-            .client_token(client_token(
-                cx.stack(),
-                &cx.shared.account,
-                &cx.shared.region,
-                NODE,
-                &cx.create_token(),
-            ))
-            .role_arn(&want.role_arn)
-            .protocol_type(GatewayProtocolType::Mcp)
-            .protocol_configuration(want.protocol())
-            .authorizer_type(AuthorizerType::CustomJwt)
-            .authorizer_configuration(want.authorizer()?)
-            .interceptor_configurations(want.interceptor()?)
-            .set_tags(Some(cx.tags(&name).into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "CreateGateway", e))?;
+        // A role created moments ago may not be assumable by AgentCore yet (IAM is eventually consistent): the
+        // create is repeated, bounded — it carries a client token, so a repeat cannot make a second gateway.
+        let bound = cx
+            .settings()
+            .wait_timeout
+            .min(std::time::Duration::from_secs(120));
+        let out = wait::until(
+            cx,
+            "the new role to be assumable by AgentCore",
+            bound,
+            || async {
+                match self.send_create(cx, &name, &want).await {
+                    Ok(out) => Ok(Poll::Ready(out)),
+                    Err(e) if role_not_assumable_yet(&e) => {
+                        Ok(Poll::Pending("IAM has not propagated the role yet".into()))
+                    }
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await?;
         Ok(ids([
             ("gateway_id", out.gateway_id().to_owned()),
             ("arn", out.gateway_arn().to_owned()),
@@ -726,6 +770,34 @@ mod tests {
         g.interceptor_configurations = Some(vec![no_headers]);
         let attrs: Vec<String> = drift(&g, &want).into_iter().map(|d| d.attribute).collect();
         assert_eq!(attrs, ["interceptor"]);
+    }
+
+    #[test]
+    fn only_a_role_that_cannot_be_assumed_yet_is_retried() {
+        let e = |code: &str, message: &str| {
+            Error::Aws(crate::error::AwsFailure {
+                resource: NODE.into(),
+                action: "CreateGateway".into(),
+                code: Some(code.into()),
+                message: message.into(),
+            })
+        };
+        assert!(role_not_assumable_yet(&e(
+            "ValidationException",
+            "The role cannot be assumed by bedrock-agentcore.amazonaws.com"
+        )));
+        assert!(role_not_assumable_yet(&e(
+            "AccessDeniedException",
+            "Unable to assume role: check its trust policy"
+        )));
+        assert!(!role_not_assumable_yet(&e(
+            "ValidationException",
+            "discoveryUrl must end in /.well-known/openid-configuration"
+        )));
+        assert!(!role_not_assumable_yet(&e(
+            "ConflictException",
+            "role assumed"
+        )));
     }
 
     #[test]
