@@ -1,5 +1,10 @@
 """The gateway stand-in's token checks (CUSTOM_JWT) and the load balancer stand-in's rule conditions."""
 
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/
+
 import json
 import time
 

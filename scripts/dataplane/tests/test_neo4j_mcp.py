@@ -1,6 +1,11 @@
 """The MCP server stand-in follows neo4j/mcp v1.5.3 (internal/server/middleware.go, server.go, config.go, the
 cypher tools): each test names the rule it checks."""
 
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/
+
 import base64
 import json
 
