@@ -145,6 +145,10 @@ pub struct SettingArgs {
     /// Comma-separated CIDRs allowed to reach the ALB on 443 [default: 0.0.0.0/0]
     #[arg(long, help_heading = "Deployment")]
     pub allowed_cidrs: Option<String>,
+    /// Only requests that came through the gateway reach the MCP server: the load balancer answers 403 unless a
+    /// request carries the stack's origin secret, which the interceptor adds [default: true]
+    #[arg(long, help_heading = "Deployment", value_name = "BOOL")]
+    pub origin_lock: Option<String>,
     /// Neo4j URI (neo4j, neo4j+s, neo4j+ssc, bolt, bolt+s, bolt+ssc) [default: the public demo database]
     #[arg(long, help_heading = "Neo4j")]
     pub neo4j_uri: Option<String>,
@@ -227,11 +231,12 @@ impl GlobalArgs {
 
 impl SettingArgs {
     pub fn flags(&self) -> BTreeMap<String, String> {
-        let pairs: [(&str, &Option<String>); 24] = [
+        let pairs: [(&str, &Option<String>); 25] = [
             ("domain_name", &self.domain_name),
             ("certificate_arn", &self.certificate_arn),
             ("subdomain", &self.subdomain),
             ("allowed_cidrs", &self.allowed_cidrs),
+            ("origin_lock", &self.origin_lock),
             ("neo4j_uri", &self.neo4j_uri),
             ("neo4j_database", &self.neo4j_database),
             ("neo4j_username", &self.neo4j_username),

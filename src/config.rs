@@ -35,6 +35,7 @@ pub const KEYS: &[(&str, Option<&str>)] = &[
     ("certificate_arn", None),
     ("subdomain", Some("mcp")),
     ("allowed_cidrs", Some("0.0.0.0/0")),
+    ("origin_lock", Some("true")),
     // Neo4j and the container
     ("neo4j_uri", Some(DEMO_URI)),
     ("neo4j_database", Some("companies")),
@@ -66,6 +67,7 @@ pub const RECORDED_KEYS: &[&str] = &[
     "certificate_arn",
     "subdomain",
     "allowed_cidrs",
+    "origin_lock",
     "neo4j_uri",
     "neo4j_database",
     "neo4j_username",
@@ -274,6 +276,8 @@ pub struct Settings {
     pub certificate_arn: Option<String>,
     pub subdomain: String,
     pub allowed_cidrs: Vec<String>,
+    /// Only requests that went through the gateway (carrying the origin header) reach the server.
+    pub origin_lock: bool,
     pub neo4j_uri: String,
     pub neo4j_database: String,
     pub neo4j_username: String,
@@ -415,6 +419,7 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         neo4j_password,
         image: r.required("image", validate_image)?,
         read_only: r.required("read_only", parse_bool)?,
+        origin_lock: r.required("origin_lock", parse_bool)?,
         cpu,
         memory,
         architecture: r.required("architecture", |v| match v.to_ascii_lowercase().as_str() {

@@ -161,6 +161,8 @@ pub enum Outcome {
     Absent,
     /// Left in place (not the stack's), with the reason.
     Kept(String),
+    /// Not used with these settings, and not there.
+    Unused,
 }
 
 impl Outcome {
@@ -174,6 +176,7 @@ impl Outcome {
             Outcome::Deleted => "deleted (verified gone)".into(),
             Outcome::Absent => "already gone".into(),
             Outcome::Kept(why) => format!("kept: {why}"),
+            Outcome::Unused => "not used with these settings".into(),
         }
     }
 }
@@ -184,7 +187,7 @@ pub struct Report {
     pub resource: String,
     pub kind: String,
     pub owned: bool,
-    /// present | missing | drifted | unhealthy | pending | foreign | error
+    /// present | missing | drifted | unhealthy | pending | foreign | error | unused (not used with these settings)
     pub state: &'static str,
     pub ids: Ids,
     pub drift: Vec<Drift>,
@@ -199,7 +202,7 @@ pub struct Report {
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.state == "present"
+        self.state == "present" || self.state == "unused"
     }
 }
 
@@ -511,6 +514,13 @@ impl Engine {
 
     async fn reconcile(&self, node: &Arc<dyn Resource>, cx: &Cx, store: &Store) -> Result<Outcome> {
         let (id, kind) = (node.id(), node.kind());
+        if !node.wanted(cx) {
+            // Not used with these settings: what the stack made is removed, like `down` would.
+            return match self.remove(node, cx, store).await? {
+                Outcome::Absent => Ok(Outcome::Unused),
+                other => Ok(other),
+            };
+        }
         cx.line.hint("checking");
         let record = store.get(id);
         let recorded_ids = record.as_ref().map(|r| r.ids.clone());
@@ -703,7 +713,21 @@ impl Engine {
                         details: Vec::new(),
                         message,
                     };
+                    let wanted = node.wanted(&cx);
                     Ok(match node.observe(&cx, recorded.as_ref()).await {
+                        Ok(Observation::Missing) if !wanted => base(
+                            "unused",
+                            Ids::new(),
+                            Some("not used with these settings".into()),
+                        ),
+                        Ok(Observation::Present(live)) if !wanted => Report {
+                            drift: vec![Drift::new(
+                                "wanted",
+                                "no (not used with these settings)",
+                                "present",
+                            )],
+                            ..base("drifted", live.ids, None)
+                        },
                         Ok(Observation::Missing) => base("missing", Ids::new(), None),
                         Ok(Observation::Foreign(why)) => base("foreign", Ids::new(), Some(why)),
                         Ok(Observation::Present(live)) => {

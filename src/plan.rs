@@ -7,10 +7,10 @@ use crate::resources::{
     Resource, certificate::CertificateResource, cluster::ClusterResource,
     dns_record::DnsRecordResource, hosted_zone::HostedZoneResource,
     internet_gateway::InternetGatewayResource, listener::ListenerResource,
-    load_balancer::LoadBalancerResource, log_group, route_table::RouteTableResource,
-    secret::SecretResource, security_group, service::ServiceResource, subnet,
-    target_group::TargetGroupResource, task_definition::TaskDefinitionResource, task_roles,
-    vpc::VpcResource,
+    load_balancer::LoadBalancerResource, log_group, origin_rule::OriginRuleResource,
+    origin_secret::OriginSecretResource, route_table::RouteTableResource, secret::SecretResource,
+    security_group, service::ServiceResource, subnet, target_group::TargetGroupResource,
+    task_definition::TaskDefinitionResource, task_roles, vpc::VpcResource,
 };
 use crate::resources::{
     app_client::AppClientResource, gateway, gateway::GatewayResource,
@@ -36,6 +36,9 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         Arc::new(TargetGroupResource),
         Arc::new(LoadBalancerResource),
         Arc::new(ListenerResource),
+        // The origin lock: only requests that came through the gateway reach the server.
+        Arc::new(OriginSecretResource),
+        Arc::new(OriginRuleResource),
         Arc::new(DnsRecordResource),
         // The compute: the secret, container logs, task roles, cluster, task definition, service.
         Arc::new(SecretResource),

@@ -82,7 +82,7 @@ def no_network(monkeypatch):
 def aws_env(monkeypatch, tmp_path):
     """Fake credentials and region; no profile, config file or endpoint override from the developer's machine."""
     for name in list(os.environ):
-        if name.startswith("AWS_") or name in ("SECRET_ARN", "AUTH_HEADER", "SECRET_TTL_SECONDS"):
+        if name.startswith("AWS_") or name in ("SECRET_ARN", "AUTH_HEADER", "SECRET_TTL_SECONDS", "ORIGIN_SECRET_ARN", "ORIGIN_HEADER"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")

@@ -9,6 +9,10 @@ Environment:
                         NEO4J_PASSWORD (NEO4J_URI and NEO4J_DATABASE are ignored here). Required.
     AUTH_HEADER         name of the header to set on the forwarded request. Default ``Authorization``.
     SECRET_TTL_SECONDS  how long the credentials stay cached, in seconds. Default 300; 0 disables the cache.
+    ORIGIN_SECRET_ARN   (the origin lock) ARN of a secret whose SecretString is JSON with "current": a value the
+                        load balancer requires. When set, every forwarded request carries it in ORIGIN_HEADER
+                        (default ``X-Neo4j-Gw-Origin``), whatever the caller sent there; it is cached like the
+                        credentials. Optional: without it no origin header is added.
 
 On any failure the function answers the caller directly (``transformedGatewayResponse``) with a JSON-RPC error
 instead of raising: HTTP 503 when Secrets Manager could not be reached or answered with a transient error
@@ -32,6 +36,7 @@ from typing import Any, Callable, Optional
 OUTPUT_VERSION = "1.0"
 DEFAULT_AUTH_HEADER = "Authorization"
 DEFAULT_TTL_SECONDS = 300.0
+DEFAULT_ORIGIN_HEADER = "X-Neo4j-Gw-Origin"
 USERNAME_KEY = "NEO4J_USERNAME"
 PASSWORD_KEY = "NEO4J_PASSWORD"
 JSONRPC_INTERNAL_ERROR = -32603
@@ -70,6 +75,9 @@ _client: Any = None
 # Cached credentials: {"secret_id": str, "username": str, "password": str, "expires_at": float} or None.
 _cache: Optional[dict] = None
 
+# Cached origin value (the origin lock): {"secret_id": str, "value": str, "expires_at": float} or None.
+_origin_cache: Optional[dict] = None
+
 _lock = threading.Lock()
 
 
@@ -83,11 +91,12 @@ class InterceptorError(Exception):
 
 
 def reset() -> None:
-    """Forget the cached credentials and the client (used by tests)."""
-    global _client, _cache
+    """Forget the cached credentials, the origin value and the client (used by tests)."""
+    global _client, _cache, _origin_cache
     with _lock:
         _client = None
         _cache = None
+        _origin_cache = None
 
 
 def _get_client() -> Any:
@@ -180,6 +189,29 @@ def _credentials() -> tuple[str, str, bool]:
         return username, password, False
 
 
+def _origin() -> tuple[Optional[str], bool]:
+    """Return (origin value or None when the origin lock is off, from_cache). Only successful reads are cached."""
+    global _origin_cache
+    secret_id = os.environ.get("ORIGIN_SECRET_ARN", "").strip()
+    if not secret_id:
+        return None, False
+    ttl = _ttl_seconds()
+    with _lock:
+        now = _now()
+        cached = _origin_cache
+        if cached is not None and cached["secret_id"] == secret_id and now < cached["expires_at"]:
+            return cached["value"], True
+        try:
+            data = json.loads(_fetch(secret_id))
+        except ValueError:
+            raise InterceptorError(500, "OriginSecretNotJson") from None
+        value = data.get("current") if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value:
+            raise InterceptorError(500, "OriginSecretMissingCurrent")
+        _origin_cache = {"secret_id": secret_id, "value": value, "expires_at": now + ttl} if ttl > 0 else None
+        return value, False
+
+
 def basic_auth_value(username: str, password: str) -> str:
     """``Basic`` + base64 of the UTF-8 bytes of ``username:password`` (RFC 7617 with charset UTF-8)."""
     token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
@@ -222,8 +254,10 @@ def _jsonrpc_method(body: Any) -> str:
     return "-"
 
 
-def _forward_headers(headers: Any, auth_header: str, auth_value: str) -> dict:
-    drop = {"authorization", auth_header.lower()}
+def _forward_headers(
+    headers: Any, auth_header: str, auth_value: str, origin_header: str = "", origin: Optional[str] = None
+) -> dict:
+    drop = {"authorization", auth_header.lower(), origin_header.lower(), DEFAULT_ORIGIN_HEADER.lower()}
     out = {}
     if isinstance(headers, dict):
         for name, value in headers.items():
@@ -231,6 +265,8 @@ def _forward_headers(headers: Any, auth_header: str, auth_value: str) -> dict:
                 continue
             out[name] = value
     out[auth_header] = auth_value
+    if origin is not None:
+        out[origin_header] = origin
     return out
 
 
@@ -265,8 +301,11 @@ def handler(event: Any, context: Any) -> dict:
 
     auth_header = (os.environ.get("AUTH_HEADER") or "").strip() or DEFAULT_AUTH_HEADER
 
+    origin_header = (os.environ.get("ORIGIN_HEADER") or "").strip() or DEFAULT_ORIGIN_HEADER
+
     try:
         username, password, from_cache = _credentials()
+        origin, _ = _origin()
     except InterceptorError as exc:
         logger.error("method=%s status=%s error=%s", method, exc.status, exc.kind)
         return _error_response(exc.status, request_id)
@@ -275,9 +314,17 @@ def handler(event: Any, context: Any) -> dict:
         return _error_response(500, request_id)
 
     transformed = {
-        "headers": _forward_headers(gateway_request.get("headers"), auth_header, basic_auth_value(username, password))
+        "headers": _forward_headers(
+            gateway_request.get("headers"), auth_header, basic_auth_value(username, password), origin_header, origin
+        )
     }
     if has_body:
         transformed["body"] = body
-    logger.info("method=%s credentials=%s header=%s", method, "cache" if from_cache else "secretsmanager", auth_header)
+    logger.info(
+        "method=%s credentials=%s header=%s origin=%s",
+        method,
+        "cache" if from_cache else "secretsmanager",
+        auth_header,
+        "on" if origin is not None else "off",
+    )
     return {"interceptorOutputVersion": OUTPUT_VERSION, "mcp": {"transformedGatewayRequest": transformed}}

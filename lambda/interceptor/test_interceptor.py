@@ -476,3 +476,51 @@ def test_network_guard_refuses_non_loopback():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         with pytest.raises(AssertionError, match="network connection"):
             sock.connect(("192.0.2.1", 443))
+
+
+# --- the origin lock -------------------------------------------------------------------------------------------
+
+ORIGIN = "0123456789abcdef" * 4
+
+
+@pytest.fixture
+def origin(sm, monkeypatch):
+    """An origin secret as neo4j-gw writes it; ORIGIN_SECRET_ARN points at it. Returns the ARN."""
+    arn = sm.create_secret(Name="neo4j-gw/test/origin", SecretString=json.dumps({"current": ORIGIN}))["ARN"]
+    monkeypatch.setenv("ORIGIN_SECRET_ARN", arn)
+    return arn
+
+
+def test_the_origin_header_is_added_and_a_callers_is_replaced(secret, origin, caplog):
+    event = documented_event(
+        headers={"Authorization": f"Bearer {BEARER}", "x-neo4j-gw-origin": "forged", "Mcp-Session-Id": "s"}
+    )
+    with caplog.at_level(logging.DEBUG):
+        request = forwarded(interceptor.handler(event, None))
+    assert request["headers"]["X-Neo4j-Gw-Origin"] == ORIGIN
+    assert "x-neo4j-gw-origin" not in request["headers"]
+    assert ORIGIN not in caplog.text and "forged" not in caplog.text
+    assert "origin=on" in caplog.text
+
+
+def test_without_the_origin_lock_no_header_is_added(secret):
+    request = forwarded(interceptor.handler(documented_event(), None))
+    assert not any(k.lower() == "x-neo4j-gw-origin" for k in request["headers"])
+
+
+def test_the_origin_value_is_cached_like_the_credentials_and_a_rotation_is_picked_up(secret, origin, sm, clock):
+    assert forwarded(interceptor.handler(documented_event(), None))["headers"]["X-Neo4j-Gw-Origin"] == ORIGIN
+    rotated = "f" * 64
+    sm.put_secret_value(SecretId=origin, SecretString=json.dumps({"current": rotated, "previous": ORIGIN}))
+    clock.advance(299)
+    assert forwarded(interceptor.handler(documented_event(), None))["headers"]["X-Neo4j-Gw-Origin"] == ORIGIN
+    clock.advance(2)
+    assert forwarded(interceptor.handler(documented_event(), None))["headers"]["X-Neo4j-Gw-Origin"] == rotated
+
+
+def test_an_unreadable_origin_secret_fails_closed(secret, sm, monkeypatch):
+    arn = sm.create_secret(Name="neo4j-gw/test/bad-origin", SecretString="not json")["ARN"]
+    monkeypatch.setenv("ORIGIN_SECRET_ARN", arn)
+    result = interceptor.handler(documented_event(), None)
+    answer = result["mcp"]["transformedGatewayResponse"]
+    assert answer["statusCode"] == 500 and answer["body"]["error"]["code"] == -32603

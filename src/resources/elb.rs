@@ -46,6 +46,6 @@ pub fn is_ours(cx: &Cx, tags: &[(String, String)]) -> bool {
 pub fn is_not_found(code: Option<&str>) -> bool {
     matches!(
         code,
-        Some("TargetGroupNotFound" | "LoadBalancerNotFound" | "ListenerNotFound")
+        Some("TargetGroupNotFound" | "LoadBalancerNotFound" | "ListenerNotFound" | "RuleNotFound")
     )
 }

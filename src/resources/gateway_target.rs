@@ -49,9 +49,14 @@ fn configuration(endpoint: &str) -> Result<TargetConfiguration> {
 }
 
 /// The request headers the gateway may pass on to the server: the one the interceptor puts the Neo4j
-/// credentials in. AgentCore forwards a header set by an interceptor only when the target allows it.
+/// credentials in, and with the origin lock the origin header. AgentCore forwards a header set by an interceptor
+/// only when the target allows it.
 pub fn allowed_headers(cx: &Cx) -> Vec<String> {
-    vec![cx.settings().auth_header.clone()]
+    let mut h = vec![cx.settings().auth_header.clone()];
+    if cx.settings().origin_lock {
+        h.push(super::origin_secret::HEADER.to_owned());
+    }
+    h
 }
 
 fn metadata(cx: &Cx) -> MetadataConfiguration {
@@ -179,7 +184,13 @@ impl Resource for GatewayTargetResource {
         "agentcore:gateway-target"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &[gateway::NODE, SERVICE_NODE, DNS_NODE]
+        // The origin rule first: the first request the gateway sends must find the door it may use.
+        &[
+            gateway::NODE,
+            SERVICE_NODE,
+            DNS_NODE,
+            super::origin_rule::NODE,
+        ]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {

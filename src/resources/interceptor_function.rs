@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::iam_role::{RoleResource, service_trust};
 use super::log_group::LogGroupResource;
-use super::{Cx, Drift, Health, Live, Observation, Resource, ids};
+use super::{Cx, Drift, Health, Live, Observation, Resource, ids, origin_secret};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
@@ -83,12 +83,15 @@ pub const LOG_GROUP: LogGroupResource = LogGroupResource {
 pub const ROLE: RoleResource = RoleResource {
     node: ROLE_NODE,
     suffix: "interceptor",
-    description: "neo4j-gw: the gateway interceptor Lambda; writes its own log group, reads the Neo4j secret",
-    deps: &[LOG_GROUP_NODE, SECRET_NODE],
+    description: "neo4j-gw: the gateway interceptor Lambda; writes its own log group, reads the Neo4j and origin secrets",
+    deps: &[LOG_GROUP_NODE, SECRET_NODE, origin_secret::NODE],
     trust: |_| Ok(service_trust("lambda.amazonaws.com", None)),
     policy: |cx| {
         let log_group = cx.dep(LOG_GROUP_NODE, "arn")?;
-        let secret = cx.dep(SECRET_NODE, "arn")?;
+        let mut secrets = vec![cx.dep(SECRET_NODE, "arn")?];
+        if cx.settings().origin_lock {
+            secrets.push(cx.dep(origin_secret::NODE, "arn")?);
+        }
         Ok(Some(json!({
             "Version": "2012-10-17",
             "Statement": [
@@ -102,7 +105,7 @@ pub const ROLE: RoleResource = RoleResource {
                     "Sid": "Neo4jSecret",
                     "Effect": "Allow",
                     "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    "Resource": [secret],
+                    "Resource": secrets,
                 },
             ],
         })))
@@ -135,14 +138,23 @@ pub struct InterceptorFunctionResource;
 /// The environment the function needs.
 fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
     let s = cx.settings();
-    Ok(BTreeMap::from([
+    let mut env = BTreeMap::from([
         ("SECRET_ARN".to_owned(), cx.dep(SECRET_NODE, "arn")?),
         ("AUTH_HEADER".to_owned(), s.auth_header.clone()),
         (
             "SECRET_TTL_SECONDS".to_owned(),
             s.secret_cache_ttl.to_string(),
         ),
-    ]))
+    ]);
+    // The origin lock: the interceptor adds the origin value, read from its secret with the same cache.
+    if s.origin_lock {
+        env.insert(
+            "ORIGIN_SECRET_ARN".to_owned(),
+            cx.dep(origin_secret::NODE, "arn")?,
+        );
+        env.insert("ORIGIN_HEADER".to_owned(), origin_secret::HEADER.to_owned());
+    }
+    Ok(env)
 }
 
 fn lambda_env(vars: &BTreeMap<String, String>) -> Environment {
@@ -359,7 +371,7 @@ impl Resource for InterceptorFunctionResource {
         "lambda:function"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &[ROLE_NODE, LOG_GROUP_NODE, SECRET_NODE]
+        &[ROLE_NODE, LOG_GROUP_NODE, SECRET_NODE, origin_secret::NODE]
     }
 
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {

@@ -1,9 +1,11 @@
-//! The HTTPS:443 listener of the load balancer: the stack's certificate, a TLS 1.3 security policy, and every
-//! request forwarded to the target group.
+//! The HTTPS:443 listener of the load balancer: the stack's certificate, a TLS 1.3 security policy, and a default
+//! action. With the origin lock (the default) the default action answers 403 and only the origin rule
+//! (`origin_rule`) forwards — requests that carry the origin value the interceptor adds; without it, every request
+//! is forwarded to the target group, as in the sample.
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, Listener, ProtocolEnum,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, Listener, ProtocolEnum,
 };
 
 use super::elb::{self, is_ours, tags_of};
@@ -57,17 +59,47 @@ fn actions_of(l: &Listener) -> Vec<String> {
                 }
                 format!("forward:{}", groups.join("+"))
             }
+            Some(ActionTypeEnum::FixedResponse) => format!(
+                "fixed-response:{}",
+                a.fixed_response_config()
+                    .and_then(|f| f.status_code())
+                    .unwrap_or("?")
+            ),
             Some(other) => other.as_str().to_owned(),
             None => "unknown".to_owned(),
         })
         .collect()
 }
 
-fn forward(tg_arn: &str) -> Action {
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(tg_arn)
-        .build()
+/// What a request that matches no rule gets: 403 with the origin lock, the target group without.
+fn default_action(cx: &Cx) -> Result<Action> {
+    if cx.settings().origin_lock {
+        Ok(Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .fixed_response_config(
+                FixedResponseActionConfig::builder()
+                    .status_code("403")
+                    .content_type("text/plain")
+                    .message_body("Forbidden: only the AgentCore gateway may call this server")
+                    .build(),
+            )
+            .build())
+    } else {
+        Ok(Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(cx.dep("target-group", "arn")?)
+            .build())
+    }
+}
+
+/// [`default_action`] as [`actions_of`] reports it.
+fn desired_default(cx: &Cx) -> Option<String> {
+    if cx.settings().origin_lock {
+        Some("fixed-response:403".into())
+    } else {
+        cx.dep_opt("target-group", "arn")
+            .map(|tg| format!("forward:{tg}"))
+    }
 }
 
 impl ListenerResource {
@@ -145,8 +177,8 @@ impl Resource for ListenerResource {
         if policy != SSL_POLICY {
             drift.push(Drift::new("ssl_policy", SSL_POLICY, policy));
         }
-        if let Some(tg) = cx.dep_opt("target-group", "arn") {
-            let want = vec![format!("forward:{tg}")];
+        if let Some(want) = desired_default(cx) {
+            let want = vec![want];
             let actual = actions_of(&l);
             if actual != want {
                 drift.push(Drift::new(
@@ -174,7 +206,7 @@ impl Resource for ListenerResource {
             .port(PORT)
             .certificates(Certificate::builder().certificate_arn(certificate).build())
             .ssl_policy(SSL_POLICY)
-            .default_actions(forward(&cx.dep("target-group", "arn")?))
+            .default_actions(default_action(cx)?)
             .set_tags(Some(elb::tags(cx, &cx.name("https"))))
             .send()
             .await
@@ -200,7 +232,7 @@ impl Resource for ListenerResource {
             .port(PORT)
             .certificates(Certificate::builder().certificate_arn(certificate).build())
             .ssl_policy(SSL_POLICY)
-            .default_actions(forward(&cx.dep("target-group", "arn")?))
+            .default_actions(default_action(cx)?)
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "ModifyListener", e))?;

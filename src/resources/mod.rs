@@ -38,6 +38,8 @@ pub mod internet_gateway;
 pub mod listener;
 pub mod load_balancer;
 pub mod log_group;
+pub mod origin_rule;
+pub mod origin_secret;
 pub mod resource_server;
 pub mod route_table;
 pub mod secret;
@@ -281,6 +283,12 @@ pub trait Resource: Send + Sync + 'static {
     /// before anything is created and are never created, changed or deleted.
     fn external(&self) -> bool {
         false
+    }
+    /// False when the settings do not use this resource (e.g. the origin lock's secret and rule with
+    /// `origin_lock = false`): `up` then deletes it if the stack made it, and `status` reports it `unused`.
+    fn wanted(&self, cx: &Cx) -> bool {
+        let _ = cx;
+        true
     }
     /// For an external resource: what pre-flight reports when `observe` finds it missing. Say what to do.
     fn missing_message(&self, cx: &Cx) -> String {

@@ -107,20 +107,55 @@ fn create_token(cx: &Cx) -> String {
     hex::encode(digest)
 }
 
+/// The secret `id` (ARN or name), if Secrets Manager knows it (also when scheduled for deletion).
+pub(super) async fn describe(cx: &Cx, id: &str) -> Result<Option<DescribeSecretOutput>> {
+    match cx
+        .aws()
+        .secrets
+        .describe_secret()
+        .secret_id(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if not_found(error::code_of(&e)) => Ok(None),
+        Err(e) => Err(error::aws(cx.node, "DescribeSecret", e)),
+    }
+}
+
+/// Deletes a secret without a recovery window and waits until Secrets Manager no longer lists it, so that a later
+/// `up` can create the same name again (the purge is asynchronous on AWS).
+pub(super) async fn force_delete(cx: &Cx, arn: &str) -> Result<()> {
+    match cx
+        .aws()
+        .secrets
+        .delete_secret()
+        .secret_id(arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if not_found(error::code_of(&e)) => return Ok(()),
+        Err(e) => return Err(error::aws(cx.node, "DeleteSecret", e)),
+    }
+    wait::until(
+        cx,
+        "the secret to be purged",
+        cx.settings().wait_timeout,
+        || async move {
+            Ok(match describe(cx, arn).await? {
+                None => Poll::Ready(()),
+                Some(_) => Poll::Pending("still listed by Secrets Manager".into()),
+            })
+        },
+    )
+    .await
+}
+
 impl SecretResource {
     async fn describe(&self, cx: &Cx, id: &str) -> Result<Option<DescribeSecretOutput>> {
-        match cx
-            .aws()
-            .secrets
-            .describe_secret()
-            .secret_id(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(out)),
-            Err(e) if not_found(error::code_of(&e)) => Ok(None),
-            Err(e) => Err(error::aws(cx.node, "DescribeSecret", e)),
-        }
+        describe(cx, id).await
     }
 
     async fn put_value(&self, cx: &Cx, arn: &str) -> Result<()> {
@@ -253,36 +288,7 @@ impl Resource for SecretResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        let arn = live.id("arn")?.to_owned();
-        match cx
-            .aws()
-            .secrets
-            .delete_secret()
-            .secret_id(&arn)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if not_found(error::code_of(&e)) => return Ok(()),
-            Err(e) => return Err(error::aws(cx.node, "DeleteSecret", e)),
-        }
-        // The purge is asynchronous: wait until the name is free for a later `up`.
-        wait::until(
-            cx,
-            "the secret to be purged",
-            cx.settings().wait_timeout,
-            || {
-                let arn = arn.clone();
-                async move {
-                    Ok(match self.describe(cx, &arn).await? {
-                        None => Poll::Ready(()),
-                        Some(_) => Poll::Pending("still listed by Secrets Manager".into()),
-                    })
-                }
-            },
-        )
-        .await
+        force_delete(cx, live.id("arn")?).await
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Environment: `NEO4J_TRANSPORT_MODE=http`, `NEO4J_MCP_HTTP_HOST=0.0.0.0`, `NEO4J_MCP_HTTP_PORT=8080`,
 //! `NEO4J_READ_ONLY` from the settings, `NEO4J_TELEMETRY=false` (the server phones home by default),
-//! `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING=true`, `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST=true`, and
-//! `NEO4J_HTTP_AUTH_HEADER_NAME` when the gateway passes credentials in a header other than `Authorization`.
+//! `NEO4J_HTTP_AUTH_HEADER_NAME` (the header the interceptor puts the credentials in), and — only without the
+//! origin lock — `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING=true` and `…_TOOLS_LIST=true`.
 //! `NEO4J_URI` and `NEO4J_DATABASE` come from the secret's JSON keys as ECS secrets. There is deliberately no
 //! username or password: in HTTP mode the server refuses to start with them (credentials come per request).
 //!
@@ -47,15 +47,23 @@ pub fn environment(s: &Settings) -> BTreeMap<String, String> {
         ("NEO4J_MCP_HTTP_PORT", PORT.to_string()),
         ("NEO4J_READ_ONLY", s.read_only.to_string()),
         ("NEO4J_TELEMETRY", "false".to_owned()),
-        ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true".to_owned()),
-        (
-            "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST",
-            "true".to_owned(),
-        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    // Without the origin lock, a creation-time check of the target made of `ping`/`tools/list` alone must pass
+    // unauthenticated (docs/aws-behaviour.md, point 1). With it, nothing reaches the server without having gone
+    // through the interceptor, which adds credentials: `/healthz` stays the only unauthenticated path.
+    if !s.origin_lock {
+        env.insert(
+            "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING".into(),
+            "true".into(),
+        );
+        env.insert(
+            "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST".into(),
+            "true".into(),
+        );
+    }
     if !s.auth_header.eq_ignore_ascii_case("Authorization") {
         env.insert("NEO4J_HTTP_AUTH_HEADER_NAME".into(), s.auth_header.clone());
     }
@@ -464,21 +472,30 @@ mod tests {
 
     #[test]
     fn environment_matches_the_sample_plus_telemetry_off_and_no_credentials() {
-        let env = environment(&settings(&[]));
-        let want: BTreeMap<String, String> = [
+        let base = [
             ("NEO4J_TRANSPORT_MODE", "http"),
             ("NEO4J_MCP_HTTP_PORT", "8080"),
             ("NEO4J_MCP_HTTP_HOST", "0.0.0.0"),
             ("NEO4J_READ_ONLY", "true"),
-            ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"),
-            ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"),
             ("NEO4J_TELEMETRY", "false"),
             ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        assert_eq!(env, want);
+        ];
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        // With the origin lock (the default), /healthz is the only unauthenticated path.
+        assert_eq!(environment(&settings(&[])), map(&base));
+        // Without it, the sample's unauthenticated ping and tools/list.
+        let mut open = base.to_vec();
+        open.push(("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"));
+        open.push(("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"));
+        assert_eq!(
+            environment(&settings(&[("origin_lock", "false")])),
+            map(&open)
+        );
         let env = environment(&settings(&[
             ("read_only", "false"),
             ("auth_header", "X-Db-Auth"),
