@@ -92,21 +92,23 @@ async fn run(cli: Cli) -> i32 {
     }
 }
 
-/// Logging goes to stderr. The AWS SDK's own logs are capped at `warn` at every verbosity: its debug and
-/// trace output can include request and response bodies, which may carry secrets.
+/// Logging goes to stderr, without colour codes unless stderr is a terminal. Other crates' logs (the AWS SDK's:
+/// e.g. the credentials chain's warning for every source it tried) are shown only from `-v` on, and capped at
+/// `warn` at every verbosity: their debug and trace output can include request and response bodies, which may
+/// carry secrets. What they would say reaches the operator through neo4j-gw's own error messages.
 fn init_logging(verbose: u8) {
-    let ours = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    use std::io::IsTerminal;
+    let (others, ours) = match verbose {
+        0 => ("off", "warn"),
+        1 => ("warn", "info"),
+        2 => ("warn", "debug"),
+        _ => ("warn", "trace"),
     };
-    let filter = EnvFilter::new(format!(
-        "warn,neo4j_gw={ours},aws_smithy_runtime=warn,aws_config=warn,aws_sdk_sts=warn,hyper=warn,rustls=warn"
-    ));
+    let filter = EnvFilter::new(format!("{others},neo4j_gw={ours}"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -71,6 +71,20 @@ pub async fn prepare(
         layers.recorded = s.settings.clone();
     }
     let settings = config::resolve(&layers, purpose, password)?;
+    if purpose == Purpose::Up {
+        // The URI of the last `up` (recorded unless it was the default, the demo database) and whether it made the
+        // secret: an absent password keeps the secret's, unless there is none yet or the URI changes.
+        let deployed_uri = state.as_ref().map(|s| {
+            s.settings
+                .get("neo4j_uri")
+                .map(String::as_str)
+                .unwrap_or(config::DEMO_URI)
+        });
+        let secret_recorded = state
+            .as_ref()
+            .is_some_and(|s| s.resources.contains_key(crate::resources::secret::NODE));
+        config::password_needed(&settings, deployed_uri, secret_recorded)?;
+    }
     let region = aws::resolve_region(&settings, state.as_ref().map(|s| s.region.as_str())).await?;
     if let Some(arn) = &settings.certificate_arn {
         config::validate_certificate_arn(arn, Some(&region))
