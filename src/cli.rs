@@ -58,6 +58,8 @@ pub enum Command {
     Down(DownArgs),
     /// Print an OAuth access token for the gateway (client-credentials grant against Cognito)
     Token(TokenArgs),
+    /// Show what `up` (or `down`) would change, without changing anything; exit 3 when something would change
+    Plan(PlanArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +69,30 @@ pub struct UpArgs {
     /// Read the Neo4j password from the first line of standard input (instead of NEO4J_PASSWORD)
     #[arg(long)]
     pub neo4j_password_stdin: bool,
+    /// Only show what would change (the same as `neo4j-gw plan`); exit 3 when something would
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before replacing resources (required for replacements when standard input is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the outcome per resource and the outputs as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Read the Neo4j password from the first line of standard input (instead of NEO4J_PASSWORD)
+    #[arg(long)]
+    pub neo4j_password_stdin: bool,
+    /// Show what `down` would delete instead
+    #[arg(long)]
+    pub down: bool,
+    /// Print machine-readable JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +111,9 @@ pub struct DownArgs {
     /// Do not ask for confirmation (required when standard input is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
+    /// Print the outcome per resource as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -151,6 +151,8 @@ pub enum Outcome {
     Updated(Vec<String>),
     Replaced(Vec<String>),
     Adopted,
+    /// Created by this run, whose answer was lost: found again by tag or name.
+    Recovered,
     Unchanged,
     Deleted,
     Absent,
@@ -159,12 +161,27 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn describe(&self) -> String {
+    /// One word for summaries and JSON: created, updated, replaced, adopted, unchanged, deleted, absent, kept.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Outcome::Created | Outcome::Recovered => "created",
+            Outcome::Updated(_) => "updated",
+            Outcome::Replaced(_) => "replaced",
+            Outcome::Adopted => "adopted",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+            Outcome::Absent => "absent",
+            Outcome::Kept(_) => "kept",
+        }
+    }
+
+    pub fn describe(&self) -> String {
         match self {
             Outcome::Created => "created".into(),
             Outcome::Updated(a) => format!("updated ({})", a.join(", ")),
             Outcome::Replaced(a) => format!("replaced ({})", a.join(", ")),
             Outcome::Adopted => "adopted (found by tag/name)".into(),
+            Outcome::Recovered => "created (answer lost, found again)".into(),
             Outcome::Unchanged => "up to date".into(),
             Outcome::Deleted => "deleted (verified gone)".into(),
             Outcome::Absent => "already gone".into(),
@@ -218,6 +235,9 @@ pub struct Engine {
     pub plan: Vec<Arc<dyn Resource>>,
     pub shared: Arc<Shared>,
     pub progress: Progress,
+    /// Nodes whose create call this run made: when one is then found present (its answer was lost), it was created
+    /// by this run, not adopted from an earlier one.
+    created_here: Mutex<BTreeSet<&'static str>>,
 }
 
 impl Engine {
@@ -226,6 +246,7 @@ impl Engine {
             plan,
             shared,
             progress,
+            created_here: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -563,10 +584,15 @@ impl Engine {
                     node.wait_ready(cx, &ids).await?;
                 }
                 store.put(id, kind, true, Status::Ready, &ids)?;
-                Ok(if adopted {
-                    Outcome::Adopted
-                } else {
-                    Outcome::Unchanged
+                let created_here = self
+                    .created_here
+                    .lock()
+                    .map(|c| c.contains(id))
+                    .unwrap_or(false);
+                Ok(match (adopted, created_here) {
+                    (true, true) => Outcome::Recovered,
+                    (true, false) => Outcome::Adopted,
+                    (false, _) => Outcome::Unchanged,
                 })
             }
         }
@@ -594,6 +620,9 @@ impl Engine {
         store.put(id, kind, true, Status::Creating, &previous)?;
         self.learn(id, &Ids::from([(CREATE_TOKEN.to_owned(), token)]));
         cx.say("creating");
+        if let Ok(mut c) = self.created_here.lock() {
+            c.insert(id);
+        }
         let ids = node.create(cx).await?;
         self.learn(id, &ids);
         store.put(id, kind, true, Status::Creating, &ids)?;

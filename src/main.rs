@@ -76,10 +76,11 @@ async fn run(cli: Cli) -> i32 {
         global: cli.global,
     };
     let result = match &cli.command {
-        Command::Up(a) => commands::up::run(&env, a).await.map(|_| exit::OK),
+        Command::Up(a) => commands::up::run(&env, a).await,
         Command::Status(a) => commands::status::run(&env, a).await,
         Command::Down(a) => commands::down::run(&env, a).await.map(|_| exit::OK),
         Command::Token(a) => commands::token::run(&env, a).await.map(|_| exit::OK),
+        Command::Plan(a) => commands::plan::run(&env, a).await,
     };
     match result {
         Ok(code) => code,

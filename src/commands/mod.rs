@@ -16,6 +16,7 @@ use crate::resources::Shared;
 use crate::state::{State, StateFile};
 
 pub mod down;
+pub mod plan;
 pub mod status;
 pub mod token;
 pub mod up;
@@ -107,6 +108,24 @@ pub async fn prepare(
         state,
         region,
     })
+}
+
+/// Where the Neo4j password comes from: the first line of standard input with `--neo4j-password-stdin`, else
+/// `NEO4J_PASSWORD` (absent: the secret keeps the password it holds).
+pub fn password_source(stdin: bool) -> Result<PasswordSource> {
+    if !stdin {
+        return Ok(PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok()));
+    }
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map_err(|e| {
+        Error::usage(
+            "--neo4j-password-stdin",
+            format!("cannot read standard input: {e}"),
+        )
+    })?;
+    Ok(PasswordSource::Stdin(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 /// Connects to AWS and checks the credentials' account against the state's.
