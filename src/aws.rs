@@ -30,6 +30,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub agentcore: aws_sdk_bedrockagentcorecontrol::Client,
+    /// Read only, by `doctor`.
+    pub quotas: aws_sdk_servicequotas::Client,
 }
 
 /// The region of the stack: settings, then `AWS_REGION`/`AWS_DEFAULT_REGION`, then the profile file.
@@ -110,6 +112,7 @@ impl Aws {
             lambda: client!(aws_sdk_lambda),
             cognito: client!(aws_sdk_cognitoidentityprovider),
             agentcore: client!(aws_sdk_bedrockagentcorecontrol),
+            quotas: client!(aws_sdk_servicequotas),
         }
     }
 

@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod commands;
 mod config;
+mod dns;
 mod engine;
 mod error;
 mod ledger;
@@ -43,6 +44,8 @@ fn main() {
 
 async fn run(cli: Cli) -> i32 {
     let (handle, cancel) = engine::Cancel::new();
+    // `logs --follow` ends with Ctrl-C: nothing to announce then.
+    let announce = !matches!(cli.command, Command::Logs(_));
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut int), Ok(mut term)) = (
@@ -55,7 +58,9 @@ async fn run(cli: Cli) -> i32 {
             _ = int.recv() => "SIGINT",
             _ = term.recv() => "SIGTERM",
         };
-        eprintln!("\n{name} received: stopping after the calls in flight and saving the state…");
+        if announce {
+            eprintln!("\n{name} received: stopping after the calls in flight and saving the state…");
+        }
         handle.cancel(name);
         // A second signal ends the process at once.
         tokio::select! {
@@ -81,6 +86,10 @@ async fn run(cli: Cli) -> i32 {
         Command::Down(a) => commands::down::run(&env, a).await.map(|_| exit::OK),
         Command::Token(a) => commands::token::run(&env, a).await.map(|_| exit::OK),
         Command::Plan(a) => commands::plan::run(&env, a).await,
+        Command::Doctor(a) => commands::doctor::run(&env, a).await,
+        Command::Logs(a) => commands::logs::run(&env, a).await,
+        Command::Connect(a) => commands::connect::run(&env, a).await,
+        Command::Completions(a) => Ok(commands::completions::run(a)),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,11 @@ use crate::progress::Progress;
 use crate::resources::Shared;
 use crate::state::{State, StateFile};
 
+pub mod completions;
+pub mod connect;
+pub mod doctor;
 pub mod down;
+pub mod logs;
 pub mod plan;
 pub mod status;
 pub mod token;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::{Env, connect, prepare};
+use super::{Env, Prepared, connect, prepare};
 use crate::cli::TokenArgs;
 use crate::config::{PasswordSource, Purpose, Secret};
 use crate::error::{Error, Result};
@@ -22,6 +22,27 @@ const MAX_REACH_WAIT: Duration = Duration::from_secs(180);
 
 pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
+    let token = obtain(env, &prepared, args.token_endpoint.as_deref()).await?;
+    let access_token = token["access_token"].as_str().unwrap_or_default();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&token).unwrap_or_default()
+        );
+    } else if args.headers {
+        println!(
+            "{}",
+            json!({"Authorization": format!("Bearer {access_token}")})
+        );
+    } else {
+        println!("{access_token}");
+    }
+    Ok(())
+}
+
+/// A token for the deployed stack: the JSON document `token --json` prints. `endpoint_flag` overrides the
+/// token endpoint (else the `token_endpoint` setting, else the Cognito domain's).
+pub async fn obtain(env: &Env, prepared: &Prepared, endpoint_flag: Option<&str>) -> Result<Value> {
     let settings = prepared.settings.clone();
     let Some(state) = prepared.state.clone() else {
         return Err(Error::other(format!(
@@ -33,12 +54,12 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     let pool_id = recorded(&state, user_pool::NODE, "user_pool_id")?;
     let client_id = recorded(&state, app_client::NODE, "client_id")?;
     let scope = format!("{}/{}", settings.resource_server_id, settings.scope);
-    let override_endpoint = match &args.token_endpoint {
+    let override_endpoint = match endpoint_flag {
         Some(u) => Some(validate_endpoint(u).map_err(|m| Error::usage("--token-endpoint", m))?),
         None => settings.token_endpoint.clone(),
     };
 
-    let (aws, account) = connect(env, &prepared).await?;
+    let (aws, account) = connect(env, prepared).await?;
     let endpoint = match override_endpoint {
         Some(u) => u,
         None if aws.emulated => {
@@ -56,7 +77,7 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
             )
         }
     };
-    let engine = super::engine(env, &prepared, aws, &account);
+    let engine = super::engine(env, prepared, aws, &account);
     let cx = Cx {
         shared: engine.shared.clone(),
         node: NODE,
@@ -131,18 +152,9 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
             },
         ));
     }
-    let token = answer(&doc, &scope, SystemTime::now()).ok_or_else(|| {
+    answer(&doc, &scope, SystemTime::now()).ok_or_else(|| {
         Error::other(format!("{NODE}: {endpoint} answered HTTP {status} without an access_token; is it an OAuth 2.0 token endpoint?"))
-    })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&token).unwrap_or_default()
-        );
-    } else {
-        println!("{}", token["access_token"].as_str().unwrap_or_default());
-    }
-    Ok(())
+    })
 }
 
 /// An ID recorded by `up`, or a message saying to run it.
