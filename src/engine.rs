@@ -538,6 +538,13 @@ impl Engine {
             Observation::Present(live) => {
                 self.learn(id, &live.ids);
                 let adopted = record.as_ref().is_none_or(|r| r.status != Status::Ready);
+                // This run's own create, whose answer was lost: finishing it (an update, a wait) is still creating.
+                let recovered = adopted
+                    && self
+                        .created_here
+                        .lock()
+                        .map(|c| c.contains(id))
+                        .unwrap_or(false);
                 store.put(
                     id,
                     kind,
@@ -578,18 +585,17 @@ impl Engine {
                     self.learn(id, &ids);
                     store.put(id, kind, true, Status::Ready, &ids)?;
                     node.wait_ready(cx, &ids).await?;
-                    return Ok(Outcome::Updated(attrs));
+                    return Ok(if recovered {
+                        Outcome::Recovered
+                    } else {
+                        Outcome::Updated(attrs)
+                    });
                 };
                 if live.health != Health::Ready {
                     node.wait_ready(cx, &ids).await?;
                 }
                 store.put(id, kind, true, Status::Ready, &ids)?;
-                let created_here = self
-                    .created_here
-                    .lock()
-                    .map(|c| c.contains(id))
-                    .unwrap_or(false);
-                Ok(match (adopted, created_here) {
+                Ok(match (adopted, recovered) {
                     (true, true) => Outcome::Recovered,
                     (true, false) => Outcome::Adopted,
                     (false, _) => Outcome::Unchanged,
