@@ -124,12 +124,13 @@ impl Aws {
     /// The account and the ARN of the caller. No credentials at all (or credentials that cannot be loaded) are a
     /// setup problem, reported as such (exit 2) with the sources tried and what to run.
     pub async fn identity(&self) -> Result<(String, String)> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
-            match credentials_problem(&e) {
-                Some(message) => Error::usage("credentials", message),
-                None => error::aws("credentials", "GetCallerIdentity", e),
-            }
-        })?;
+        let out =
+            self.sts.get_caller_identity().send().await.map_err(|e| {
+                match credentials_problem(&e) {
+                    Some(message) => Error::usage("credentials", message),
+                    None => error::aws("credentials", "GetCallerIdentity", e),
+                }
+            })?;
         let account = out
             .account
             .ok_or_else(|| Error::other("STS GetCallerIdentity returned no account"))?;

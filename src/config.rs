@@ -905,7 +905,9 @@ mod tests {
         const DB: &str = "neo4j+s://db.internal:7687";
         let custom = up(&[("neo4j_uri", DB)]).unwrap();
         // No secret yet: the password is needed.
-        let e = password_needed(&custom, None, false).unwrap_err().to_string();
+        let e = password_needed(&custom, None, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("NEO4J_PASSWORD"), "{e}");
         // The deployed secret is for this URI: an absent password keeps the one it holds.
         assert!(password_needed(&custom, Some(DB), true).is_ok());

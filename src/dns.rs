@@ -44,9 +44,11 @@ pub fn resolver(env: Option<String>) -> Option<SocketAddr> {
 }
 
 fn parse_addr(v: &str) -> Option<SocketAddr> {
-    v.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| v.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    v.parse::<SocketAddr>().ok().or_else(|| {
+        v.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 /// The NS records of `name` as `server` answers them (lower-case, without the trailing dot).
@@ -59,8 +61,13 @@ pub async fn ns(server: SocketAddr, name: &str) -> Result<Vec<String>, Failure> 
 
 fn ask(server: SocketAddr, name: &str, qtype: u16) -> Result<Vec<String>, Failure> {
     let other = |m: String| Failure::Other(m);
-    let bind = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-    let socket = UdpSocket::bind(bind).map_err(|e| other(format!("cannot open a UDP socket: {e}")))?;
+    let bind = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket =
+        UdpSocket::bind(bind).map_err(|e| other(format!("cannot open a UDP socket: {e}")))?;
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| other(e.to_string()))?;
@@ -90,7 +97,11 @@ pub fn encode_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> 
 
 /// Appends a name as DNS labels.
 pub fn encode_name(out: &mut Vec<u8>, name: &str) -> Result<(), String> {
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         if label.len() > 63 {
             return Err(format!("the label `{label}` is longer than 63 characters"));
         }
@@ -110,7 +121,11 @@ pub fn decode_answer(msg: &[u8], id: u16, qtype: u16) -> Result<Vec<String>, Fai
     match msg[3] & 0x0f {
         0 => {}
         3 => return Err(Failure::NoSuchName),
-        rcode => return Err(Failure::Other(format!("the resolver answered with error code {rcode}"))),
+        rcode => {
+            return Err(Failure::Other(format!(
+                "the resolver answered with error code {rcode}"
+            )));
+        }
     }
     let qd = u16::from_be_bytes([msg[4], msg[5]]);
     let an = u16::from_be_bytes([msg[6], msg[7]]);
@@ -144,7 +159,10 @@ fn read_name(msg: &[u8], at: usize) -> Option<(String, usize)> {
     for _ in 0..128 {
         let len = *msg.get(pos)? as usize;
         if len == 0 {
-            return Some((labels.join(".").to_ascii_lowercase(), end.unwrap_or(pos + 1)));
+            return Some((
+                labels.join(".").to_ascii_lowercase(),
+                end.unwrap_or(pos + 1),
+            ));
         }
         if len & 0xc0 == 0xc0 {
             let target = ((len & 0x3f) << 8) | *msg.get(pos + 1)? as usize;

@@ -59,7 +59,9 @@ async fn run(cli: Cli) -> i32 {
             _ = term.recv() => "SIGTERM",
         };
         if announce {
-            eprintln!("\n{name} received: stopping after the calls in flight and saving the state…");
+            eprintln!(
+                "\n{name} received: stopping after the calls in flight and saving the state…"
+            );
         }
         handle.cancel(name);
         // A second signal ends the process at once.

@@ -139,7 +139,8 @@ async fn ca_signed(sdk: &aws_config::SdkConfig, names: &[&str], days: u64) -> St
     let end = std::time::SystemTime::now() + std::time::Duration::from_secs(days * 86_400);
     let date = humantime::format_rfc3339_seconds(end).to_string();
     let (y, m, d) = (&date[0..4], &date[5..7], &date[8..10]);
-    leaf.not_after = rcgen::date_time_ymd(y.parse().unwrap(), m.parse().unwrap(), d.parse().unwrap());
+    leaf.not_after =
+        rcgen::date_time_ymd(y.parse().unwrap(), m.parse().unwrap(), d.parse().unwrap());
     let cert = leaf.signed_by(&key, &issuer).unwrap();
     let acm = aws_sdk_acm::Client::new(sdk);
     acm.import_certificate()
@@ -219,7 +220,10 @@ fn fails(run: &Run, checks: &BTreeMap<String, (String, String)>, check: &str, wh
     assert_eq!(run.code, 3, "{checks:#?}\n{}", run.stderr);
     let (status, message) = &checks[check];
     assert_eq!(status, "fail", "{check}: {message}");
-    assert!(message.contains(what), "{check}: `{message}` does not name {what}");
+    assert!(
+        message.contains(what),
+        "{check}: `{message}` does not name {what}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,9 +237,7 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
     let mut st = Stack::new(&emu, "doc");
     st.extra_env
         .push(("NEO4J_GW_DNS_RESOLVER".into(), dns.addr.clone()));
-    let with = |cert: &str| vec!["--domain-name", DOMAIN, "--certificate-arn", cert].join(" ");
-    let args = with(&good);
-    let args: Vec<&str> = args.split(' ').collect();
+    let args: Vec<&str> = vec!["--domain-name", DOMAIN, "--certificate-arn", &good];
 
     // A good setup: every pre-flight check passes; the deployed-stack checks are skipped.
     let (run, checks) = doctor(&st, &args);
@@ -260,10 +262,19 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
     }
     assert_eq!(status_of(&checks, "deployed stack"), "skip");
     // The text form: one line per check with its status word, and a summary.
-    let text = st.run(&["doctor", "--domain-name", DOMAIN, "--certificate-arn", &good]);
+    let text = st.run(&[
+        "doctor",
+        "--domain-name",
+        DOMAIN,
+        "--certificate-arn",
+        &good,
+    ]);
     assert_eq!(text.code, 0);
     assert!(
-        text.stdout.contains("PASS  delegation") && text.stdout.contains("14 passed, 0 warnings, 0 failed, 1 skipped"),
+        text.stdout.contains("PASS  delegation")
+            && text
+                .stdout
+                .contains("14 passed, 0 warnings, 0 failed, 1 skipped"),
         "{}",
         text.stdout
     );
@@ -277,7 +288,10 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
     assert_eq!(run.code, 3);
     assert_eq!(doc["checks"][0]["status"], "fail");
     let m = doc["checks"][0]["message"].as_str().unwrap();
-    assert!(m.contains("no AWS credentials") && m.contains("aws sso login"), "{m}");
+    assert!(
+        m.contains("no AWS credentials") && m.contains("aws sso login"),
+        "{m}"
+    );
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     // Only the identity call was tried, and it never got as far as an HTTP answer.
     assert!(
@@ -307,13 +321,22 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
 
     // Certificates: self-signed; not covering the FQDN; expiring in 10 days; from another region; not ISSUED.
     let self_signed = certificate(&sdk, &[DOMAIN, "*.example.com"]).await;
-    let (run, checks) = doctor(&st, &["--certificate-arn", &self_signed, "--domain-name", DOMAIN]);
+    let (run, checks) = doctor(
+        &st,
+        &["--certificate-arn", &self_signed, "--domain-name", DOMAIN],
+    );
     fails(&run, &checks, "certificate issuer", "self-signed");
     let other_names = ca_signed(&sdk, &["mcp.example.org"], 365).await;
-    let (run, checks) = doctor(&st, &["--certificate-arn", &other_names, "--domain-name", DOMAIN]);
+    let (run, checks) = doctor(
+        &st,
+        &["--certificate-arn", &other_names, "--domain-name", DOMAIN],
+    );
     fails(&run, &checks, "certificate names", "mcp.example.com");
     let expiring = ca_signed(&sdk, &[DOMAIN, "*.example.com"], 10).await;
-    let (run, checks) = doctor(&st, &["--certificate-arn", &expiring, "--domain-name", DOMAIN]);
+    let (run, checks) = doctor(
+        &st,
+        &["--certificate-arn", &expiring, "--domain-name", DOMAIN],
+    );
     fails(&run, &checks, "certificate expiry", "IMPORTED");
     let elsewhere = good.replace(":us-east-1:", ":eu-west-1:");
     let run = st.run(&["doctor", "--certificate-arn", &elsewhere]);
@@ -329,7 +352,10 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
         .certificate_arn()
         .unwrap()
         .to_owned();
-    let (run, checks) = doctor(&st, &["--certificate-arn", &pending, "--domain-name", DOMAIN]);
+    let (run, checks) = doctor(
+        &st,
+        &["--certificate-arn", &pending, "--domain-name", DOMAIN],
+    );
     // The emulator issues a requested certificate after a while: the check must match what ACM said then.
     let now = acm
         .describe_certificate()
@@ -357,8 +383,16 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
         .await
         .unwrap();
     let (run, checks) = doctor(&st, &args);
-    fails(&run, &checks, "cognito domain", "doc-123456789012-us-east-1");
-    let (_, checks) = doctor(&st, &[&args[..], &["--cognito-domain-prefix", "doc-own"]].concat());
+    fails(
+        &run,
+        &checks,
+        "cognito domain",
+        "doc-123456789012-us-east-1",
+    );
+    let (_, checks) = doctor(
+        &st,
+        &[&args[..], &["--cognito-domain-prefix", "doc-own"]].concat(),
+    );
     assert_eq!(status_of(&checks, "cognito domain"), "pass");
 
     // Quotas: VPCs and internet gateways at their default of 5, twenty ALBs (the emulator's limit).
@@ -399,8 +433,18 @@ async fn preflight_checks_pass_and_each_fails_when_its_condition_is_broken() {
     }
     let (run, checks) = doctor(&st, &args);
     fails(&run, &checks, "quota: VPCs", "5 of 5 VPCs");
-    fails(&run, &checks, "quota: internet gws", "5 of 5 internet gateways");
-    fails(&run, &checks, "quota: load balancers", "20 of 20 Application Load Balancers");
+    fails(
+        &run,
+        &checks,
+        "quota: internet gws",
+        "5 of 5 internet gateways",
+    );
+    fails(
+        &run,
+        &checks,
+        "quota: load balancers",
+        "20 of 20 Application Load Balancers",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -429,8 +473,16 @@ async fn deployed_stack_checks_pass_and_each_fails_when_its_condition_is_broken(
         };
         assert_eq!(status, want, "{check}: {message}");
     }
-    assert!(checks["resources"].1.contains("all 30"), "{:?}", checks["resources"]);
-    assert!(checks["token"].1.contains("neo4j-mcp-gateway/invoke"), "{:?}", checks["token"]);
+    assert!(
+        checks["resources"].1.contains("all 30"),
+        "{:?}",
+        checks["resources"]
+    );
+    assert!(
+        checks["token"].1.contains("neo4j-mcp-gateway/invoke"),
+        "{:?}",
+        checks["token"]
+    );
     assert!(checks["tools"].1.contains("not available in this build"));
     // Without a token endpoint against the emulator, the token check is skipped and says why.
     let (_, checks) = doctor(&st, &[]);

@@ -1251,9 +1251,9 @@ fn plan_problems(b: &Bench<'_>, x: &Expect<'_>, o: &mut Outcome) {
             None
         };
         match want {
-            Some(w) if action != w => o
-                .problems
-                .push(format!("plan: {node} would {action} ({attrs}), expected {w}")),
+            Some(w) if action != w => o.problems.push(format!(
+                "plan: {node} would {action} ({attrs}), expected {w}"
+            )),
             None if action != "none" && !x.allowed.contains(node) => o.problems.push(format!(
                 "plan: {node} would {action} ({attrs}) but depends on nothing that was touched"
             )),

@@ -72,7 +72,11 @@ async fn logs_merges_both_sources_by_time_and_follows_until_ctrl_c() {
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(&emu.sdk().await);
     for g in [&server, &interceptor] {
-        logs.create_log_group().log_group_name(g).send().await.unwrap();
+        logs.create_log_group()
+            .log_group_name(g)
+            .send()
+            .await
+            .unwrap();
         logs.create_log_stream()
             .log_group_name(g)
             .log_stream_name("stream-1")
@@ -84,10 +88,19 @@ async fn logs_merges_both_sources_by_time_and_follows_until_ctrl_c() {
     put(
         &logs,
         &server,
-        &[(now - 2 * 3600 * 1000, "server old"), (now - 5 * 60 * 1000, "server one"), (now - 60 * 1000, "server three")],
+        &[
+            (now - 2 * 3600 * 1000, "server old"),
+            (now - 5 * 60 * 1000, "server one"),
+            (now - 60 * 1000, "server three"),
+        ],
     )
     .await;
-    put(&logs, &interceptor, &[(now - 3 * 60 * 1000, "interceptor two")]).await;
+    put(
+        &logs,
+        &interceptor,
+        &[(now - 3 * 60 * 1000, "interceptor two")],
+    )
+    .await;
 
     // The default window (10 minutes), merged by time, the source on each line; read-only.
     let r = st.run(&["logs"]);
@@ -103,7 +116,10 @@ async fn logs_merges_both_sources_by_time_and_follows_until_ctrl_c() {
     assert!(r.mutating().is_empty(), "{:?}", r.mutating());
     // One source; a longer window.
     let r = st.run(&["logs", "--source", "interceptor"]);
-    assert_eq!(lines(&r.stdout), vec![("interceptor".into(), "interceptor two".into())]);
+    assert_eq!(
+        lines(&r.stdout),
+        vec![("interceptor".into(), "interceptor two".into())]
+    );
     let r = st.run(&["logs", "--since", "3h", "--source", "server"]);
     assert_eq!(lines(&r.stdout).len(), 3);
     assert_eq!(lines(&r.stdout)[0].1, "server old");
@@ -140,7 +156,12 @@ async fn logs_merges_both_sources_by_time_and_follows_until_ctrl_c() {
     // An upper bound only: the events come as soon as the command has read them.
     let bound = Duration::from_secs(60);
     let first: Vec<String> = (0..3)
-        .map(|_| rx.recv_timeout(bound).expect("the existing events")["message"].as_str().unwrap().to_owned())
+        .map(|_| {
+            rx.recv_timeout(bound).expect("the existing events")["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(first, vec!["server one", "interceptor two", "server three"]);
     put(&logs, &interceptor, &[(now_ms(), "interceptor four")]).await;

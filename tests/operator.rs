@@ -62,7 +62,10 @@ fn shell(st: &Stack, line: &str) -> std::process::Output {
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_CONFIG_FILE", st.dir.path().join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", st.dir.path().join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            st.dir.path().join("no-aws-credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         // Somewhere else than the stack's directory: the command must carry absolute paths.
         .current_dir("/")
@@ -104,7 +107,11 @@ async fn connect_prints_each_clients_configuration() {
     assert_eq!(server["url"], url.as_str());
     let helper = server["headersHelper"].as_str().unwrap();
     let out = shell(&st, helper);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let headers: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         headers["Authorization"]
@@ -117,7 +124,11 @@ async fn connect_prints_each_clients_configuration() {
 
     // Claude Desktop: a stdio server (claude_desktop_config.json has no remote servers) running mcp-remote with
     // the header, the token fetched by the same command first.
-    let cd = config(&st, "claude-desktop", &["--name", "neo4j", "--token-endpoint", &oauth.url]);
+    let cd = config(
+        &st,
+        "claude-desktop",
+        &["--name", "neo4j", "--token-endpoint", &oauth.url],
+    );
     let server = &cd["mcpServers"]["neo4j"];
     assert_eq!(server["command"], "/bin/sh");
     let start = server["args"][1].as_str().unwrap();
@@ -133,7 +144,11 @@ async fn connect_prints_each_clients_configuration() {
         .map(|(cmd, _)| cmd)
         .unwrap();
     let out = shell(&st, token_part);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ey"));
 
     // VS Code: "servers" with type http and the header from a password input.
@@ -182,7 +197,11 @@ async fn connect_prints_each_clients_configuration() {
         .collect::<Vec<_>>()
         .join(" ");
     let out = shell(&st, &line);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ey"));
     // No client secret anywhere in what connect prints.
     let pool = state_id(&st.state(), "user-pool", "user_pool_id");
@@ -219,8 +238,16 @@ fn completions_for_bash_zsh_and_fish() {
     // The bash script is valid bash.
     let script = st.dir.path().join("neo4j-gw.bash");
     std::fs::write(&script, st.run(&["completions", "bash"]).stdout).unwrap();
-    let check = Command::new("bash").arg("-n").arg(&script).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let r = st.run(&["completions", "tcsh"]);
     assert_eq!(r.code, 2);
 }
@@ -249,7 +276,10 @@ fn no_credentials_is_a_setup_error_that_says_what_to_do() {
             assert!(err.contains(what), "does not name {what}: {err}");
         }
         assert!(!err.contains("resumes where it stopped"), "{err}");
-        assert!(!err.contains('\u{1b}'), "colour codes off a terminal: {err:?}");
+        assert!(
+            !err.contains('\u{1b}'),
+            "colour codes off a terminal: {err:?}"
+        );
         if command.len() == 1 {
             // Below -v: only the error line, no SDK log.
             assert_eq!(err.trim().lines().count(), 1, "{err}");

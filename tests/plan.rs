@@ -13,8 +13,11 @@ use serde_json::Value;
 use support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
 use support::{DOMAIN, Emulator, Run, Stack, fixtures, state_id};
 
+/// One attribute a change names: (attribute, old, new).
+type Attr = (String, String, String);
+
 /// `plan --json` (or `up --dry-run --json`) as resource → (action, attributes, detail).
-fn actions(run: &Run) -> BTreeMap<String, (String, Vec<(String, String, String)>, String)> {
+fn actions(run: &Run) -> BTreeMap<String, (String, Vec<Attr>, String)> {
     let doc: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("plan --json: {e}\n{}\n{}", run.stdout, run.stderr));
     doc["resources"]
@@ -93,8 +96,7 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(dry.code, 3, "{}", dry.stderr);
     read_only(&dry, "up --dry-run");
     assert!(
-        dry.stdout.contains("28 to create, 2 unchanged")
-            && dry.stdout.contains("+ create    vpc"),
+        dry.stdout.contains("28 to create, 2 unchanged") && dry.stdout.contains("+ create    vpc"),
         "{}",
         dry.stdout
     );
@@ -172,7 +174,9 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     );
     assert_eq!(a["resource-server"].0, "replace");
     assert!(
-        a["resource-server"].2.contains("cannot be changed in place"),
+        a["resource-server"]
+            .2
+            .contains("cannot be changed in place"),
         "{:?}",
         a["resource-server"]
     );
@@ -261,12 +265,19 @@ async fn an_absent_password_keeps_the_secrets_and_a_given_one_is_written() {
     // status without the password: exit 0, no drift.
     let (code, status) = st.status_json();
     assert_eq!(code, 0, "{status:#}");
-    assert_eq!(support::drift_attributes(&status, "secret"), Vec::<String>::new());
+    assert_eq!(
+        support::drift_attributes(&status, "secret"),
+        Vec::<String>::new()
+    );
     // up without the password, to change something else: the secret is neither compared nor written.
     let up = st.up(&cert, &["--cpu", "512", "--memory", "1024"]);
     up.ok();
     assert_eq!(up.count("PutSecretValue"), 0, "{:?}", up.mutating());
-    assert!(up.stderr.contains("task-definition: updated"), "{}", up.stderr);
+    assert!(
+        up.stderr.contains("task-definition: updated"),
+        "{}",
+        up.stderr
+    );
     assert_eq!(password(&st).await, "operators-pw-1");
 
     // The other direction: a given password that differs is drift (hidden), and up writes it.
@@ -274,7 +285,10 @@ async fn an_absent_password_keeps_the_secrets_and_a_given_one_is_written() {
         .push(("NEO4J_PASSWORD".into(), "operators-pw-2".into()));
     let (code, status) = st.status_json();
     assert_eq!(code, 3);
-    assert_eq!(support::drift_attributes(&status, "secret"), vec!["password"]);
+    assert_eq!(
+        support::drift_attributes(&status, "secret"),
+        vec!["password"]
+    );
     assert!(!status.to_string().contains("operators-pw"));
     let up = st.up(&cert, &[]);
     up.ok();

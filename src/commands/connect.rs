@@ -51,8 +51,7 @@ impl Target {
 /// Quotes a word for a POSIX shell when it needs it.
 pub fn shell_quote(w: &str) -> String {
     if !w.is_empty()
-        && w
-            .chars()
+        && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
     {
         w.to_owned()
@@ -233,7 +232,11 @@ pub async fn run(env: &Env, args: &ConnectArgs) -> Result<i32> {
     if let Some(c) = &env.global.config {
         cmd.extend(["--config".into(), absolute(c).display().to_string()]);
     }
-    if let Some(e) = s.endpoint_url.clone().or_else(|| from_env("AWS_ENDPOINT_URL")) {
+    if let Some(e) = s
+        .endpoint_url
+        .clone()
+        .or_else(|| from_env("AWS_ENDPOINT_URL"))
+    {
         cmd.extend(["--endpoint-url".into(), e]);
     }
     cmd.push("token".into());

@@ -96,7 +96,8 @@ pub fn merge(mut events: Vec<Event>) -> Vec<Event> {
 }
 
 pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
-    let start = parse_since(&args.since, SystemTime::now()).map_err(|m| Error::usage("--since", m))?;
+    let start =
+        parse_since(&args.since, SystemTime::now()).map_err(|m| Error::usage("--since", m))?;
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
     let (aws, account) = connect(env, &prepared).await?;
     let engine = super::engine(env, &prepared, aws, &account);
@@ -135,8 +136,9 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
         )));
     }
     for m in &missing {
-        env.progress
-            .note(&format!("logs: log group {m} does not exist (yet); skipped"));
+        env.progress.note(&format!(
+            "logs: log group {m} does not exist (yet); skipped"
+        ));
     }
     let mut seen: BTreeSet<Key> = BTreeSet::new();
     let mut newest = start;
@@ -186,7 +188,12 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
 }
 
 /// Every event of one log group from `start` on (all pages); `None` when the log group does not exist.
-async fn fetch(cx: &Cx, source: &'static str, group: &str, start: i64) -> Result<Option<Vec<Event>>> {
+async fn fetch(
+    cx: &Cx,
+    source: &'static str,
+    group: &str,
+    start: i64,
+) -> Result<Option<Vec<Event>>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -235,7 +242,10 @@ mod tests {
     #[test]
     fn since_is_a_duration_or_a_time() {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_since("10m", now).unwrap(), 1_700_000_000_000 - 600_000);
+        assert_eq!(
+            parse_since("10m", now).unwrap(),
+            1_700_000_000_000 - 600_000
+        );
         assert_eq!(
             parse_since("2023-11-14T22:13:20Z", now).unwrap(),
             1_700_000_000_000
@@ -252,10 +262,7 @@ mod tests {
         ]);
         let msgs: Vec<&str> = merged.iter().map(|e| e.message.trim()).collect();
         assert_eq!(msgs, vec!["a", "b", "c"]);
-        assert_eq!(
-            merged[0].line(),
-            "1970-01-01T00:00:00.001Z interceptor a"
-        );
+        assert_eq!(merged[0].line(), "1970-01-01T00:00:00.001Z interceptor a");
         let j = merged[0].json("/aws/lambda/x");
         assert_eq!(j["source"], "interceptor");
         assert_eq!(j["message"], "a");

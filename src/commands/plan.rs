@@ -208,7 +208,11 @@ pub fn for_up(reports: &[Report]) -> Vec<Change> {
             c.note = Some(format!(
                 "refers to {}, which {} made first: it may be updated then",
                 replaced_deps.join(", "),
-                if replaced_deps.len() == 1 { "is" } else { "are" }
+                if replaced_deps.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
             ));
         }
         out.push(c);
@@ -451,7 +455,11 @@ mod tests {
                 new: "512".into()
             }]
         );
-        assert!(changes[2].detail().contains("domain: old → new"), "{}", changes[2].detail());
+        assert!(
+            changes[2].detail().contains("domain: old → new"),
+            "{}",
+            changes[2].detail()
+        );
         assert!(changes[2].detail().contains("cannot be changed in place"));
         assert!(changes[4].detail().contains("1 of 2 running"));
         assert_eq!(

@@ -400,21 +400,34 @@ mod tests {
         );
         // Deployed for the demo URI with the operator's password: an update without one keeps it, and it is not
         // reported as drift.
-        let operators = desired_value(&settings(Some("operators-pw"), DEMO_URI), "secret", None).unwrap();
+        let operators =
+            desired_value(&settings(Some("operators-pw"), DEMO_URI), "secret", None).unwrap();
         assert_eq!(value_drift(&demo, &operators), Vec::new());
         assert_eq!(
             password(&desired_value(&demo, "secret", Some(&operators)).unwrap()),
             "operators-pw"
         );
         // Moved from another database to the demo one without a password: the demo password.
-        let other = desired_value(&settings(Some("x"), "neo4j+s://db.example.com"), "secret", None).unwrap();
+        let other = desired_value(
+            &settings(Some("x"), "neo4j+s://db.example.com"),
+            "secret",
+            None,
+        )
+        .unwrap();
         assert_eq!(
             password(&desired_value(&demo, "secret", Some(&other)).unwrap()),
             DEMO_PASSWORD
         );
         // A given password always wins.
         assert_eq!(
-            password(&desired_value(&settings(Some("given"), DEMO_URI), "secret", Some(&operators)).unwrap()),
+            password(
+                &desired_value(
+                    &settings(Some("given"), DEMO_URI),
+                    "secret",
+                    Some(&operators)
+                )
+                .unwrap()
+            ),
             "given"
         );
     }
