@@ -6,13 +6,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use support::{DOMAIN, Emulator, REGION, Run, Stack, certificate, hosted_zone, python, state_id};
+use support::oauth::OAuthStandIn;
+use support::{DOMAIN, Emulator, Run, Stack, certificate, hosted_zone, state_id};
 
 /// A DNS stand-in on 127.0.0.1: answers NS questions from a map (NXDOMAIN for names it does not know).
 struct DnsStandIn {
@@ -76,50 +75,6 @@ fn answer(query: &[u8], zones: &BTreeMap<String, Vec<String>>) -> Vec<u8> {
         }
     }
     out
-}
-
-/// `scripts/oauth_standin.py`: Cognito's token endpoint, checked against the emulator's app clients.
-struct OAuthStandIn {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    url: String,
-}
-
-impl OAuthStandIn {
-    fn start(emu: &Emulator) -> OAuthStandIn {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut child = Command::new(python())
-            .arg(root.join("scripts/oauth_standin.py"))
-            .args(["--endpoint", &emu.endpoint, "--region", REGION])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start oauth_standin.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).expect("ready line");
-        let url = ready["token_endpoint"].as_str().unwrap().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        OAuthStandIn {
-            stdin: child.stdin.take(),
-            child,
-            url,
-        }
-    }
-}
-
-impl Drop for OAuthStandIn {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A certificate for `names` signed by a test CA (so not self-signed), valid for `days`; returns its ARN.

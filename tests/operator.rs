@@ -4,53 +4,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
-use support::{Emulator, REGION, Stack, fixtures, python, state_id};
-
-/// `scripts/oauth_standin.py`, Cognito's token endpoint against the emulator's app clients.
-struct OAuth {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    url: String,
-}
-
-impl OAuth {
-    fn start(emu: &Emulator) -> OAuth {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut child = Command::new(python())
-            .arg(root.join("scripts/oauth_standin.py"))
-            .args(["--endpoint", &emu.endpoint, "--region", REGION])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start oauth_standin.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).unwrap();
-        OAuth {
-            url: ready["token_endpoint"].as_str().unwrap().to_owned(),
-            stdin: child.stdin.take(),
-            child,
-        }
-    }
-}
-
-impl Drop for OAuth {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::oauth::OAuthStandIn;
+use support::{Emulator, Stack, fixtures, state_id};
 
 /// Runs a shell command line the way a client would: with credentials for the emulator, nothing else of ours.
 fn shell(st: &Stack, line: &str) -> std::process::Output {
@@ -88,7 +46,7 @@ fn config(st: &Stack, client: &str, extra: &[&str]) -> Value {
 async fn connect_prints_each_clients_configuration() {
     let emu = Emulator::start();
     let (_, cert) = fixtures(&emu).await;
-    let oauth = OAuth::start(&emu);
+    let oauth = OAuthStandIn::start(&emu);
     let st = Stack::new(&emu, "conn");
 
     // Not deployed yet.

@@ -8,7 +8,7 @@
 //! Deployed: every resource healthy, the DNS record INSYNC, the gateway target READY, a token obtainable, the tools
 //! listable through the gateway and the origin lock (the last two come with the data path; here they say so).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::json;
@@ -20,7 +20,7 @@ use crate::config::{PasswordSource, Purpose};
 use crate::dns;
 use crate::engine::{Engine, Report};
 use crate::error::{self, Error, Result, exit};
-use crate::resources::certificate::covers;
+use crate::resources::certificate::{CertificateResource, covers};
 use crate::resources::hosted_zone::{HostedZoneResource, bare_zone_id};
 use crate::resources::user_pool_domain::{self, UserPoolDomainResource};
 use crate::resources::{Cx, Observation, Resource, TAG_STACK, dns_record, gateway_target};
@@ -472,7 +472,8 @@ pub fn looks_self_signed(issuer: &str, subject: &str) -> bool {
             .any(|(_, v)| v.trim().eq_ignore_ascii_case(issuer))
 }
 
-/// The certificate: ISSUED, covers the FQDN, same region, not expiring soon, not imported self-signed.
+/// The certificate, from the same observe as pre-flight: ISSUED, covers the FQDN, same region, not expiring soon,
+/// not imported self-signed.
 async fn certificate(r: &mut Checks, cx: &Cx, region: &str) {
     let Some(arn) = cx.settings().certificate_arn.clone() else {
         r.skip(
@@ -481,45 +482,29 @@ async fn certificate(r: &mut Checks, cx: &Cx, region: &str) {
         );
         return;
     };
-    let out =
-        match cx
-            .aws()
-            .acm
-            .describe_certificate()
-            .certificate_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
-                r.fail(
+    let live = match CertificateResource.observe(cx, None).await {
+        Ok(Observation::Present(live)) => live,
+        Ok(_) => {
+            r.fail(
                 "certificate",
-                format!("{arn} does not exist in account {} in {region}", cx.shared.account),
+                CertificateResource.missing_message(cx),
                 "check the ARN, or request or import the certificate in ACM in the stack's region",
             );
-                return;
-            }
-            Err(e) => {
-                r.fail(
-                    "certificate",
-                    error::aws("certificate", "DescribeCertificate", e).to_string(),
-                    "see the message",
-                );
-                return;
-            }
-        };
-    let Some(c) = out.certificate() else {
-        r.fail(
-            "certificate",
-            format!("ACM describes no certificate {arn}"),
-            "check the ARN",
-        );
-        return;
+            return;
+        }
+        Err(e) => {
+            r.fail("certificate", e.to_string(), "see the message");
+            return;
+        }
     };
-    let status = c
-        .status()
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_else(|| "unknown".into());
+    let detail = |key: &str| {
+        live.details
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let status = detail("status");
     if status == "ISSUED" {
         r.pass("certificate", format!("{arn} is ISSUED"));
     } else {
@@ -529,20 +514,15 @@ async fn certificate(r: &mut Checks, cx: &Cx, region: &str) {
             "finish its validation in ACM (DNS validation: the CNAME record ACM shows), or pass an issued certificate",
         );
     }
-    let names: Vec<String> = c
-        .domain_name()
-        .into_iter()
-        .map(str::to_owned)
-        .chain(c.subject_alternative_names().iter().cloned())
-        .collect();
+    let names = detail("names");
     match cx.settings().fqdn() {
         None => r.skip("certificate names", "no --domain-name given: the FQDN is not known"),
-        Some(fqdn) if names.iter().any(|n| covers(n, &fqdn)) => {
+        Some(fqdn) if names.split(',').any(|n| covers(n, &fqdn)) => {
             r.pass("certificate names", format!("covers {fqdn}"))
         }
         Some(fqdn) => r.fail(
             "certificate names",
-            format!("covers {} but not {fqdn}", if names.is_empty() { "no names".into() } else { names.join(", ") }),
+            format!("covers {} but not {fqdn}", if names.is_empty() { "no names" } else { &names }),
             format!("pass a certificate for {fqdn} or its parent's wildcard, or choose a --subdomain it covers"),
         ),
     }
@@ -559,18 +539,14 @@ async fn certificate(r: &mut Checks, cx: &Cx, region: &str) {
             "an ALB uses only certificates of its own region: import or request one there",
         );
     }
-    let kind = c
-        .r#type()
-        .map(|t| t.as_str().to_owned())
-        .unwrap_or_default();
-    match c.not_after() {
-        None => r.warn(
+    let kind = detail("type");
+    match humantime::parse_rfc3339(&detail("not_after")) {
+        Err(_) => r.warn(
             "certificate expiry",
             "ACM reports no expiry date",
             "check the certificate in ACM",
         ),
-        Some(t) => {
-            let end = UNIX_EPOCH + Duration::from_secs(t.secs().max(0) as u64);
+        Ok(end) => {
             let date = humantime::format_rfc3339_seconds(end).to_string();
             match end.duration_since(SystemTime::now()) {
                 Err(_) => r.fail(
@@ -602,9 +578,8 @@ async fn certificate(r: &mut Checks, cx: &Cx, region: &str) {
             }
         }
     }
-    let issuer = c.issuer().unwrap_or_default();
-    let subject = c.subject().unwrap_or_default();
-    if kind == "IMPORTED" && looks_self_signed(issuer, subject) {
+    let (issuer, subject) = (detail("issuer"), detail("subject"));
+    if kind == "IMPORTED" && looks_self_signed(&issuer, &subject) {
         r.fail(
             "certificate issuer",
             format!("imported and self-signed (issuer `{issuer}`, subject `{subject}`): AgentCore Gateway and MCP clients will not trust it"),
@@ -614,13 +589,12 @@ async fn certificate(r: &mut Checks, cx: &Cx, region: &str) {
         r.pass(
             "certificate issuer",
             format!(
-                "{} by `{}`",
+                "{} by `{issuer}`",
                 if kind.is_empty() {
                     "issued".to_owned()
                 } else {
                     kind.to_lowercase().replace('_', " ")
-                },
-                issuer
+                }
             ),
         );
     }

@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod inventory;
 pub mod matrix;
+pub mod oauth;
 pub mod proxy;
 pub mod report;
 
