@@ -392,6 +392,11 @@ impl Engine {
         Results { by_node: results }
     }
 
+    /// How many nodes `up` and `down` work on (the owned ones).
+    pub fn owned_count(&self) -> usize {
+        self.plan.iter().filter(|n| !n.external()).count()
+    }
+
     fn external(&self) -> Vec<Arc<dyn Resource>> {
         self.plan.iter().filter(|n| n.external()).cloned().collect()
     }

@@ -1,6 +1,7 @@
 //! Progress display. On a terminal: a live view with one line per resource in flight (its state and elapsed time),
 //! a summary line below them (done, in flight, failed, elapsed), and each finished resource printed once above,
-//! with its outcome. Otherwise (CI, pipes): plain timestamped lines on stderr, one per real event, no colour codes.
+//! with its outcome. Otherwise (CI, pipes, a dumb terminal): plain timestamped lines on stderr, one per real event,
+//! no colour codes.
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -54,9 +55,11 @@ fn summary_text(label: &str, total: usize, done: usize, running: usize, failed: 
 
 impl Progress {
     pub fn new(quiet: bool) -> Self {
+        // indicatif draws nothing on a dumb terminal (TERM unset or `dumb`): plain lines there.
+        let dumb = std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb");
         let mode = if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
+        } else if std::io::stderr().is_terminal() && !dumb {
             Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
         } else {
             Mode::Plain

@@ -338,3 +338,93 @@ async fn a_create_whose_answer_was_lost_reads_created() {
     );
     assert!(!run.run.stderr.contains("vpc: adopted"));
 }
+
+/// Runs the binary on a pseudo-terminal (`script`) of type `term`, typing `input`; returns the exit code, what the
+/// terminal showed and the AWS calls.
+fn on_terminal(st: &Stack, term: &str, args: &[&str], input: &str) -> (i32, String, Vec<Value>) {
+    use std::io::Write;
+    let inner = st.command(args);
+    let quote = |w: &std::ffi::OsStr| format!("'{}'", w.to_str().unwrap().replace('\'', r"'\''"));
+    let line = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .current_dir(st.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("TERM", term);
+    let log = st.dir.path().join("calls.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let mut child = cmd.spawn().expect("script (util-linux)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        calls,
+    )
+}
+
+/// On a terminal: the live progress view (a summary line, each finished node printed once with a mark), and `up`
+/// asks before a replacement — no means nothing is changed, yes means it is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_up_shows_progress_and_asks_before_replacing() {
+    let emu = Emulator::start();
+    let (_, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "tty");
+    let up = ["up", "--domain-name", DOMAIN, "--certificate-arn", &cert];
+    let (code, screen, _) = on_terminal(&st, "xterm", &up, "");
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("up: 0/28 done"),
+        "no summary line: {screen}"
+    );
+    assert!(screen.contains("up: 28 created in"), "{screen}");
+    assert!(screen.contains("✔ vpc"), "no finished line: {screen}");
+    assert!(screen.contains('\u{1b}'), "a terminal gets the live view");
+    // A dumb terminal (on which indicatif draws nothing) gets the plain lines.
+    let (code, screen, _) = on_terminal(&st, "dumb", &up, "");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("vpc: up to date ("), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+
+    let replace = ["up", "--resource-server-id", "tty-rs"];
+    let (code, screen, calls) = on_terminal(&st, "xterm", &replace, "n\n");
+    assert_eq!(code, 2, "{screen}");
+    assert!(
+        screen.contains("Continue? [y/N]") && screen.contains("not confirmed"),
+        "{screen}"
+    );
+    let mutating: Vec<&Value> = calls.iter().filter(|c| c["mutating"] == true).collect();
+    assert!(mutating.is_empty(), "{mutating:?}");
+    let (code, screen, calls) = on_terminal(&st, "xterm", &replace, "y\n");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("✔ resource-server"), "{screen}");
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c["operation"] == "DeleteResourceServer")
+            .count(),
+        1
+    );
+}

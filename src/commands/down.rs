@@ -64,7 +64,7 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
             " — no state file: finding resources by tag and name"
         }
     ));
-    env.progress.begin("down", engine.plan.len());
+    env.progress.begin("down", engine.owned_count());
     let results = engine.down(&store).await;
     env.progress.end();
     let mut deleted = 0;

@@ -55,7 +55,7 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     }
     confirm_replacements(args, &prepared.settings.stack, &changes)?;
     store.set_settings(prepared.settings.recorded.clone())?;
-    env.progress.begin("up", engine.plan.len());
+    env.progress.begin("up", engine.owned_count());
     let results = engine.up(&store).await;
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut outcomes = Vec::new();
