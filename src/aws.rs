@@ -30,6 +30,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub agentcore: aws_sdk_bedrockagentcorecontrol::Client,
+    /// Read only, by `doctor`.
+    pub quotas: aws_sdk_servicequotas::Client,
 }
 
 /// The region of the stack: settings, then `AWS_REGION`/`AWS_DEFAULT_REGION`, then the profile file.
@@ -110,20 +112,60 @@ impl Aws {
             lambda: client!(aws_sdk_lambda),
             cognito: client!(aws_sdk_cognitoidentityprovider),
             agentcore: client!(aws_sdk_bedrockagentcorecontrol),
+            quotas: client!(aws_sdk_servicequotas),
         }
     }
 
     /// The account the credentials belong to.
     pub async fn account(&self) -> Result<String> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| error::aws("credentials", "GetCallerIdentity", e))?;
-        out.account
-            .ok_or_else(|| Error::other("STS GetCallerIdentity returned no account"))
+        Ok(self.identity().await?.0)
     }
+
+    /// The account and the ARN of the caller. No credentials at all (or credentials that cannot be loaded) are a
+    /// setup problem, reported as such (exit 2) with the sources tried and what to run.
+    pub async fn identity(&self) -> Result<(String, String)> {
+        let out =
+            self.sts.get_caller_identity().send().await.map_err(|e| {
+                match credentials_problem(&e) {
+                    Some(message) => Error::usage("credentials", message),
+                    None => error::aws("credentials", "GetCallerIdentity", e),
+                }
+            })?;
+        let account = out
+            .account
+            .ok_or_else(|| Error::other("STS GetCallerIdentity returned no account"))?;
+        Ok((account, out.arn.unwrap_or_default()))
+    }
+}
+
+/// What the default credentials chain of the AWS SDK tries, in its order (`aws-config`'s
+/// `DefaultCredentialsChain::build`: Environment, Profile, WebIdentityToken, EcsContainer, Ec2InstanceMetadata).
+pub const CREDENTIAL_SOURCES: &str = "the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), the profile in \
+     the shared config and credentials files (static keys, SSO, assume-role, credential_process), a web identity token \
+     (AWS_WEB_IDENTITY_TOKEN_FILE), the ECS container endpoint and the EC2 instance metadata service (IMDS)";
+
+/// When an SDK error comes from loading credentials (not from AWS), the message for the operator: which sources
+/// were tried and what to run. `None` for every other error.
+pub fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            let todo = "run `aws configure` (access keys) or `aws sso login --profile NAME` and pass --profile NAME \
+                        (or set AWS_PROFILE), or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+            return Some(match c {
+                CredentialsError::CredentialsNotLoaded(_) => format!(
+                    "no AWS credentials were found. Tried {CREDENTIAL_SOURCES}. To fix: {todo}"
+                ),
+                other => format!(
+                    "the AWS credentials could not be loaded: {}. Tried {CREDENTIAL_SOURCES}. To fix: {todo}",
+                    error::describe_chain(other)
+                ),
+            });
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// A per-call config override that turns the SDK's own retries off, for the creates AWS does not make

@@ -66,11 +66,60 @@ pub enum Command {
     Tools(ToolsArgs),
     /// Call one tool through the gateway, e.g. `call read-cypher --args '{"query":"RETURN 1 AS n"}'`
     Call(CallArgs),
+    /// Show what `up` (or `down`) would change, without changing anything; exit 3 when something would change
+    Plan(PlanArgs),
+    /// Check the setup and the deployed stack: PASS/WARN/FAIL per check, each with what to do; exit 3 on a FAIL
+    Doctor(DoctorArgs),
+    /// Show the logs of the MCP server tasks and the interceptor Lambda, merged by time
+    Logs(LogsArgs),
+    /// Print an MCP client configuration for the gateway (Claude Code, Claude Desktop, VS Code, Cursor, JSON)
+    Connect(ConnectArgs),
+    /// Print a shell completion script (e.g. `neo4j-gw completions bash > /etc/bash_completion.d/neo4j-gw`)
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ToolsArgs {
     /// Print each tool's name, description and input schema as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Print machine-readable JSON
+    #[arg(long)]
+    pub json: bool,
+    /// OAuth token endpoint to use instead of the Cognito domain's (for emulators)
+    #[arg(long, value_name = "URL")]
+    pub token_endpoint: Option<String>,
+}
+
+/// Whose logs `logs` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogSource {
+    /// The MCP server's ECS tasks
+    Server,
+    /// The gateway's interceptor Lambda
+    Interceptor,
+    /// Both, merged by time
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Which logs
+    #[arg(long, value_enum, default_value = "all")]
+    pub source: LogSource,
+    /// From how long ago (10m, 2h, 1d) or from when (an RFC 3339 time)
+    #[arg(long, default_value = "10m", value_name = "DURATION|TIME")]
+    pub since: String,
+    /// Keep printing new events until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// One JSON object per event and line
     #[arg(long)]
     pub json: bool,
 }
@@ -90,6 +139,41 @@ pub struct CallArgs {
     pub json: bool,
 }
 
+/// The MCP clients `connect` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    /// Claude Code: `.mcp.json` with a headers helper that runs `neo4j-gw token`
+    ClaudeCode,
+    /// Claude Desktop: `claude_desktop_config.json` through the mcp-remote stdio bridge
+    ClaudeDesktop,
+    /// VS Code: `.vscode/mcp.json`, the token asked for as an input
+    Vscode,
+    /// Cursor: `.cursor/mcp.json`, the token from an environment variable
+    Cursor,
+    /// A client-neutral description: URL, transport, header, how to get and refresh the token
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The client to configure
+    #[arg(long, value_enum, default_value = "json")]
+    pub client: Client,
+    /// The server's name in the client's configuration [default: the stack name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// OAuth token endpoint the token helper should use instead of the Cognito domain's (for emulators)
+    #[arg(long, value_name = "URL")]
+    pub token_endpoint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
@@ -100,6 +184,30 @@ pub struct UpArgs {
     /// Skip the final check that lists the tools through the gateway as an agent would
     #[arg(long)]
     pub no_verify: bool,
+    /// Only show what would change (the same as `neo4j-gw plan`); exit 3 when something would
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before replacing resources (required for replacements when standard input is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the outcome per resource and the outputs as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Read the Neo4j password from the first line of standard input (instead of NEO4J_PASSWORD)
+    #[arg(long)]
+    pub neo4j_password_stdin: bool,
+    /// Show what `down` would delete instead
+    #[arg(long)]
+    pub down: bool,
+    /// Print machine-readable JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +226,9 @@ pub struct DownArgs {
     /// Do not ask for confirmation (required when standard input is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
+    /// Print the outcome per resource as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +236,9 @@ pub struct TokenArgs {
     /// Print access_token, token_type, expires_in, expires_at and scope as JSON
     #[arg(long)]
     pub json: bool,
+    /// Print {"Authorization": "Bearer <token>"}: the output a client's headers helper expects
+    #[arg(long, conflicts_with = "json")]
+    pub headers: bool,
     /// OAuth token endpoint to use instead of the Cognito domain's (for emulators)
     #[arg(long, value_name = "URL")]
     pub token_endpoint: Option<String>,

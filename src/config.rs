@@ -371,15 +371,8 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         }
         PasswordSource::Stdin(p) => Some(Secret::new(p)),
         PasswordSource::Env(Some(p)) if !p.is_empty() => Some(Secret::new(p)),
-        PasswordSource::Env(_) if neo4j_uri == DEMO_URI => {
-            Some(Secret::new(DEMO_PASSWORD.to_owned()))
-        }
-        PasswordSource::Env(_) if purpose == Purpose::Up => {
-            return Err(Error::usage(
-                "NEO4J_PASSWORD",
-                "is required for a Neo4j URI other than the demo database: set NEO4J_PASSWORD or pipe it to --neo4j-password-stdin",
-            ));
-        }
+        // Not given: the secret keeps the password it has (see `password_needed` for when one is required, and
+        // `resources::secret` for the demo database's password, which is written only when the secret is made).
         PasswordSource::Env(_) => None,
     };
     let cpu = r.required("cpu", |v| {
@@ -904,6 +897,31 @@ pub fn validate_fargate_size(cpu: u32, memory: u32) -> V<()> {
     }
 }
 
+/// Whether `up` needs the Neo4j password although none was given. An absent password means "keep the one the
+/// secret holds": it is needed only when there is no secret yet (`secret_recorded` is false), or when the URI moves
+/// to another database than the deployed one (`deployed_uri`: the URI of the last `up`; `None` before the first).
+/// The demo database needs none: its public password is written when the secret is made for it.
+pub fn password_needed(
+    settings: &Settings,
+    deployed_uri: Option<&str>,
+    secret_recorded: bool,
+) -> Result<()> {
+    if settings.neo4j_password.is_some() || settings.neo4j_uri == DEMO_URI {
+        return Ok(());
+    }
+    let why = if !secret_recorded {
+        "is required to create the secret for a Neo4j URI other than the demo database"
+    } else if deployed_uri != Some(settings.neo4j_uri.as_str()) {
+        "is required when --neo4j-uri changes to another database (the deployed secret's password is for the old one)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::usage(
+        "NEO4J_PASSWORD",
+        format!("{why}: set NEO4J_PASSWORD or pipe it to --neo4j-password-stdin"),
+    ))
+}
+
 impl Settings {
     /// `<subdomain>.<domain_name>`, when the domain is known.
     pub fn fqdn(&self) -> Option<String> {
@@ -946,10 +964,8 @@ mod tests {
         assert_eq!(s.stack, "neo4j-gw");
         assert_eq!(s.fqdn().as_deref(), Some("mcp.example.com"));
         assert_eq!(s.allowed_cidrs, vec!["0.0.0.0/0"]);
-        assert_eq!(
-            s.neo4j_password.as_ref().map(Secret::expose),
-            Some(DEMO_PASSWORD)
-        );
+        // The demo password is not a default of the setting: it is written only when the secret is made.
+        assert!(s.neo4j_password.is_none());
         assert_eq!((s.cpu, s.memory), (256, 1024));
     }
 
@@ -1027,11 +1043,35 @@ mod tests {
     }
 
     #[test]
-    fn non_demo_uri_needs_a_password() {
-        let e = up(&[("neo4j_uri", "neo4j+s://db.internal:7687")])
+    fn a_password_is_needed_only_for_a_new_secret_or_a_new_database() {
+        const DB: &str = "neo4j+s://db.internal:7687";
+        let custom = up(&[("neo4j_uri", DB)]).unwrap();
+        // No secret yet: the password is needed.
+        let e = password_needed(&custom, None, false)
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("NEO4J_PASSWORD"), "{e}");
+        // The deployed secret is for this URI: an absent password keeps the one it holds.
+        assert!(password_needed(&custom, Some(DB), true).is_ok());
+        // The URI moves to another database: its password is needed.
+        let e = password_needed(&custom, Some(DEMO_URI), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--neo4j-uri changes"), "{e}");
+        // The demo database never needs one; a given password always satisfies.
+        assert!(password_needed(&up(&[]).unwrap(), None, false).is_ok());
+        let given = resolve(
+            &layers(&[
+                ("region", "us-east-1"),
+                ("domain_name", "example.com"),
+                ("certificate_arn", CERT),
+                ("neo4j_uri", DB),
+            ]),
+            Purpose::Up,
+            PasswordSource::Env(Some("pw".into())),
+        )
+        .unwrap();
+        assert!(password_needed(&given, None, false).is_ok());
     }
 
     #[test]

@@ -156,6 +156,8 @@ pub enum Outcome {
     Updated(Vec<String>),
     Replaced(Vec<String>),
     Adopted,
+    /// Created by this run, whose answer was lost: found again by tag or name.
+    Recovered,
     Unchanged,
     Deleted,
     Absent,
@@ -166,12 +168,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn describe(&self) -> String {
+    /// One word for summaries and JSON: created, updated, replaced, adopted, unchanged, deleted, absent, kept, unused.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Outcome::Created | Outcome::Recovered => "created",
+            Outcome::Updated(_) => "updated",
+            Outcome::Replaced(_) => "replaced",
+            Outcome::Adopted => "adopted",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+            Outcome::Absent => "absent",
+            Outcome::Kept(_) => "kept",
+            Outcome::Unused => "unused",
+        }
+    }
+
+    pub fn describe(&self) -> String {
         match self {
             Outcome::Created => "created".into(),
             Outcome::Updated(a) => format!("updated ({})", a.join(", ")),
             Outcome::Replaced(a) => format!("replaced ({})", a.join(", ")),
             Outcome::Adopted => "adopted (found by tag/name)".into(),
+            Outcome::Recovered => "created (answer lost, found again)".into(),
             Outcome::Unchanged => "up to date".into(),
             Outcome::Deleted => "deleted (verified gone)".into(),
             Outcome::Absent => "already gone".into(),
@@ -226,6 +244,9 @@ pub struct Engine {
     pub plan: Vec<Arc<dyn Resource>>,
     pub shared: Arc<Shared>,
     pub progress: Progress,
+    /// Nodes whose create call this run made: when one is then found present (its answer was lost), it was created
+    /// by this run, not adopted from an earlier one.
+    created_here: Mutex<BTreeSet<&'static str>>,
 }
 
 impl Engine {
@@ -234,6 +255,7 @@ impl Engine {
             plan,
             shared,
             progress,
+            created_here: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -377,6 +399,11 @@ impl Engine {
             }
         }
         Results { by_node: results }
+    }
+
+    /// How many nodes `up` and `down` work on (the owned ones).
+    pub fn owned_count(&self) -> usize {
+        self.plan.iter().filter(|n| !n.external()).count()
     }
 
     fn external(&self) -> Vec<Arc<dyn Resource>> {
@@ -537,6 +564,13 @@ impl Engine {
             Observation::Present(live) => {
                 self.learn(id, &live.ids);
                 let adopted = record.as_ref().is_none_or(|r| r.status != Status::Ready);
+                // This run's own create, whose answer was lost: finishing it (an update, a wait) is still creating.
+                let recovered = adopted
+                    && self
+                        .created_here
+                        .lock()
+                        .map(|c| c.contains(id))
+                        .unwrap_or(false);
                 store.put(
                     id,
                     kind,
@@ -577,16 +611,20 @@ impl Engine {
                     self.learn(id, &ids);
                     store.put(id, kind, true, Status::Ready, &ids)?;
                     node.wait_ready(cx, &ids).await?;
-                    return Ok(Outcome::Updated(attrs));
+                    return Ok(if recovered {
+                        Outcome::Recovered
+                    } else {
+                        Outcome::Updated(attrs)
+                    });
                 };
                 if live.health != Health::Ready {
                     node.wait_ready(cx, &ids).await?;
                 }
                 store.put(id, kind, true, Status::Ready, &ids)?;
-                Ok(if adopted {
-                    Outcome::Adopted
-                } else {
-                    Outcome::Unchanged
+                Ok(match (adopted, recovered) {
+                    (true, true) => Outcome::Recovered,
+                    (true, false) => Outcome::Adopted,
+                    (false, _) => Outcome::Unchanged,
                 })
             }
         }
@@ -614,6 +652,9 @@ impl Engine {
         store.put(id, kind, true, Status::Creating, &previous)?;
         self.learn(id, &Ids::from([(CREATE_TOKEN.to_owned(), token)]));
         cx.say("creating");
+        if let Ok(mut c) = self.created_here.lock() {
+            c.insert(id);
+        }
         let ids = node.create(cx).await?;
         self.learn(id, &ids);
         store.put(id, kind, true, Status::Creating, &ids)?;

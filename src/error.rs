@@ -230,7 +230,7 @@ where
 }
 
 /// The source chain of an error without an AWS message (connection failures, timeouts).
-fn describe_chain(err: &dyn std::error::Error) -> String {
+pub fn describe_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {

@@ -32,10 +32,10 @@ pub struct Entry {
     pub http_status: Option<u16>,
 }
 
-/// Whether an operation changes anything, judged by its name (AWS names read-only calls Describe/Get/List…).
+/// Whether an operation changes anything, judged by its name (AWS names read-only calls Describe/Get/List/Filter…).
 pub fn is_mutating(operation: &str) -> bool {
     ![
-        "Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet",
+        "Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet", "Filter",
     ]
     .iter()
     .any(|p| operation.starts_with(p))
@@ -175,6 +175,7 @@ mod tests {
             "GetGateway",
             "ListTagsForResource",
             "GetCallerIdentity",
+            "FilterLogEvents",
         ] {
             assert!(!is_mutating(op), "{op}");
         }

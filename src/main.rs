@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod commands;
 mod config;
+mod dns;
 mod engine;
 mod error;
 mod ledger;
@@ -45,6 +46,8 @@ fn main() {
 
 async fn run(cli: Cli) -> i32 {
     let (handle, cancel) = engine::Cancel::new();
+    // `logs --follow` ends with Ctrl-C: nothing to announce then.
+    let announce = !matches!(cli.command, Command::Logs(_));
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut int), Ok(mut term)) = (
@@ -57,7 +60,11 @@ async fn run(cli: Cli) -> i32 {
             _ = int.recv() => "SIGINT",
             _ = term.recv() => "SIGTERM",
         };
-        eprintln!("\n{name} received: stopping after the calls in flight and saving the state…");
+        if announce {
+            eprintln!(
+                "\n{name} received: stopping after the calls in flight and saving the state…"
+            );
+        }
         handle.cancel(name);
         // A second signal ends the process at once.
         tokio::select! {
@@ -78,12 +85,17 @@ async fn run(cli: Cli) -> i32 {
         global: cli.global,
     };
     let result = match &cli.command {
-        Command::Up(a) => commands::up::run(&env, a).await.map(|_| exit::OK),
+        Command::Up(a) => commands::up::run(&env, a).await,
         Command::Status(a) => commands::status::run(&env, a).await,
         Command::Down(a) => commands::down::run(&env, a).await.map(|_| exit::OK),
         Command::Token(a) => commands::token::run(&env, a).await.map(|_| exit::OK),
         Command::Tools(a) => commands::tools::run(&env, a).await.map(|_| exit::OK),
         Command::Call(a) => commands::call::run(&env, a).await.map(|_| exit::OK),
+        Command::Plan(a) => commands::plan::run(&env, a).await,
+        Command::Doctor(a) => commands::doctor::run(&env, a).await,
+        Command::Logs(a) => commands::logs::run(&env, a).await,
+        Command::Connect(a) => commands::connect::run(&env, a).await,
+        Command::Completions(a) => Ok(commands::completions::run(a)),
     };
     match result {
         Ok(code) => code,
@@ -96,21 +108,23 @@ async fn run(cli: Cli) -> i32 {
     }
 }
 
-/// Logging goes to stderr. The AWS SDK's own logs are capped at `warn` at every verbosity: its debug and
-/// trace output can include request and response bodies, which may carry secrets.
+/// Logging goes to stderr, without colour codes unless stderr is a terminal. Other crates' logs (the AWS SDK's:
+/// e.g. the credentials chain's warning for every source it tried) are shown only from `-v` on, and capped at
+/// `warn` at every verbosity: their debug and trace output can include request and response bodies, which may
+/// carry secrets. What they would say reaches the operator through neo4j-gw's own error messages.
 fn init_logging(verbose: u8) {
-    let ours = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    use std::io::IsTerminal;
+    let (others, ours) = match verbose {
+        0 => ("off", "warn"),
+        1 => ("warn", "info"),
+        2 => ("warn", "debug"),
+        _ => ("warn", "trace"),
     };
-    let filter = EnvFilter::new(format!(
-        "warn,neo4j_gw={ours},aws_smithy_runtime=warn,aws_config=warn,aws_sdk_sts=warn,hyper=warn,rustls=warn"
-    ));
+    let filter = EnvFilter::new(format!("{others},neo4j_gw={ours}"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -1,5 +1,7 @@
-//! Progress display: on a terminal, one indicatif line per resource with its state and elapsed time;
-//! otherwise (or with `--no-tty` behaviour such as CI), plain timestamped lines on stderr.
+//! Progress display. On a terminal: a live view with one line per resource in flight (its state and elapsed time),
+//! a summary line below them (done, in flight, failed, elapsed), and each finished resource printed once above,
+//! with its outcome. Otherwise (CI, pipes, a dumb terminal): plain timestamped lines on stderr, one per real event,
+//! no colour codes.
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Clone)]
 pub struct Progress {
     mode: Mode,
+    summary: Arc<Mutex<Option<Summary>>>,
 }
 
 #[derive(Clone)]
@@ -19,23 +22,98 @@ enum Mode {
     Bars(MultiProgress),
 }
 
+/// The counts behind the summary line of a walk.
+struct Summary {
+    bar: ProgressBar,
+    label: String,
+    total: usize,
+    running: usize,
+    done: usize,
+    failed: usize,
+}
+
+impl Summary {
+    fn text(&self) -> String {
+        summary_text(
+            &self.label,
+            self.total,
+            self.done,
+            self.running,
+            self.failed,
+        )
+    }
+}
+
+/// `up: 12/30 done · 3 in flight · 1 failed`.
+fn summary_text(label: &str, total: usize, done: usize, running: usize, failed: usize) -> String {
+    let mut s = format!("{label}: {done}/{total} done · {running} in flight");
+    if failed > 0 {
+        s.push_str(&format!(" · {failed} failed"));
+    }
+    s
+}
+
 impl Progress {
     pub fn new(quiet: bool) -> Self {
+        // indicatif draws nothing on a dumb terminal (TERM unset or `dumb`): plain lines there.
+        let dumb = std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb");
         let mode = if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
+        } else if std::io::stderr().is_terminal() && !dumb {
             Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
         } else {
             Mode::Plain
         };
-        Progress { mode }
+        Progress {
+            mode,
+            summary: Arc::default(),
+        }
+    }
+
+    /// Starts the summary line of a walk over `total` resources (on a terminal only).
+    pub fn begin(&self, label: &str, total: usize) {
+        let Mode::Bars(multi) = &self.mode else {
+            return;
+        };
+        let bar = multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {msg:.bold} {elapsed:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let s = Summary {
+            bar,
+            label: label.to_owned(),
+            total,
+            running: 0,
+            done: 0,
+            failed: 0,
+        };
+        s.bar.set_message(s.text());
+        if let Ok(mut slot) = self.summary.lock() {
+            *slot = Some(s);
+        }
+    }
+
+    /// Ends the summary line (the caller prints the final summary as a note).
+    pub fn end(&self) {
+        if let Ok(mut slot) = self.summary.lock()
+            && let Some(s) = slot.take()
+        {
+            s.bar.finish_and_clear();
+        }
     }
 
     /// A line for one resource.
     pub fn line(&self, name: &str) -> Line {
         let bar = match &self.mode {
             Mode::Bars(multi) => {
-                let bar = multi.add(ProgressBar::new_spinner());
+                let bar = ProgressBar::new_spinner();
+                // In flight above the summary line, when there is one.
+                let bar = match self.summary.lock().ok().as_deref().and_then(Option::as_ref) {
+                    Some(s) => multi.insert_before(&s.bar, bar),
+                    None => multi.add(bar),
+                };
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{spinner:.cyan} {prefix:<22.bold} {msg} {elapsed:.dim}",
@@ -44,6 +122,7 @@ impl Progress {
                 );
                 bar.set_prefix(name.to_owned());
                 bar.enable_steady_tick(Duration::from_millis(120));
+                self.count(|s| s.running += 1);
                 Some(bar)
             }
             _ => None,
@@ -53,10 +132,19 @@ impl Progress {
                 name: name.to_owned(),
                 plain: matches!(self.mode, Mode::Plain),
                 bar,
+                multi: match &self.mode {
+                    Mode::Bars(m) => Some(m.clone()),
+                    _ => None,
+                },
+                summary: self.summary.clone(),
                 started: Instant::now(),
                 last: Mutex::new(String::new()),
             }),
         }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Summary)) {
+        update(&self.summary, f);
     }
 
     /// A message not tied to a resource.
@@ -72,7 +160,20 @@ impl Progress {
 
     /// A line that does nothing (for walks that display nothing).
     pub fn hidden() -> Line {
-        Progress { mode: Mode::Quiet }.line("")
+        Progress {
+            mode: Mode::Quiet,
+            summary: Arc::default(),
+        }
+        .line("")
+    }
+}
+
+fn update(summary: &Mutex<Option<Summary>>, f: impl FnOnce(&mut Summary)) {
+    if let Ok(mut slot) = summary.lock()
+        && let Some(s) = slot.as_mut()
+    {
+        f(s);
+        s.bar.set_message(s.text());
     }
 }
 
@@ -80,6 +181,8 @@ struct LineInner {
     name: String,
     plain: bool,
     bar: Option<ProgressBar>,
+    multi: Option<MultiProgress>,
+    summary: Arc<Mutex<Option<Summary>>>,
     started: Instant,
     last: Mutex<String>,
 }
@@ -111,20 +214,41 @@ impl Line {
         }
     }
 
-    /// Ends the line with its outcome.
+    /// Ends the line with its outcome: on a terminal it leaves the live view and is printed once above it.
     pub fn finish(&self, message: String, ok: bool) {
         let i = &self.inner;
         let secs = i.started.elapsed().as_secs_f32();
-        if let Some(bar) = &i.bar {
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:<24.bold} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
+        if let (Some(bar), Some(multi)) = (&i.bar, &i.multi) {
+            bar.finish_and_clear();
+            multi.remove(bar);
             let mark = if ok { "✔" } else { "✘" };
-            bar.set_prefix(format!("{mark} {}", i.name));
-            bar.finish_with_message(format!("{message} ({secs:.1}s)"));
+            let _ = multi.println(format!("{mark} {:<22} {message} ({secs:.1}s)", i.name));
+            update(&i.summary, |s| {
+                s.running = s.running.saturating_sub(1);
+                s.done += 1;
+                if !ok {
+                    s.failed += 1;
+                }
+            });
         } else if i.plain {
             eprintln!("{} {}: {message} ({secs:.1}s)", crate::state::now(), i.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_text;
+
+    #[test]
+    fn summary_counts_done_in_flight_and_failed() {
+        assert_eq!(
+            summary_text("up", 30, 12, 3, 0),
+            "up: 12/30 done · 3 in flight"
+        );
+        assert_eq!(
+            summary_text("down", 30, 30, 0, 2),
+            "down: 30/30 done · 0 in flight · 2 failed"
+        );
     }
 }

@@ -1201,6 +1201,73 @@ struct Expect<'x> {
     ops: Option<&'x [&'x str]>,
 }
 
+/// `plan --json` against the expectation of a case: the verbs `up` will then act out.
+fn plan_problems(b: &Bench<'_>, x: &Expect<'_>, o: &mut Outcome) {
+    let plan = b.st.run(&["plan", "--json"]);
+    if plan.code != 3 {
+        o.problems.push(format!(
+            "plan exited {}, not 3: {}",
+            plan.code,
+            checks::tail(&plan.stderr, 3)
+        ));
+    }
+    if !plan.mutating().is_empty() {
+        o.problems
+            .push(format!("plan made mutating calls {:?}", plan.mutating()));
+    }
+    let doc: Value = match serde_json::from_str(&plan.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            o.problems.push(format!("plan --json is not JSON: {e}"));
+            return;
+        }
+    };
+    let actions: BTreeMap<String, (String, String)> = doc["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let attrs: Vec<&str> = r["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["attribute"].as_str())
+                .collect();
+            (
+                r["resource"].as_str().unwrap_or("?").to_owned(),
+                (
+                    r["action"].as_str().unwrap_or("?").to_owned(),
+                    attrs.join(", "),
+                ),
+            )
+        })
+        .collect();
+    for (node, (action, attrs)) in &actions {
+        let want = if x.missing.contains(node) {
+            Some("create")
+        } else if x.drift.iter().any(|(n, _)| n == node) {
+            Some("update")
+        } else {
+            None
+        };
+        match want {
+            Some(w) if action != w => o.problems.push(format!(
+                "plan: {node} would {action} ({attrs}), expected {w}"
+            )),
+            None if action != "none" && !x.allowed.contains(node) => o.problems.push(format!(
+                "plan: {node} would {action} ({attrs}) but depends on nothing that was touched"
+            )),
+            _ => {}
+        }
+    }
+    for (node, attr) in x.drift {
+        if !actions.get(*node).is_some_and(|(_, a)| a.contains(attr)) {
+            o.problems
+                .push(format!("plan: {node} does not name the attribute {attr}"));
+        }
+    }
+}
+
 async fn check_repair(b: &Bench<'_>, x: &Expect<'_>, o: &mut Outcome) {
     // b. status
     let (code, status) = b.st.status_json();
@@ -1258,6 +1325,11 @@ async fn check_repair(b: &Bench<'_>, x: &Expect<'_>, o: &mut Outcome) {
                 .join("; ")
         ));
     }
+
+    // b2. plan (issue 12): from the same observe as `up`, `create` for a deleted node and `update` naming the
+    // attribute for a changed one, anything else only where it depends on what was touched; exit 3; not a single
+    // mutating request.
+    plan_problems(b, x, o);
 
     // c. up
     let up = b.up();

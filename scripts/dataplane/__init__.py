@@ -83,6 +83,8 @@ class DataPlane:
         try:
             if host in ("127.0.0.1", "localhost") and request.url.path.startswith("/_dataplane/"):
                 response = await self.control(request)
+            elif host in ("127.0.0.1", "localhost") and request.url.path == "/oauth2/token":
+                response = await self.tokens(request, None, "us-east-1")
             elif m := COGNITO_HOST.match(host):
                 response = await self.tokens(request, m.group("prefix"), m.group("region"))
             elif m := GATEWAY_HOST.match(host):

@@ -213,6 +213,14 @@ class Aws:
             raise NotFound(f"the Cognito domain {prefix} is {description.get('Status')}")
         return description["UserPoolId"]
 
+    def pool_of_client(self, region: str, client_id: str) -> str | None:
+        client = self.client("cognito-idp", region)
+        for page in client.get_paginator("list_user_pools").paginate(MaxResults=60):
+            for pool in page["UserPools"]:
+                if self.user_pool_client(region, pool["Id"], client_id) is not None:
+                    return pool["Id"]
+        return None
+
     def user_pool_client(self, region: str, pool_id: str, client_id: str) -> dict[str, Any] | None:
         client = self.client("cognito-idp", region)
         try:

@@ -95,15 +95,19 @@ class TokenEndpoint:
     def __init__(self, aws: Aws):
         self.aws = aws
 
-    async def __call__(self, request: Request, prefix: str, region: str) -> JSONResponse:
+    async def __call__(self, request: Request, prefix: str | None, region: str) -> JSONResponse:
+        """The token endpoint of the Cognito domain `prefix`; with `prefix` None (the loopback form
+        `http://127.0.0.1:PORT/oauth2/token`, for `--token-endpoint`), of whichever pool holds the client."""
         if request.url.path != "/oauth2/token":
             return JSONResponse({"error": "not_found"}, status_code=404)
         if request.method != "POST":
             return JSONResponse({"error": "invalid_request"}, status_code=405)
-        try:
-            pool_id = self.aws.user_pool_of_domain(region, prefix)
-        except (NotFound, Exception):  # noqa: BLE001 - an unknown domain does not resolve
-            return JSONResponse({"error": "not_found"}, status_code=404)
+        pool_id = None
+        if prefix is not None:
+            try:
+                pool_id = self.aws.user_pool_of_domain(region, prefix)
+            except (NotFound, Exception):  # noqa: BLE001 - an unknown domain does not resolve
+                return JSONResponse({"error": "not_found"}, status_code=404)
         form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
 
         def one(key: str) -> str:
@@ -121,7 +125,9 @@ class TokenEndpoint:
             return _error("invalid_request")
         if grant != "client_credentials":
             return _error("unsupported_grant_type")
-        client = self.aws.user_pool_client(region, pool_id, client_id) if client_id else None
+        if pool_id is None and client_id:
+            pool_id = self.aws.pool_of_client(region, client_id)
+        client = self.aws.user_pool_client(region, pool_id, client_id) if client_id and pool_id else None
         if client is None or not client.get("ClientSecret") or client.get("ClientSecret") != secret:
             return _error("invalid_client")
         if "client_credentials" not in client.get("AllowedOAuthFlows", []) or not client.get(

@@ -64,15 +64,23 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
             " — no state file: finding resources by tag and name"
         }
     ));
+    env.progress.begin("down", engine.owned_count());
     let results = engine.down(&store).await;
+    env.progress.end();
     let mut deleted = 0;
     let mut kept = Vec::new();
+    let mut outcomes = Vec::new();
     for (id, r) in &results.by_node {
         match r {
             Ok(Outcome::Deleted) => deleted += 1,
             Ok(Outcome::Kept(why)) => kept.push(format!("{id} ({why})")),
             _ => {}
         }
+        let (key, detail) = match r {
+            Ok(o) => (o.key(), o.describe()),
+            Err(e) => ("failed", e.to_string()),
+        };
+        outcomes.push(serde_json::json!({"resource": id, "outcome": key, "detail": detail}));
     }
     let errors = results.errors();
     let ok = errors.is_empty();
@@ -90,6 +98,17 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
     ));
     for k in &kept {
         env.progress.note(&format!("kept: {k}"));
+    }
+    if args.json {
+        let doc = serde_json::json!({
+            "stack": prepared.settings.stack,
+            "region": prepared.region,
+            "account": account,
+            "ok": ok,
+            "state_file_removed": ok,
+            "resources": outcomes,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
     combine(errors)
 }

@@ -17,7 +17,12 @@ use crate::state::{State, StateFile};
 
 pub mod agent;
 pub mod call;
+pub mod completions;
+pub mod connect;
+pub mod doctor;
 pub mod down;
+pub mod logs;
+pub mod plan;
 pub mod status;
 pub mod token;
 pub mod tools;
@@ -74,6 +79,20 @@ pub async fn prepare(
         layers.recorded = s.settings.clone();
     }
     let settings = config::resolve(&layers, purpose, password)?;
+    if purpose == Purpose::Up {
+        // The URI of the last `up` (recorded unless it was the default, the demo database) and whether it made the
+        // secret: an absent password keeps the secret's, unless there is none yet or the URI changes.
+        let deployed_uri = state.as_ref().map(|s| {
+            s.settings
+                .get("neo4j_uri")
+                .map(String::as_str)
+                .unwrap_or(config::DEMO_URI)
+        });
+        let secret_recorded = state
+            .as_ref()
+            .is_some_and(|s| s.resources.contains_key(crate::resources::secret::NODE));
+        config::password_needed(&settings, deployed_uri, secret_recorded)?;
+    }
     let region = aws::resolve_region(&settings, state.as_ref().map(|s| s.region.as_str())).await?;
     if let Some(arn) = &settings.certificate_arn {
         config::validate_certificate_arn(arn, Some(&region))
@@ -96,6 +115,24 @@ pub async fn prepare(
         state,
         region,
     })
+}
+
+/// Where the Neo4j password comes from: the first line of standard input with `--neo4j-password-stdin`, else
+/// `NEO4J_PASSWORD` (absent: the secret keeps the password it holds).
+pub fn password_source(stdin: bool) -> Result<PasswordSource> {
+    if !stdin {
+        return Ok(PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok()));
+    }
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map_err(|e| {
+        Error::usage(
+            "--neo4j-password-stdin",
+            format!("cannot read standard input: {e}"),
+        )
+    })?;
+    Ok(PasswordSource::Stdin(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 /// Connects to AWS and checks the credentials' account against the state's.

@@ -24,17 +24,42 @@ const MAX_REACH_WAIT: Duration = Duration::from_secs(180);
 
 pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
-    let state = deployed(&prepared)?;
-    let override_endpoint = match &args.token_endpoint {
+    let token = obtain_for(env, &prepared, args.token_endpoint.as_deref()).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&token.document()).unwrap_or_default()
+        );
+    } else if args.headers {
+        // For MCP clients' header helpers (e.g. Claude Code's `headersHelper`): the headers as a JSON object.
+        println!(
+            "{}",
+            json!({"Authorization": format!("Bearer {}", token.access_token.expose())})
+        );
+    } else {
+        println!("{}", token.access_token.expose());
+    }
+    Ok(())
+}
+
+/// A token for the deployed stack of `prepared`: connects, then [`obtain`]. `endpoint_flag` overrides the token
+/// endpoint (else the `token_endpoint` setting, else the Cognito domain's, reached as `crate::reach` says).
+pub async fn obtain_for(
+    env: &Env,
+    prepared: &super::Prepared,
+    endpoint_flag: Option<&str>,
+) -> Result<Token> {
+    let state = deployed(prepared)?;
+    let override_endpoint = match endpoint_flag {
         Some(u) => Some(validate_endpoint(u).map_err(|m| Error::usage("--token-endpoint", m))?),
         None => prepared.settings.token_endpoint.clone(),
     };
-    let (aws, account) = connect(env, &prepared).await?;
+    let (aws, account) = connect(env, prepared).await?;
     let reach = Reach::new(
         prepared.settings.data_plane_endpoint.as_deref(),
         aws.emulated,
     )?;
-    let engine = super::engine(env, &prepared, aws, &account);
+    let engine = super::engine(env, prepared, aws, &account);
     let cx = Cx {
         shared: engine.shared.clone(),
         node: NODE,
@@ -42,15 +67,7 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     };
     let token = obtain(&cx, &state, override_endpoint.as_deref(), &reach).await?;
     cx.line.finish("done".into(), true);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&token.document()).unwrap_or_default()
-        );
-    } else {
-        println!("{}", token.access_token.expose());
-    }
-    Ok(())
+    Ok(token)
 }
 
 /// The state of a deployed stack, or a message saying to deploy it.

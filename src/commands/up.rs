@@ -1,31 +1,33 @@
-//! `neo4j-gw up`: pre-flight, then create or repair every resource, wait until it works, print the outputs.
+//! `neo4j-gw up`: pre-flight, the plan (what will change, from the same observe), a confirmation when something
+//! would be replaced, then create or repair every resource, wait until it works, print the outputs.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
+use serde_json::json;
+
 use super::agent::Walk;
-use super::{Env, combine, connect, engine, known, prepare};
+use super::{Env, combine, connect, engine, known, password_source, plan, prepare};
 use crate::cli::UpArgs;
-use crate::config::{PasswordSource, Purpose};
-use crate::engine::{Outcome, Store};
-use crate::error::{Error, Result};
+use crate::config::Purpose;
+use crate::engine::Store;
+use crate::error::{Error, Result, exit};
 use crate::outputs;
 use crate::state::State;
 
-pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
+pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
+    if args.dry_run {
+        return plan::show(
+            env,
+            &args.settings,
+            args.neo4j_password_stdin,
+            false,
+            args.json,
+        )
+        .await;
+    }
     let started = Instant::now();
-    let password = if args.neo4j_password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-            Error::usage(
-                "--neo4j-password-stdin",
-                format!("cannot read standard input: {e}"),
-            )
-        })?;
-        PasswordSource::Stdin(line.trim_end_matches(['\r', '\n']).to_owned())
-    } else {
-        PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok())
-    };
+    let password = password_source(args.neo4j_password_stdin)?;
     let prepared = prepare(env, Some(&args.settings), Purpose::Up, password).await?;
     let _lock = prepared.file.lock("up")?;
     // Re-read under the lock: another run may have finished meanwhile.
@@ -45,44 +47,74 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<()> {
         prepared.settings.stack, prepared.region
     ));
     engine.preflight(Some(&store)).await?;
+    // What will change, from the same read-only observe calls: shown before anything is changed.
+    let changes = plan::for_up(&engine.status(prepared.state.as_ref()).await);
+    env.progress
+        .note(&format!("plan: {}", plan::summary(&changes)));
+    for line in plan::lines(&changes, false) {
+        env.progress.note(&format!("plan: {line}"));
+    }
+    confirm_replacements(args, &prepared.settings.stack, &changes)?;
     if let Some(w) = crate::config::allowed_cidrs_warning(&prepared.settings) {
         env.progress.note(&format!("warning: {w}"));
     }
     store.set_settings(prepared.settings.recorded.clone())?;
+    env.progress.begin("up", engine.owned_count());
     let results = engine.up(&store).await;
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for (_, r) in &results.by_node {
-        let key = match r {
-            Ok(Outcome::Created) => "created",
-            Ok(Outcome::Updated(_)) => "updated",
-            Ok(Outcome::Replaced(_)) => "replaced",
-            Ok(Outcome::Adopted) => "adopted",
-            Ok(_) => "unchanged",
-            Err(_) => "failed",
+    let mut outcomes = Vec::new();
+    for (id, r) in &results.by_node {
+        let (key, detail) = match r {
+            Ok(o) => (o.key(), o.describe()),
+            Err(e) => ("failed", e.to_string()),
         };
         *counts.entry(key).or_default() += 1;
+        outcomes.push(json!({"resource": id, "outcome": key, "detail": detail}));
     }
+    // In plan order, not in the order the nodes finished.
+    let order = |r: &serde_json::Value| {
+        engine
+            .plan
+            .iter()
+            .position(|n| r["resource"] == n.id())
+            .unwrap_or(usize::MAX)
+    };
+    outcomes.sort_by_key(order);
     store.flush()?;
     let summary = counts
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
+    env.progress.end();
     env.progress.note(&format!(
         "up: {summary} in {:.1}s",
         started.elapsed().as_secs_f32()
     ));
-    combine(results.errors())?;
     let outs = outputs::compute(&prepared.settings, &prepared.region, &known(&engine));
-    if !outs.is_empty() {
+    if args.json {
+        // Printed even when a resource failed: what was done is worth as much then.
+        let doc = json!({
+            "stack": prepared.settings.stack,
+            "region": prepared.region,
+            "account": account,
+            "ok": results.by_node.iter().all(|(_, r)| r.is_ok()),
+            "resources": outcomes,
+            "outputs": outs,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    combine(results.errors())?;
+    if !args.json && !outs.is_empty() {
         println!("Outputs:\n{}", outputs::render(&outs));
     }
     if args.no_verify {
         env.progress
             .note("up: --no-verify: the tools were not listed through the gateway");
-        return Ok(());
+        return Ok(exit::OK);
     }
-    verify(env, &prepared, &engine, &store).await
+    verify(env, &prepared, &engine, &store).await?;
+    Ok(exit::OK)
 }
 
 /// "Done" means an agent can use it: list the tools through the gateway with a fresh token, as an agent would.
@@ -128,4 +160,36 @@ async fn verify(
         names.join(", ")
     );
     Ok(())
+}
+
+/// Replacing a resource deletes it first: that needs a yes — typed on a terminal, or `--yes`.
+fn confirm_replacements(args: &UpArgs, stack: &str, changes: &[plan::Change]) -> Result<()> {
+    let replaced = plan::replacements(changes);
+    if replaced.is_empty() || args.yes {
+        return Ok(());
+    }
+    let list = replaced.join("; ");
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "--yes",
+            format!(
+                "up would replace (delete, then create again): {list}. Pass --yes to allow that when standard input \
+                 is not a terminal; nothing was changed"
+            ),
+        ));
+    }
+    eprint!(
+        "up would replace (delete, then create again) in stack `{stack}`: {list}.\nContinue? [y/N] "
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok();
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            "confirmation",
+            "the replacements were not confirmed; nothing was changed",
+        ))
+    }
 }

@@ -117,6 +117,16 @@ impl Resource for CertificateResource {
         if let Some(t) = cert.not_after() {
             live.details.push(("not_after".into(), t.to_string()));
         }
+        // For `doctor`: who issued it (an imported self-signed certificate is not trusted by clients).
+        for (key, value) in [
+            ("type", cert.r#type().map(|t| t.as_str())),
+            ("issuer", cert.issuer()),
+            ("subject", cert.subject()),
+        ] {
+            if let Some(v) = value {
+                live.details.push((key.into(), v.to_owned()));
+            }
+        }
         match &status {
             Some(CertificateStatus::Issued) => {}
             Some(s) => {

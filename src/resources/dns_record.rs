@@ -198,7 +198,7 @@ async fn upsert(cx: &Cx, place: &Place, target: &Target) -> Result<String> {
 }
 
 /// `Some(true)` when the change is INSYNC, `Some(false)` while PENDING, `None` when Route53 no longer knows it.
-async fn change_in_sync(cx: &Cx, change_id: &str) -> Result<Option<bool>> {
+pub async fn change_in_sync(cx: &Cx, change_id: &str) -> Result<Option<bool>> {
     match cx
         .aws()
         .route53
@@ -357,10 +357,12 @@ fn desired_needed(cx: &Cx) -> Result<Place> {
     })
 }
 
+pub const NODE: &str = "dns-record";
+
 #[async_trait]
 impl Resource for DnsRecordResource {
     fn id(&self) -> &'static str {
-        "dns-record"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "route53:record"

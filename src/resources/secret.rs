@@ -12,7 +12,10 @@
 //!
 //! The password never leaves this module except towards Secrets Manager: it is not in the IDs (only `arn` and
 //! `name`), and a password difference is reported as the attribute `password` with `(hidden)` on both sides.
-//! It is compared only when this run knows it (`up` always does; `status` only with `NEO4J_PASSWORD`).
+//! It is compared only when this run was given it (`NEO4J_PASSWORD` or `--neo4j-password-stdin`). An absent
+//! password means "keep what is there": an update of the other keys keeps the password the secret holds. The demo
+//! database's public password is written only when the secret is made for the demo URI (or the URI is changed to
+//! it), never over an operator's password.
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
@@ -21,12 +24,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Cx, Drift, Live, Observation, Resource, ids};
-use crate::config::Settings;
+use crate::config::{DEMO_PASSWORD, DEMO_URI, Secret, Settings};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
 pub struct SecretResource;
+
+pub const NODE: &str = "secret";
 
 pub const KEY_URI: &str = "NEO4J_URI";
 pub const KEY_USERNAME: &str = "NEO4J_USERNAME";
@@ -45,13 +50,37 @@ fn not_found(code: Option<&str>) -> bool {
     code == Some("ResourceNotFoundException")
 }
 
-/// The desired SecretString. Needs the password, so only callable when it is known.
-fn desired_value(s: &Settings, node: &str) -> Result<String> {
-    let password = s.neo4j_password.as_ref().ok_or_else(|| {
+/// The password to write: the one given; else the demo database's public one when the secret is made for the demo
+/// URI (`live` is `None`) or moves to it; else the one the live secret holds (`live`: its current value).
+fn password_to_write(s: &Settings, live: Option<&str>) -> Option<Secret> {
+    if let Some(p) = &s.neo4j_password {
+        return Some(p.clone());
+    }
+    let live: Option<serde_json::Map<String, Value>> = match live.map(serde_json::from_str) {
+        None => None,
+        Some(Ok(Value::Object(m))) => Some(m),
+        Some(_) => return None,
+    };
+    let live_uri = live
+        .as_ref()
+        .and_then(|m| m.get(KEY_URI).and_then(Value::as_str));
+    if s.neo4j_uri == DEMO_URI && live_uri != Some(DEMO_URI) {
+        return Some(Secret::new(DEMO_PASSWORD.to_owned()));
+    }
+    live?
+        .get(KEY_PASSWORD)?
+        .as_str()
+        .map(|p| Secret::new(p.to_owned()))
+}
+
+/// The desired SecretString: the settings, with the password from [`password_to_write`].
+fn desired_value(s: &Settings, node: &str, live: Option<&str>) -> Result<String> {
+    let password = password_to_write(s, live).ok_or_else(|| {
         Error::usage(
             "NEO4J_PASSWORD",
             format!(
-                "{node}: the Neo4j password is needed to write the secret: set NEO4J_PASSWORD or use --neo4j-password-stdin"
+                "{node}: the Neo4j password is needed to write the secret (the secret holds none to keep): set \
+                 NEO4J_PASSWORD or use --neo4j-password-stdin"
             ),
         )
     })?;
@@ -158,12 +187,30 @@ impl SecretResource {
         describe(cx, id).await
     }
 
+    /// Writes the desired value; the password the secret holds is kept when none was given.
     async fn put_value(&self, cx: &Cx, arn: &str) -> Result<()> {
+        let live = if cx.settings().neo4j_password.is_some() {
+            None
+        } else {
+            let out = cx
+                .aws()
+                .secrets
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
+            Some(out.secret_string().unwrap_or_default().to_owned())
+        };
         cx.aws()
             .secrets
             .put_secret_value()
             .secret_id(arn)
-            .secret_string(desired_value(cx.settings(), cx.node)?)
+            .secret_string(desired_value(
+                cx.settings(),
+                cx.node,
+                Some(live.as_deref().unwrap_or_default()),
+            )?)
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "PutSecretValue", e))?;
@@ -174,7 +221,7 @@ impl SecretResource {
 #[async_trait]
 impl Resource for SecretResource {
     fn id(&self) -> &'static str {
-        "secret"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "secretsmanager:secret"
@@ -246,7 +293,7 @@ impl Resource for SecretResource {
                 "neo4j-gw stack {}: Neo4j connection for the MCP server and the gateway interceptor",
                 cx.stack()
             ))
-            .secret_string(desired_value(cx.settings(), cx.node)?)
+            .secret_string(desired_value(cx.settings(), cx.node, None)?)
             .client_request_token(create_token(cx))
             .set_tags(Some(tags))
             .send()
@@ -316,7 +363,7 @@ mod tests {
     #[test]
     fn value_round_trips_without_drift() {
         let s = settings(Some("pw-1"), "neo4j+s://db.example.com");
-        let v = desired_value(&s, "secret").unwrap();
+        let v = desired_value(&s, "secret", None).unwrap();
         assert_eq!(value_drift(&s, &v), Vec::new());
         let parsed: Value = serde_json::from_str(&v).unwrap();
         for k in [KEY_URI, KEY_USERNAME, KEY_PASSWORD, KEY_DATABASE] {
@@ -327,23 +374,75 @@ mod tests {
     #[test]
     fn password_drift_is_hidden_and_only_when_known() {
         let old = settings(Some("old-pw-xyz"), "neo4j+s://db.example.com");
-        let live = desired_value(&old, "secret").unwrap();
+        let live = desired_value(&old, "secret", None).unwrap();
         let new = settings(Some("new-pw-abc"), "neo4j+s://db.example.com");
         let drift = value_drift(&new, &live);
         assert_eq!(drift, vec![Drift::new("password", HIDDEN, HIDDEN)]);
         let text = format!("{drift:?}");
         assert!(!text.contains("old-pw-xyz") && !text.contains("new-pw-abc"));
-        // Unknown password (status without NEO4J_PASSWORD): not compared, and writing is refused.
+        // Unknown password (status without NEO4J_PASSWORD): not compared; a create is refused, an update keeps the
+        // password the secret holds.
         let unknown = settings(None, "neo4j+s://db.example.com");
         assert_eq!(value_drift(&unknown, &live), Vec::new());
-        assert!(desired_value(&unknown, "secret").is_err());
+        assert!(desired_value(&unknown, "secret", None).is_err());
+        let kept = desired_value(&unknown, "secret", Some(&live)).unwrap();
+        assert_eq!(kept, live);
+        assert!(desired_value(&unknown, "secret", Some("not json")).is_err());
+    }
+
+    #[test]
+    fn the_demo_password_is_written_only_for_a_new_secret_or_a_move_to_the_demo_database() {
+        let demo = settings(None, DEMO_URI);
+        let password = |v: &str| {
+            serde_json::from_str::<Value>(v).unwrap()[KEY_PASSWORD]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // Created for the demo URI without a password: the demo password.
+        assert_eq!(
+            password(&desired_value(&demo, "secret", None).unwrap()),
+            DEMO_PASSWORD
+        );
+        // Deployed for the demo URI with the operator's password: an update without one keeps it, and it is not
+        // reported as drift.
+        let operators =
+            desired_value(&settings(Some("operators-pw"), DEMO_URI), "secret", None).unwrap();
+        assert_eq!(value_drift(&demo, &operators), Vec::new());
+        assert_eq!(
+            password(&desired_value(&demo, "secret", Some(&operators)).unwrap()),
+            "operators-pw"
+        );
+        // Moved from another database to the demo one without a password: the demo password.
+        let other = desired_value(
+            &settings(Some("x"), "neo4j+s://db.example.com"),
+            "secret",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            password(&desired_value(&demo, "secret", Some(&other)).unwrap()),
+            DEMO_PASSWORD
+        );
+        // A given password always wins.
+        assert_eq!(
+            password(
+                &desired_value(
+                    &settings(Some("given"), DEMO_URI),
+                    "secret",
+                    Some(&operators)
+                )
+                .unwrap()
+            ),
+            "given"
+        );
     }
 
     #[test]
     fn non_secret_keys_are_compared() {
         let a = settings(Some("pw"), "neo4j+s://a.example.com");
         let b = settings(Some("pw"), "neo4j+s://b.example.com");
-        let drift = value_drift(&b, &desired_value(&a, "secret").unwrap());
+        let drift = value_drift(&b, &desired_value(&a, "secret", None).unwrap());
         assert_eq!(drift.len(), 1);
         assert_eq!(drift[0].attribute, KEY_URI);
         assert_eq!(value_drift(&b, "not json")[0].attribute, "value");

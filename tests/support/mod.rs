@@ -9,6 +9,7 @@ pub mod checks;
 pub mod dataplane;
 pub mod inventory;
 pub mod matrix;
+pub mod oauth;
 pub mod proxy;
 pub mod report;
 

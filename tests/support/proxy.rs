@@ -35,7 +35,7 @@ use tokio::sync::watch;
 /// Whether an operation changes anything: the same rule as `src/ledger.rs` `is_mutating`.
 pub fn is_mutating(operation: &str) -> bool {
     ![
-        "Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet",
+        "Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet", "Filter",
     ]
     .iter()
     .any(|p| operation.starts_with(p))

@@ -1,0 +1,531 @@
+//! `neo4j-gw plan` (and `up --dry-run`): what `up` (or, with `--down`, `down`) would do to each resource, from the
+//! same observe calls `up` makes — read-only: not a single mutating AWS request, no lock, no state written.
+//!
+//! Per node: `create`, `update` (each attribute, old → new), `replace` (why), `delete`, `none` (no change),
+//! `conflict` (our name, not our tag: `up` would stop there) or `unknown` (the observe failed). Exit 0 when nothing
+//! would change, 3 when something would, so CI can gate on it. `up` prints the same summary before it acts.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Env, connect, engine, password_source, prepare};
+use crate::cli::{PlanArgs, SettingArgs};
+use crate::config::Purpose;
+use crate::engine::Report;
+use crate::error::{Error, Result, exit};
+
+/// What would happen to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    Conflict,
+    Unknown,
+    None,
+}
+
+impl Action {
+    /// The word shown to the operator.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Conflict => "conflict",
+            Action::Unknown => "unknown",
+            Action::None => "no change",
+        }
+    }
+
+    /// The action's name in JSON (as serialized).
+    pub fn key(self) -> &'static str {
+        match self {
+            Action::None => "none",
+            other => other.word(),
+        }
+    }
+
+    fn mark(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Replace => '!',
+            Action::Delete => '-',
+            Action::Conflict | Action::Unknown => '?',
+            Action::None => '=',
+        }
+    }
+
+    /// Whether the run would change something (or could not tell).
+    pub fn changes(self) -> bool {
+        self != Action::None
+    }
+}
+
+/// One attribute an update or replacement changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attribute {
+    pub attribute: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub resource: String,
+    pub kind: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+    /// Why a replacement, a conflict or an unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Anything else worth knowing (a wait, a dependency that changes first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Change {
+    fn new(r: &Report, action: Action) -> Change {
+        Change {
+            resource: r.resource.clone(),
+            kind: r.kind.clone(),
+            action,
+            attributes: Vec::new(),
+            reason: None,
+            note: None,
+        }
+    }
+
+    /// `attribute: old → new, …`, or the reason.
+    pub fn detail(&self) -> String {
+        let mut parts: Vec<String> = self
+            .attributes
+            .iter()
+            .map(|a| format!("{}: {} → {}", a.attribute, a.old, a.new))
+            .collect();
+        if let Some(r) = &self.reason {
+            parts.push(r.clone());
+        }
+        if let Some(n) = &self.note {
+            parts.push(n.clone());
+        }
+        parts.join("; ")
+    }
+}
+
+/// What `up` would do, from `status` reports of the whole plan (in plan order).
+pub fn for_up(reports: &[Report]) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::new();
+    // Nodes that will be (re)made in this run, for their dependents.
+    let mut made: BTreeMap<String, Action> = BTreeMap::new();
+    for r in reports {
+        let replaced_deps: Vec<&str> = r
+            .depends_on
+            .iter()
+            .copied()
+            .filter(|d| made.contains_key(*d))
+            .collect();
+        let mut c = if !r.owned {
+            // Checked in pre-flight (which stops the run when it is not usable), never changed.
+            let mut c = Change::new(r, Action::None);
+            c.note = Some("used, never changed by neo4j-gw".into());
+            c
+        } else {
+            match r.state {
+                "missing" => Change::new(r, Action::Create),
+                "unused" => {
+                    let mut c = Change::new(r, Action::None);
+                    c.note = Some("not used with these settings".into());
+                    c
+                }
+                "drifted" if r.drift.iter().any(|d| d.attribute == "wanted") => {
+                    let mut c = Change::new(r, Action::Delete);
+                    c.reason =
+                        Some("not used with these settings (e.g. origin_lock = false)".into());
+                    c
+                }
+                "drifted" => {
+                    let replace: Vec<&str> = r
+                        .drift
+                        .iter()
+                        .filter(|d| d.replace)
+                        .map(|d| d.attribute.as_str())
+                        .collect();
+                    let mut c = Change::new(
+                        r,
+                        if replace.is_empty() {
+                            Action::Update
+                        } else {
+                            Action::Replace
+                        },
+                    );
+                    c.attributes = r
+                        .drift
+                        .iter()
+                        .map(|d| Attribute {
+                            attribute: d.attribute.clone(),
+                            old: d.actual.clone(),
+                            new: d.expected.clone(),
+                        })
+                        .collect();
+                    if !replace.is_empty() {
+                        c.reason = Some(format!(
+                            "{} cannot be changed in place: deleted, then created again",
+                            replace.join(", ")
+                        ));
+                    }
+                    c
+                }
+                "foreign" => {
+                    let mut c = Change::new(r, Action::Conflict);
+                    c.reason = r.message.clone();
+                    c
+                }
+                "error" if !replaced_deps.is_empty() => {
+                    // Its observe needs what a dependency that is made first will have.
+                    let mut c = Change::new(r, Action::Create);
+                    c.note = Some(format!(
+                        "after {} (it could not be looked up before)",
+                        replaced_deps.join(", ")
+                    ));
+                    c
+                }
+                "error" => {
+                    let mut c = Change::new(r, Action::Unknown);
+                    c.reason = r.message.clone();
+                    c
+                }
+                // present, pending, unhealthy: nothing to change; up waits for what is not ready.
+                _ => {
+                    let mut c = Change::new(r, Action::None);
+                    if let Some(m) = &r.message {
+                        c.note = Some(format!("{}: {m}; up waits until it is ready", r.state));
+                    }
+                    c
+                }
+            }
+        };
+        if matches!(c.action, Action::Create | Action::Replace) {
+            made.insert(r.resource.clone(), c.action);
+        } else if c.action == Action::None && !replaced_deps.is_empty() && r.owned {
+            c.note = Some(format!(
+                "refers to {}, which {} made first: it may be updated then",
+                replaced_deps.join(", "),
+                if replaced_deps.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            ));
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What `down` would do, from `status` reports.
+pub fn for_down(reports: &[Report]) -> Vec<Change> {
+    reports
+        .iter()
+        .map(|r| {
+            let (action, note) = match (r.owned, r.state) {
+                (false, _) => (Action::None, Some("used, never deleted by neo4j-gw")),
+                (true, "missing") => (Action::None, Some("already gone")),
+                (true, "foreign") => (Action::None, Some("not the stack's: kept")),
+                (true, "error") => (Action::Unknown, None),
+                (true, _) => (Action::Delete, None),
+            };
+            let mut c = Change::new(r, action);
+            c.note = note.map(str::to_owned);
+            if action == Action::Unknown {
+                c.reason = r.message.clone();
+            }
+            c
+        })
+        .collect()
+}
+
+/// `3 to create, 1 to update, …` (only the actions that occur), or `no changes`.
+pub fn summary(changes: &[Change]) -> String {
+    let mut counts: BTreeMap<Action, usize> = BTreeMap::new();
+    for c in changes {
+        *counts.entry(c.action).or_default() += 1;
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(a, _)| a.changes())
+        .map(|(a, n)| match a {
+            Action::Conflict | Action::Unknown => format!("{n} {}", a.word()),
+            _ => format!("{n} to {}", a.word()),
+        })
+        .collect();
+    if parts.is_empty() {
+        "no changes".into()
+    } else {
+        let same = counts.get(&Action::None).copied().unwrap_or(0);
+        format!("{}, {same} unchanged", parts.join(", "))
+    }
+}
+
+/// One line per change (changes only; `all` adds the unchanged), `<mark> <action> <resource> <kind> <detail>`.
+pub fn lines(changes: &[Change], all: bool) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| all || c.action.changes())
+        .map(|c| {
+            format!(
+                "{} {:<9} {:<22} {:<26} {}",
+                c.action.mark(),
+                c.action.word(),
+                c.resource,
+                c.kind,
+                c.detail()
+            )
+            .trim_end()
+            .to_owned()
+        })
+        .collect()
+}
+
+/// The replacements among the changes, as `resource (why)`, for `up`'s confirmation.
+pub fn replacements(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
+        .map(|c| format!("{} ({})", c.resource, c.detail()))
+        .collect()
+}
+
+/// The plan's JSON document (documented in the README).
+pub fn document(
+    stack: &str,
+    region: &str,
+    account: &str,
+    deployed: bool,
+    down: bool,
+    changes: &[Change],
+) -> serde_json::Value {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in changes {
+        *counts.entry(c.action.key()).or_default() += 1;
+    }
+    json!({
+        "stack": stack,
+        "region": region,
+        "account": account,
+        "deployed": deployed,
+        "command": if down { "down" } else { "up" },
+        "changes": changes.iter().any(|c| c.action.changes()),
+        "summary": counts,
+        "resources": changes,
+    })
+}
+
+/// `neo4j-gw plan`: prints the plan, returns 0 (nothing would change) or 3.
+pub async fn run(env: &Env, args: &PlanArgs) -> Result<i32> {
+    show(
+        env,
+        &args.settings,
+        args.neo4j_password_stdin,
+        args.down,
+        args.json,
+    )
+    .await
+}
+
+/// `plan` and `up --dry-run`.
+pub async fn show(
+    env: &Env,
+    settings: &SettingArgs,
+    password_stdin: bool,
+    down: bool,
+    json: bool,
+) -> Result<i32> {
+    let purpose = if down { Purpose::Inspect } else { Purpose::Up };
+    let prepared = prepare(
+        env,
+        Some(settings),
+        purpose,
+        password_source(password_stdin)?,
+    )
+    .await?;
+    let (aws, account) = connect(env, &prepared).await?;
+    let engine = engine(env, &prepared, aws, &account);
+    let changes = if down {
+        for_down(&engine.status(prepared.state.as_ref()).await)
+    } else {
+        engine.preflight(None).await?;
+        for_up(&engine.status(prepared.state.as_ref()).await)
+    };
+    let stack = &prepared.settings.stack;
+    if json {
+        let doc = document(
+            stack,
+            &prepared.region,
+            &account,
+            prepared.state.is_some(),
+            down,
+            &changes,
+        );
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!(
+            "{} plan for stack {stack} in {} (account {account}): {}",
+            if down { "down" } else { "up" },
+            prepared.region,
+            summary(&changes)
+        );
+        for line in lines(&changes, true) {
+            println!("  {line}");
+        }
+    }
+    let unknown: Vec<String> = changes
+        .iter()
+        .filter(|c| c.action == Action::Unknown)
+        .map(|c| format!("{}: {}", c.resource, c.reason.clone().unwrap_or_default()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::other(format!(
+            "plan: could not look at every resource, so the plan is incomplete:\n{}",
+            unknown.join("\n")
+        )));
+    }
+    Ok(if changes.iter().any(|c| c.action.changes()) {
+        exit::NOT_HEALTHY
+    } else {
+        exit::OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Drift;
+
+    fn report(node: &str, state: &'static str, deps: &[&'static str]) -> Report {
+        Report {
+            resource: node.into(),
+            kind: "k".into(),
+            owned: true,
+            state,
+            ids: Default::default(),
+            drift: Vec::new(),
+            depends_on: deps.to_vec(),
+            details: Vec::new(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn verbs_follow_the_observation() {
+        let mut drifted = report("task-definition", "drifted", &[]);
+        drifted.drift = vec![Drift::new("cpu", "512", "256")];
+        let mut replaced = report("user-pool-domain", "drifted", &[]);
+        replaced.drift = vec![Drift::new("domain", "new", "old").replace()];
+        let mut foreign = report("cluster", "foreign", &[]);
+        foreign.message = Some("not tagged".into());
+        let mut pending = report("service", "pending", &[]);
+        pending.message = Some("1 of 2 running".into());
+        let mut external = report("certificate", "present", &[]);
+        external.owned = false;
+        let changes = for_up(&[
+            report("vpc", "missing", &[]),
+            drifted,
+            replaced,
+            foreign,
+            pending,
+            external,
+            report("log-group", "present", &[]),
+        ]);
+        let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            vec![
+                Action::Create,
+                Action::Update,
+                Action::Replace,
+                Action::Conflict,
+                Action::None,
+                Action::None,
+                Action::None
+            ]
+        );
+        assert_eq!(
+            changes[1].attributes,
+            vec![Attribute {
+                attribute: "cpu".into(),
+                old: "256".into(),
+                new: "512".into()
+            }]
+        );
+        assert!(
+            changes[2].detail().contains("domain: old → new"),
+            "{}",
+            changes[2].detail()
+        );
+        assert!(changes[2].detail().contains("cannot be changed in place"));
+        assert!(changes[4].detail().contains("1 of 2 running"));
+        assert_eq!(
+            summary(&changes),
+            "1 to create, 1 to update, 1 to replace, 1 conflict, 3 unchanged"
+        );
+        assert_eq!(replacements(&changes).len(), 1);
+        assert_eq!(lines(&changes, false).len(), 4);
+        assert_eq!(lines(&changes, true).len(), 7);
+    }
+
+    #[test]
+    fn dependents_of_new_resources_are_created_or_flagged() {
+        let mut lookup_failed = report("subnet-a", "error", &["vpc"]);
+        lookup_failed.message = Some("needs vpc_id of vpc".into());
+        let mut unknown = report("cluster", "error", &[]);
+        unknown.message = Some("AccessDenied".into());
+        let changes = for_up(&[
+            report("vpc", "missing", &[]),
+            lookup_failed,
+            report("route-table", "present", &["vpc"]),
+            unknown,
+        ]);
+        assert_eq!(changes[1].action, Action::Create);
+        assert!(changes[2].note.as_deref().unwrap().contains("vpc"));
+        assert_eq!(changes[2].action, Action::None);
+        assert_eq!(changes[3].action, Action::Unknown);
+        assert_eq!(summary(&[]), "no changes");
+    }
+
+    #[test]
+    fn down_deletes_what_is_there_and_keeps_what_is_not_ours() {
+        let mut external = report("hosted-zone", "present", &[]);
+        external.owned = false;
+        let changes = for_down(&[
+            report("vpc", "present", &[]),
+            report("subnet-a", "drifted", &[]),
+            report("cluster", "missing", &[]),
+            report("gateway", "foreign", &[]),
+            external,
+        ]);
+        let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            vec![
+                Action::Delete,
+                Action::Delete,
+                Action::None,
+                Action::None,
+                Action::None
+            ]
+        );
+        let doc = document("s", "r", "a", true, true, &changes);
+        assert_eq!(doc["summary"]["delete"], 2);
+        assert_eq!(doc["resources"][0]["action"], "delete");
+        assert_eq!(doc["changes"], true);
+    }
+}
