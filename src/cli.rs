@@ -66,6 +66,8 @@ pub enum Command {
     Tools(ToolsArgs),
     /// Call one tool through the gateway, e.g. `call read-cypher --args '{"query":"RETURN 1 AS n"}'`
     Call(CallArgs),
+    /// Replace the origin value (the origin lock's key) without a failed request
+    RotateOrigin(RotateOriginArgs),
     /// Show what `up` (or `down`) would change, without changing anything; exit 3 when something would change
     Plan(PlanArgs),
     /// Check the setup and the deployed stack: PASS/WARN/FAIL per check, each with what to do; exit 3 on a FAIL
@@ -122,6 +124,12 @@ pub struct LogsArgs {
     /// One JSON object per event and line
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateOriginArgs {
+    #[command(flatten)]
+    pub settings: SettingArgs,
 }
 
 #[derive(Debug, Args)]

@@ -175,6 +175,8 @@ fn exists_code(code: &str) -> bool {
                 | "RouteAlreadyExists"
                 | "Resource.AlreadyAssociated"
                 | "ConflictException"
+                // ELBv2 CreateRule repeated (no client token): the first attempt's rule holds the priority.
+                | "PriorityInUse"
         )
 }
 

@@ -91,6 +91,9 @@ async fn run(cli: Cli) -> i32 {
         Command::Token(a) => commands::token::run(&env, a).await.map(|_| exit::OK),
         Command::Tools(a) => commands::tools::run(&env, a).await.map(|_| exit::OK),
         Command::Call(a) => commands::call::run(&env, a).await.map(|_| exit::OK),
+        Command::RotateOrigin(a) => commands::rotate_origin::run(&env, a)
+            .await
+            .map(|_| exit::OK),
         Command::Plan(a) => commands::plan::run(&env, a).await,
         Command::Doctor(a) => commands::doctor::run(&env, a).await,
         Command::Logs(a) => commands::logs::run(&env, a).await,

@@ -417,19 +417,19 @@ async fn deployed_stack_checks_pass_and_each_fails_when_its_condition_is_broken(
     st.up(&cert, &[]).ok();
     let token = ["--token-endpoint", oauth.url.as_str()];
 
-    // Deployed and healthy: every check passes but the two that come with the data path.
+    // Deployed and healthy: every check passes, the tools listed through the gateway and the origin lock included.
     let (run, checks) = doctor(&st, &token);
     assert_eq!(run.code, 0, "{checks:#?}");
     for (check, (status, message)) in &checks {
-        let want = if check == "tools" || check == "origin lock" {
-            "skip"
-        } else {
-            "pass"
-        };
-        assert_eq!(status, want, "{check}: {message}");
+        assert_eq!(status, "pass", "{check}: {message}");
     }
     assert!(
-        checks["resources"].1.contains("all 30"),
+        checks["tools"].1.contains("neo4j-mcp___read-cypher"),
+        "{:?}",
+        checks["tools"]
+    );
+    assert!(
+        checks["resources"].1.contains("all 32"),
         "{:?}",
         checks["resources"]
     );
@@ -438,11 +438,30 @@ async fn deployed_stack_checks_pass_and_each_fails_when_its_condition_is_broken(
         "{:?}",
         checks["token"]
     );
-    assert!(checks["tools"].1.contains("not available in this build"));
-    // Without a token endpoint against the emulator, the token check is skipped and says why.
+    // With the emulator's data plane, the Cognito domain's own endpoint answers: no --token-endpoint needed.
     let (_, checks) = doctor(&st, &[]);
-    assert_eq!(status_of(&checks, "token"), "skip");
-    assert!(checks["token"].1.contains("--token-endpoint"));
+    assert_eq!(status_of(&checks, "token"), "pass");
+    // Without it (and without a token endpoint), the token and tools checks are skipped and say why.
+    let run = st.run_cmd(st.command_without_data_plane(&["doctor", "--json"]));
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let check = |name: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {doc:#}"))
+    };
+    for name in ["token", "tools"] {
+        assert_eq!(check(name)["status"], "skip", "{doc:#}");
+        assert!(
+            check(name)["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("--data-plane-endpoint")),
+            "{doc:#}"
+        );
+    }
 
     // The token endpoint refuses (a scope the app client is not granted).
     let (run, checks) = doctor(&st, &[&token[..], &["--scope", "other"]].concat());

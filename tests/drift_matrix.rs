@@ -266,8 +266,12 @@ fn op_nodes(op: &str) -> Option<&'static [&'static str]> {
         "CreateLoadBalancer" | "SetSecurityGroups" | "SetSubnets" | "SetIpAddressType"
         | "DeleteLoadBalancer" => &["load-balancer"],
         "CreateListener" | "ModifyListener" | "DeleteListener" => &["listener"],
+        "CreateRule" | "ModifyRule" | "DeleteRule" => &["origin-rule"],
         "ChangeResourceRecordSets" => &["dns-record"],
-        "CreateSecret" | "PutSecretValue" | "RestoreSecret" | "DeleteSecret" => &["secret"],
+        "CreateSecret" | "PutSecretValue" | "RestoreSecret" | "DeleteSecret" => {
+            &["secret", "origin-secret"]
+        }
+        "CreateServiceLinkedRole" => &["service"],
         "CreateLogGroup" | "PutRetentionPolicy" | "DeleteLogGroup" => {
             &["log-group", "interceptor-log-group"]
         }
@@ -313,6 +317,7 @@ fn creates(op: &str) -> bool {
             | "CreateTargetGroup"
             | "CreateLoadBalancer"
             | "CreateListener"
+            | "CreateRule"
             | "CreateSecret"
             | "CreateLogGroup"
             | "CreateRole"
@@ -861,6 +866,7 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                     "task-sg",
                     "load-balancer",
                     "listener",
+                    "origin-rule",
                 ],
                 &["service", "internet-gateway"],
                 "DeleteVpc, after everything AWS requires: service scaled to 0, ALB (and its listener) deleted, \
@@ -872,7 +878,7 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
             delete_load_balancer(b).await?;
             delete_subnet(b, node).await?;
             fault(
-                &[node, "load-balancer", "listener"],
+                &[node, "load-balancer", "listener", "origin-rule"],
                 &["service"],
                 format!(
                     "DeleteSubnet {node}, after the service was scaled to 0 and the ALB (with its listener) deleted: \
@@ -891,7 +897,7 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 .await
                 .map_err(sdk("DeleteInternetGateway"))?;
             fault(
-                &[node, "load-balancer", "listener"],
+                &[node, "load-balancer", "listener", "origin-rule"],
                 &["service"],
                 "DetachInternetGateway + DeleteInternetGateway, after the service was scaled to 0 and the ALB \
                  (with its listener) deleted: AWS refuses to detach while the VPC has mapped public addresses",
@@ -987,24 +993,30 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 .await
                 .map_err(sdk("ModifyListener"))?;
             aws.elb
+                .delete_rule()
+                .rule_arn(b.id("origin-rule", "arn"))
+                .send()
+                .await
+                .map_err(sdk("DeleteRule"))?;
+            aws.elb
                 .delete_target_group()
                 .target_group_arn(b.id(node, "arn"))
                 .send()
                 .await
                 .map_err(sdk("DeleteTargetGroup"))?;
             fault(
-                &[node],
+                &[node, "origin-rule"],
                 &["listener"],
-                "DeleteTargetGroup, after the listener was pointed at a fixed 503 response (AWS refuses to delete \
-                 a target group a listener forwards to)",
+                "DeleteTargetGroup, after the listener was pointed at a fixed 503 response and the origin rule \
+                 deleted (AWS refuses to delete a target group a listener or rule forwards to)",
             )
         }
         "load-balancer" => {
             delete_load_balancer(b).await?;
             fault(
-                &[node, "listener"],
+                &[node, "listener", "origin-rule"],
                 &[],
-                "DeleteLoadBalancer (AWS deletes its listener with it)",
+                "DeleteLoadBalancer (AWS deletes its listener and the listener's rules with it)",
             )
         }
         "listener" => {
@@ -1014,7 +1026,20 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 .send()
                 .await
                 .map_err(sdk("DeleteListener"))?;
-            fault(&[node], &[], "DeleteListener")
+            fault(
+                &[node, "origin-rule"],
+                &[],
+                "DeleteListener (AWS deletes its rules with it)",
+            )
+        }
+        "origin-rule" => {
+            aws.elb
+                .delete_rule()
+                .rule_arn(b.id(node, "arn"))
+                .send()
+                .await
+                .map_err(sdk("DeleteRule"))?;
+            fault(&[node], &[], "DeleteRule")
         }
         "dns-record" => {
             let zone = b.id(node, "hosted_zone_id");
@@ -1041,6 +1066,16 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 &[],
                 "ChangeResourceRecordSets DELETE of the alias record",
             )
+        }
+        "origin-secret" => {
+            aws.sm
+                .delete_secret()
+                .secret_id(b.id(node, "arn"))
+                .force_delete_without_recovery(true)
+                .send()
+                .await
+                .map_err(sdk("DeleteSecret"))?;
+            fault(&[node], &[], "DeleteSecret, ForceDeleteWithoutRecovery")
         }
         "secret" => {
             aws.sm

@@ -86,8 +86,8 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(first.code, 3, "{}", first.stderr);
     read_only(&first, "plan");
     let a = actions(&first);
-    assert_eq!(a.len(), 30);
-    assert_eq!(a.values().filter(|(x, _, _)| x == "create").count(), 28);
+    assert_eq!(a.len(), 32);
+    assert_eq!(a.values().filter(|(x, _, _)| x == "create").count(), 30);
     assert_eq!(a["hosted-zone"].0, "none");
     assert_eq!(a["certificate"].0, "none");
     assert!(!st.state_path().exists(), "plan wrote a state file");
@@ -96,7 +96,7 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(dry.code, 3, "{}", dry.stderr);
     read_only(&dry, "up --dry-run");
     assert!(
-        dry.stdout.contains("28 to create, 2 unchanged") && dry.stdout.contains("+ create    vpc"),
+        dry.stdout.contains("30 to create, 2 unchanged") && dry.stdout.contains("+ create    vpc"),
         "{}",
         dry.stdout
     );
@@ -106,14 +106,14 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     let up = st.up(&cert, &["--json"]);
     up.ok();
     assert!(
-        up.stderr.contains("plan: 28 to create, 2 unchanged"),
+        up.stderr.contains("plan: 30 to create, 2 unchanged"),
         "{}",
         up.stderr
     );
     let doc: Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(doc["ok"], true);
     // The owned nodes (the hosted zone and the certificate are only checked in pre-flight).
-    assert_eq!(doc["resources"].as_array().unwrap().len(), 28);
+    assert_eq!(doc["resources"].as_array().unwrap().len(), 30);
     assert!(
         doc["resources"]
             .as_array()
@@ -217,7 +217,7 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(down.code, 3);
     read_only(&down, "plan --down");
     let a = actions(&down);
-    assert_eq!(a.values().filter(|(x, _, _)| x == "delete").count(), 28);
+    assert_eq!(a.values().filter(|(x, _, _)| x == "delete").count(), 30);
     assert_eq!(a["certificate"].0, "none");
     // down --json: the outcome of every node.
     let gone = st.run(&["down", "--yes", "--json"]);
@@ -230,7 +230,7 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
         .iter()
         .filter(|r| r["outcome"] == "deleted")
         .count();
-    assert_eq!(deleted, 28, "{doc:#}");
+    assert_eq!(deleted, 30, "{doc:#}");
 }
 
 /// The secret's password: an absent NEO4J_PASSWORD keeps it (no drift, no write), a given one is compared and
@@ -396,10 +396,10 @@ async fn on_a_terminal_up_shows_progress_and_asks_before_replacing() {
     let (code, screen, _) = on_terminal(&st, "xterm", &up, "");
     assert_eq!(code, 0, "{screen}");
     assert!(
-        screen.contains("up: 0/28 done"),
+        screen.contains("up: 0/30 done"),
         "no summary line: {screen}"
     );
-    assert!(screen.contains("up: 28 created in"), "{screen}");
+    assert!(screen.contains("up: 30 created in"), "{screen}");
     assert!(screen.contains("✔ vpc"), "no finished line: {screen}");
     assert!(screen.contains('\u{1b}'), "a terminal gets the live view");
     // A dumb terminal (on which indicatif draws nothing) gets the plain lines.

@@ -240,8 +240,8 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         ("NEO4J_MCP_HTTP_PORT", "8080"),
         ("NEO4J_MCP_HTTP_HOST", "0.0.0.0"),
         ("NEO4J_READ_ONLY", "true"),
-        ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"),
-        ("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"),
+        // With the origin lock (the default), /healthz is the server's only unauthenticated path: no
+        // NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flags.
         ("NEO4J_TELEMETRY", "false"),
         ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
     ]
@@ -494,7 +494,8 @@ async fn password_change_updates_only_the_secret_and_up_after_down_works() {
     st.run(&["down", "--yes"]).ok();
     let again = st.up(&cert, &uri);
     again.ok();
-    assert!(again.count("CreateSecret") == 1, "{:?}", again.mutating());
+    // The Neo4j secret and the origin lock's secret.
+    assert!(again.count("CreateSecret") == 2, "{:?}", again.mutating());
     let arn2 = state_id(&st.state(), "secret", "arn");
     assert_ne!(arn, arn2, "a new secret under the same name");
     assert_eq!(

@@ -328,12 +328,31 @@ async fn edge_up_drift_move_and_down() {
     assert_eq!(l.protocol().map(|p| p.as_str()), Some("HTTPS"));
     assert_eq!(l.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"));
     assert_eq!(l.certificates()[0].certificate_arn(), Some(cert.as_str()));
+    // With the origin lock (the default) the listener answers 403 and its one rule forwards to the target group.
     assert_eq!(
         l.default_actions()[0].r#type(),
-        Some(&ActionTypeEnum::Forward)
+        Some(&ActionTypeEnum::FixedResponse)
     );
     assert_eq!(
-        l.default_actions()[0].target_group_arn(),
+        l.default_actions()[0]
+            .fixed_response_config()
+            .and_then(|f| f.status_code()),
+        Some("403")
+    );
+    let rules = elb
+        .describe_rules()
+        .listener_arn(&listener_arn)
+        .send()
+        .await
+        .unwrap();
+    let forwarding: Vec<_> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .collect();
+    assert_eq!(forwarding.len(), 1);
+    assert_eq!(
+        forwarding[0].actions()[0].target_group_arn(),
         Some(tg_arn.as_str())
     );
     for arn in [&alb_arn, &tg_arn, &listener_arn] {

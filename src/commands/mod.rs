@@ -23,6 +23,7 @@ pub mod doctor;
 pub mod down;
 pub mod logs;
 pub mod plan;
+pub mod rotate_origin;
 pub mod status;
 pub mod token;
 pub mod tools;

@@ -8,6 +8,49 @@ use crate::config::{PasswordSource, Purpose};
 use crate::error::{Result, exit};
 use crate::outputs;
 
+/// What `status` and `up` say when the origin lock is off.
+pub const OFF_WARNING: &str = "the origin lock is off (origin_lock = false): anyone who finds the server's URL reaches \
+    it directly, without Cognito or the gateway, and can list its tools and try Neo4j passwords. Turn it on with \
+    `neo4j-gw up --origin-lock true`";
+
+/// The origin lock as `status` shows it: whether it is wanted, and whether the listener and the rule are as the
+/// lock needs them.
+fn origin_lock(
+    settings: &crate::config::Settings,
+    reports: &[crate::engine::Report],
+) -> serde_json::Value {
+    let find = |n: &str| reports.iter().find(|r| r.resource == n);
+    let listener = find("listener");
+    let default_ok = listener.is_some_and(|l| {
+        l.state != "missing" && !l.drift.iter().any(|d| d.attribute == "default_action")
+    });
+    let rule = find(crate::resources::origin_rule::NODE)
+        .map(|r| r.state)
+        .unwrap_or("missing");
+    let (on, summary) = if !settings.origin_lock {
+        (
+            false,
+            "off — the load balancer forwards every request (origin_lock = false)".to_owned(),
+        )
+    } else if default_ok && rule == "present" {
+        (
+            true,
+            "on — the listener answers 403 unless a request carries the origin value the interceptor adds; \
+             the origin rule forwards those"
+                .to_owned(),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "wanted but not in force — listener default {}, origin rule {rule}; `neo4j-gw up` restores it",
+                if default_ok { "403" } else { "not 403" }
+            ),
+        )
+    };
+    json!({"wanted": settings.origin_lock, "in_force": on, "summary": summary})
+}
+
 /// Returns the exit code: 0 when everything is present and healthy, 3 otherwise.
 pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
     let prepared = prepare(
@@ -22,12 +65,14 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
     let reports = engine.status(prepared.state.as_ref()).await;
     let outs = outputs::compute(&prepared.settings, &prepared.region, &known(&engine));
     let healthy = prepared.state.is_some() && reports.iter().all(|r| r.ok());
+    let lock = origin_lock(&prepared.settings, &reports);
     if args.json {
         let doc = json!({
             "stack": prepared.settings.stack,
             "region": prepared.region,
             "account": account,
             "deployed": prepared.state.is_some(),
+            "origin_lock": lock,
             "healthy": healthy,
             "resources": reports,
             "outputs": outs,
@@ -71,9 +116,16 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
                 detail.join("; ")
             );
         }
+        println!(
+            "origin-lock: {}",
+            lock["summary"].as_str().unwrap_or_default()
+        );
         if !outs.is_empty() {
             println!("Outputs:\n{}", outputs::render(&outs));
         }
+    }
+    if !prepared.settings.origin_lock && prepared.state.is_some() {
+        env.progress.note(&format!("warning: {}", OFF_WARNING));
     }
     Ok(if healthy { exit::OK } else { exit::NOT_HEALTHY })
 }

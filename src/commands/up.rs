@@ -58,6 +58,10 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     if let Some(w) = crate::config::allowed_cidrs_warning(&prepared.settings) {
         env.progress.note(&format!("warning: {w}"));
     }
+    if !prepared.settings.origin_lock {
+        env.progress
+            .note(&format!("warning: {}", super::status::OFF_WARNING));
+    }
     store.set_settings(prepared.settings.recorded.clone())?;
     env.progress.begin("up", engine.owned_count());
     let results = engine.up(&store).await;
@@ -92,15 +96,44 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
         started.elapsed().as_secs_f32()
     ));
     let outs = outputs::compute(&prepared.settings, &prepared.region, &known(&engine));
+    let ok = results.by_node.iter().all(|(_, r)| r.is_ok());
+    // "Done" means an agent can use it: once every resource is in place, the tools are listed through the gateway.
+    let verified = if !ok {
+        None
+    } else if args.no_verify {
+        env.progress
+            .note("up: --no-verify: the tools were not listed through the gateway");
+        None
+    } else {
+        Some(verify(env, &prepared, &engine, &store).await)
+    };
     if args.json {
         // Printed even when a resource failed: what was done is worth as much then.
+        let (tools, check) = match &verified {
+            Some(Ok(Some(names))) => (json!(names), json!("ok")),
+            Some(Ok(None)) => (
+                json!(null),
+                json!("skipped: the gateway's data plane cannot be reached"),
+            ),
+            Some(Err(e)) => (json!(null), json!(e.to_string())),
+            None => (
+                json!(null),
+                json!(if args.no_verify {
+                    "skipped: --no-verify"
+                } else {
+                    "not run"
+                }),
+            ),
+        };
         let doc = json!({
             "stack": prepared.settings.stack,
             "region": prepared.region,
             "account": account,
-            "ok": results.by_node.iter().all(|(_, r)| r.is_ok()),
+            "ok": ok && !matches!(verified, Some(Err(_))),
             "resources": outcomes,
             "outputs": outs,
+            "tools": tools,
+            "verification": check,
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
@@ -108,22 +141,27 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     if !args.json && !outs.is_empty() {
         println!("Outputs:\n{}", outputs::render(&outs));
     }
-    if args.no_verify {
-        env.progress
-            .note("up: --no-verify: the tools were not listed through the gateway");
-        return Ok(exit::OK);
+    if let Some(result) = verified
+        && let Some(names) = result?
+        && !args.json
+    {
+        println!(
+            "Verified: an agent with a token lists {} tools through the gateway: {}",
+            names.len(),
+            names.join(", ")
+        );
     }
-    verify(env, &prepared, &engine, &store).await?;
     Ok(exit::OK)
 }
 
-/// "Done" means an agent can use it: list the tools through the gateway with a fresh token, as an agent would.
+/// Lists the tools through the gateway with a fresh token, as an agent would: their names, or None when the
+/// data plane cannot be reached (an emulator without one).
 async fn verify(
     env: &Env,
     prepared: &super::Prepared,
     engine: &crate::engine::Engine,
     store: &Store,
-) -> Result<()> {
+) -> Result<Option<Vec<String>>> {
     let state = store.snapshot();
     let mut walk = Walk::new(engine, prepared, &state, true)?;
     if !walk.reachable() {
@@ -131,7 +169,7 @@ async fn verify(
             "up: the tools were not listed through the gateway: {}",
             walk.unreachable_reason()
         ));
-        return Ok(());
+        return Ok(None);
     }
     let session = walk.open(env).await?;
     let tools = match session.tools().await {
@@ -153,13 +191,7 @@ async fn verify(
             .await
             .into_error("tools/list"));
     }
-    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    println!(
-        "Verified: an agent with a token lists {} tools through the gateway: {}",
-        names.len(),
-        names.join(", ")
-    );
-    Ok(())
+    Ok(Some(tools.iter().map(|t| t.name.to_string()).collect()))
 }
 
 /// Replacing a resource deletes it first: that needs a yes — typed on a terminal, or `--yes`.
@@ -173,13 +205,13 @@ fn confirm_replacements(args: &UpArgs, stack: &str, changes: &[plan::Change]) ->
         return Err(Error::usage(
             "--yes",
             format!(
-                "up would replace (delete, then create again): {list}. Pass --yes to allow that when standard input \
-                 is not a terminal; nothing was changed"
+                "up would delete, or replace (delete, then create again): {list}. Pass --yes to allow that when \
+                 standard input is not a terminal; nothing was changed"
             ),
         ));
     }
     eprint!(
-        "up would replace (delete, then create again) in stack `{stack}`: {list}.\nContinue? [y/N] "
+        "up would delete, or replace (delete, then create again), in stack `{stack}`: {list}.\nContinue? [y/N] "
     );
     std::io::stderr().flush().ok();
     let mut answer = String::new();

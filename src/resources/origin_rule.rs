@@ -85,16 +85,30 @@ fn forwards_to(r: &Rule) -> Vec<String> {
 
 /// What the rule must accept now.
 async fn desired_values(cx: &Cx) -> Result<Vec<Secret>> {
-    let arn = cx.dep(origin_secret::NODE, "arn")?;
-    let origin: Origin = origin_secret::read(cx, &arn).await?.ok_or_else(|| {
+    known_values(cx).await?.ok_or_else(|| {
         Error::other(format!(
-            "{NODE}: the origin secret holds no valid value; `neo4j-gw up` makes a new one"
+            "{NODE}: the origin secret is missing or holds no valid value; `neo4j-gw up` makes a new one"
         ))
-    })?;
-    Ok(origin.accepted(
-        u64::from(cx.settings().secret_cache_ttl),
-        origin_secret::now(),
-    ))
+    })
+}
+
+/// What the rule must accept now, when the origin secret exists and holds a valid value (else it will be made
+/// again by its node first, with a new value, and the rule compared then).
+async fn known_values(cx: &Cx) -> Result<Option<Vec<Secret>>> {
+    let Some(arn) = cx.dep_opt(origin_secret::NODE, "arn") else {
+        return Ok(None);
+    };
+    let origin: Option<Origin> = match origin_secret::read(cx, &arn).await {
+        Ok(o) => o,
+        Err(e) if e.aws_code() == Some("ResourceNotFoundException") => None,
+        Err(e) => return Err(e),
+    };
+    Ok(origin.map(|o| {
+        o.accepted(
+            u64::from(cx.settings().secret_cache_ttl),
+            origin_secret::now(),
+        )
+    }))
 }
 
 /// Points the rule at `values` (and the target group).
@@ -168,12 +182,10 @@ impl Resource for OriginRuleResource {
         }
         let mut drift = Vec::new();
         // Compared only while the lock is wanted (when it is being removed, the secret may be gone already).
-        if self.wanted(cx) {
-            let mut want: Vec<String> = desired_values(cx)
-                .await?
-                .iter()
-                .map(|v| v.expose().to_owned())
-                .collect();
+        if self.wanted(cx)
+            && let Some(values) = known_values(cx).await?
+        {
+            let mut want: Vec<String> = values.iter().map(|v| v.expose().to_owned()).collect();
             want.sort();
             match values_of(&r) {
                 Some(have) if have == want => {}
@@ -216,6 +228,10 @@ impl Resource for OriginRuleResource {
             .conditions(condition(&values))
             .actions(forward(&cx.dep("target-group", "arn")?))
             .set_tags(Some(elb::tags(cx, &cx.name("origin"))))
+            // CreateRule has no client token: a blind SDK retry after a lost answer would meet its own rule
+            // (PriorityInUse). The engine's second look finds it by priority and tag instead.
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_elasticloadbalancingv2))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateRule", e))?;

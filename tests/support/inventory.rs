@@ -46,6 +46,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("elbv2:target-group", "arn"),
     ("elbv2:load-balancer", "arn"),
     ("elbv2:listener", "arn"),
+    ("elbv2:listener-rule", "arn"),
     ("route53:record", "fqdn"),
     ("cognito:user-pool", "user_pool_id"),
     ("cognito:user-pool-domain", "domain"),
@@ -574,10 +575,35 @@ async fn elb(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
             if lt.0 || ours {
                 out.push(item(
                     "elbv2:listener",
-                    larn,
+                    larn.clone(),
                     format!("{name}:{}", l.port().unwrap_or(0)),
                     lt,
                 ));
+            }
+            // The listener's rules other than the default one (the origin lock's rule).
+            let rules = elb
+                .describe_rules()
+                .listener_arn(&larn)
+                .send()
+                .await
+                .map(|r| r.rules.unwrap_or_default())
+                .unwrap_or_default();
+            for r in rules.iter().filter(|r| r.is_default() != Some(true)) {
+                let rarn = r.rule_arn().unwrap_or("").to_owned();
+                let tags = kv(&tags_of(rarn.clone()).await);
+                let rt = scope.tagged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                if rt.0 || ours {
+                    out.push(item(
+                        "elbv2:listener-rule",
+                        rarn,
+                        format!(
+                            "{name}:{}:{}",
+                            l.port().unwrap_or(0),
+                            r.priority().unwrap_or("?")
+                        ),
+                        rt,
+                    ));
+                }
             }
         }
     }

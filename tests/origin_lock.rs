@@ -1,0 +1,448 @@
+//! Issue 10: only the gateway can reach the MCP server. Direct requests to the load balancer (through the data
+//! plane's load balancer stand-in, which applies the listener's default action and rules as stored in the
+//! emulator) are refused; the same calls through the gateway work; the origin value rotates without a failed
+//! call; drift of the lock is repaired; the opt-out says what it costs; the value is never shown.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+use support::dataplane::public;
+use support::{Emulator, Run, Stack, drift_attributes, fixtures, report, state_id};
+
+const MCP: &str = "https://mcp.example.com/mcp";
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn init() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+           "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+}
+
+/// A request straight to the load balancer, as anyone on the internet can send it: (status, body).
+async fn direct(emu: &Emulator, body: Value, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, text) = public(emu, MCP, |c, u| {
+        let mut r = c
+            .post(u)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r
+    })
+    .await;
+    (status, text)
+}
+
+/// The origin secret's content, as the test (with AWS access) reads it.
+async fn origin(sdk: &aws_config::SdkConfig, st: &Stack<'_>) -> Value {
+    let arn = state_id(&st.state(), "origin-secret", "arn");
+    let v = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(v.secret_string().unwrap()).unwrap()
+}
+
+/// The header values the origin rule accepts.
+async fn rule_values(sdk: &aws_config::SdkConfig, st: &Stack<'_>) -> Vec<String> {
+    let arn = state_id(&st.state(), "origin-rule", "arn");
+    let out = aws_sdk_elasticloadbalancingv2::Client::new(sdk)
+        .describe_rules()
+        .rule_arns(arn)
+        .send()
+        .await
+        .unwrap();
+    let mut v: Vec<String> = out.rules()[0].conditions()[0]
+        .http_header_config()
+        .unwrap()
+        .values()
+        .to_vec();
+    v.sort();
+    v
+}
+
+#[track_caller]
+fn verified(run: &Run) {
+    run.ok();
+    assert!(
+        run.stdout.contains("Verified: an agent with a token lists"),
+        "{}",
+        run.stdout
+    );
+}
+
+fn assert_hidden(what: &str, texts: &[&str], values: &[&str]) {
+    for t in texts {
+        for v in values {
+            assert!(
+                !v.is_empty() && !t.contains(v),
+                "the origin value appears in {what}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_gateway_reaches_the_server() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "locked");
+    let up = st.run(&[
+        "-vvv",
+        "up",
+        "--domain-name",
+        "example.com",
+        "--certificate-arn",
+        &cert,
+    ]);
+    verified(&up);
+
+    // status: the lock is on, and the listener is as the rules say.
+    let status = st.run(&["status"]);
+    status.ok();
+    assert!(
+        status.stdout.contains("origin-lock: on"),
+        "{}",
+        status.stdout
+    );
+    let (_, doc) = st.status_json();
+    assert_eq!(doc["origin_lock"]["in_force"], true);
+    assert_eq!(report(&doc, "origin-rule")["state"], "present");
+
+    // Straight to the load balancer: refused whatever the request is.
+    let (code, body) = direct(
+        &emu,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        &[],
+    )
+    .await;
+    assert_eq!(code, 403, "unauthenticated tools/list: {body}");
+    let good = basic("companies", "companies");
+    let creds = [
+        ("x-neo4j-authorization", good.as_str()),
+        ("authorization", good.as_str()),
+    ];
+    let (code, _) = direct(&emu, init(), &creds).await;
+    assert_eq!(
+        code, 403,
+        "initialize with the right Neo4j password, without the origin value"
+    );
+    let mut wrong = creds.to_vec();
+    wrong.push((
+        "x-neo4j-gw-origin",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ));
+    assert_eq!(
+        direct(&emu, init(), &wrong).await.0,
+        403,
+        "a wrong origin value"
+    );
+    let (code, _, _) = public(&emu, "https://mcp.example.com/healthz", |c, u| c.get(u)).await;
+    assert_eq!(
+        code, 403,
+        "even /healthz is behind the lock from the internet"
+    );
+    // … while the load balancer's own health checks still pass (they go from the ALB to the task).
+    let (_, doc) = st.status_json();
+    assert_eq!(report(&doc, "target-group")["state"], "present");
+
+    // The key alone opens the door, and behind it the server wants credentials for everything but /healthz
+    // (its unauthenticated tools/list is off with the lock).
+    let value = origin(&sdk, &st).await["current"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keyed = [("x-neo4j-gw-origin", value.as_str())];
+    let (code, body) = direct(
+        &emu,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        &keyed,
+    )
+    .await;
+    assert_eq!(
+        code, 401,
+        "tools/list needs credentials behind the lock: {body}"
+    );
+    let mut both = creds.to_vec();
+    both.push(keyed[0]);
+    assert_eq!(direct(&emu, init(), &both).await.0, 200);
+
+    // Through the gateway it all works.
+    let tools = st.run(&["tools"]);
+    tools.ok();
+    assert!(tools.stdout.contains("neo4j-mcp___read-cypher"));
+    let call = st.run(&[
+        "-vvv",
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"RETURN 1 AS n"}"#,
+    ]);
+    call.ok();
+
+    // The value appears nowhere: outputs at the most verbose level, the state file, the interceptor's log.
+    let state = std::fs::read_to_string(st.state_path()).unwrap();
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk)
+        .filter_log_events()
+        .log_group_name(format!("/aws/lambda/{}-interceptor", st.name))
+        .send()
+        .await
+        .unwrap();
+    let log: Vec<String> = logs
+        .events()
+        .iter()
+        .map(|e| e.message().unwrap_or_default().to_owned())
+        .collect();
+    assert!(log.iter().any(|l| l.contains("origin=on")), "{log:?}");
+    assert_hidden(
+        "outputs, state or logs",
+        &[
+            &up.stdout,
+            &up.stderr,
+            &status.stdout,
+            &call.stdout,
+            &call.stderr,
+            &state,
+            &log.join("\n"),
+        ],
+        &[&value],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_origin_value_rotates_under_load_without_a_failed_call() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Arc::new(Stack::new(&emu, "rotate"));
+    verified(&st.up(&cert, &["--secret-cache-ttl", "2"]));
+    let before = origin(&sdk, &st).await["current"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(rule_values(&sdk, &st).await, vec![before.clone()]);
+
+    // A loop of calls through the gateway while the value rotates (bounded by the rotation itself).
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = std::thread::scope(|scope| {
+        let caller = {
+            let (st, stop) = (st.clone(), stop.clone());
+            scope.spawn(move || {
+                let mut results = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let r = st.run(&[
+                        "call",
+                        "read-cypher",
+                        "--args",
+                        r#"{"query":"RETURN 7 AS n"}"#,
+                    ]);
+                    results.push((r.code, r.stderr));
+                }
+                results
+            })
+        };
+        let rotate = st.run(&["-vvv", "rotate-origin"]);
+        stop.store(true, Ordering::SeqCst);
+        let results = caller.join().unwrap();
+        rotate.ok();
+        assert!(rotate.stdout.contains("rotated"), "{}", rotate.stdout);
+        assert_hidden(
+            "rotate-origin's output",
+            &[&rotate.stdout, &rotate.stderr],
+            &[&before],
+        );
+        results
+    });
+    let failed: Vec<_> = results.iter().filter(|(code, _)| *code != 0).collect();
+    assert!(
+        results.len() >= 3,
+        "too few calls during the rotation: {}",
+        results.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed: {failed:?}",
+        failed.len(),
+        results.len()
+    );
+
+    // Only the new value now.
+    let after = origin(&sdk, &st).await;
+    let new = after["current"].as_str().unwrap().to_owned();
+    assert_ne!(new, before);
+    assert!(after.get("previous").is_none(), "{after}");
+    assert_eq!(rule_values(&sdk, &st).await, vec![new.clone()]);
+    let keyed_old = [("x-neo4j-gw-origin", before.as_str())];
+    assert_eq!(
+        direct(&emu, init(), &keyed_old).await.0,
+        403,
+        "the old value no longer opens the door"
+    );
+    st.run(&[
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"RETURN 1 AS n"}"#,
+    ])
+    .ok();
+    // A second up finds nothing to do: the rotation left nothing half-done.
+    let again = st.up(&cert, &["--secret-cache-ttl", "2"]);
+    verified(&again);
+    assert!(again.mutating().is_empty(), "{:?}", again.mutating());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_costs() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "lockdrift");
+    verified(&st.up(&cert, &[]));
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let state = st.state();
+    let listener = state_id(&state, "listener", "arn");
+    let tg = state_id(&state, "target-group", "arn");
+    let tools_list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+
+    // The listener forwards everything again (changed out of band).
+    elb.modify_listener()
+        .listener_arn(&listener)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(&tg)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, doc) = st.status_json();
+    assert_eq!(code, 3);
+    assert_eq!(doc["origin_lock"]["in_force"], false);
+    assert!(drift_attributes(&doc, "listener").contains(&"default_action".to_owned()));
+    verified(&st.up(&cert, &[]));
+    assert_eq!(direct(&emu, tools_list.clone(), &[]).await.0, 403);
+
+    // The rule is deleted, then its values changed: missing, then drifted (the values hidden).
+    elb.delete_rule()
+        .rule_arn(state_id(&st.state(), "origin-rule", "arn"))
+        .send()
+        .await
+        .unwrap();
+    let (_, doc) = st.status_json();
+    assert_eq!(report(&doc, "origin-rule")["state"], "missing");
+    verified(&st.up(&cert, &[]));
+    let rule = state_id(&st.state(), "origin-rule", "arn");
+    elb.modify_rule()
+        .rule_arn(&rule)
+        .conditions(
+            aws_sdk_elasticloadbalancingv2::types::RuleCondition::builder()
+                .field("http-header")
+                .http_header_config(
+                    aws_sdk_elasticloadbalancingv2::types::HttpHeaderConditionConfig::builder()
+                        .http_header_name("X-Neo4j-Gw-Origin")
+                        .values("*")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, doc) = st.status_json();
+    let d = &report(&doc, "origin-rule")["drift"][0];
+    assert_eq!(
+        (
+            d["attribute"].as_str(),
+            d["expected"].as_str(),
+            d["actual"].as_str()
+        ),
+        (Some("origin_values"), Some("(hidden)"), Some("(hidden)"))
+    );
+    verified(&st.up(&cert, &[]));
+
+    // The target no longer allows the origin header: drifted, and the path fails until up restores it.
+    let agentcore = aws_sdk_bedrockagentcorecontrol::Client::new(&sdk);
+    let (gw, target) = (
+        state_id(&st.state(), "gateway", "gateway_id"),
+        state_id(&st.state(), "gateway-target", "target_id"),
+    );
+    let t = agentcore
+        .get_gateway_target()
+        .gateway_identifier(&gw)
+        .target_id(&target)
+        .send()
+        .await
+        .unwrap();
+    agentcore
+        .update_gateway_target()
+        .gateway_identifier(&gw)
+        .target_id(&target)
+        .name(t.name())
+        .set_target_configuration(t.target_configuration().cloned())
+        .metadata_configuration(
+            aws_sdk_bedrockagentcorecontrol::types::MetadataConfiguration::builder()
+                .allowed_request_headers("X-Neo4j-Authorization")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, doc) = st.status_json();
+    assert!(
+        drift_attributes(&doc, "gateway-target").contains(&"allowed_request_headers".to_owned())
+    );
+    assert_eq!(
+        st.run(&["tools"]).code,
+        1,
+        "without the origin header the load balancer refuses the gateway"
+    );
+    verified(&st.up(&cert, &[]));
+
+    // The opt-out restores the sample's behaviour — and says what that costs, in up and in status.
+    // Turning the lock off deletes its secret and rule: that needs --yes off a terminal.
+    let refused = st.up(&cert, &["--origin-lock", "false"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.mutating().is_empty());
+    let open = st.up(&cert, &["--origin-lock", "false", "--yes"]);
+    verified(&open);
+    assert!(
+        open.stderr.contains("warning: the origin lock is off"),
+        "{}",
+        open.stderr
+    );
+    let status = st.run(&["status"]);
+    status.ok();
+    assert!(
+        status.stdout.contains("origin-lock: off")
+            && status.stderr.contains("the origin lock is off"),
+        "{status:?}",
+        status = status.stdout
+    );
+    let (_, doc) = st.status_json();
+    assert_eq!(report(&doc, "origin-rule")["state"], "unused");
+    assert_eq!(report(&doc, "origin-secret")["state"], "unused");
+    let (code, body) = direct(&emu, tools_list.clone(), &[]).await;
+    assert_eq!(
+        code, 200,
+        "the hole the lock closes: anyone lists the tools: {body}"
+    );
+    // And back on.
+    verified(&st.up(&cert, &["--origin-lock", "true"]));
+    assert_eq!(direct(&emu, tools_list, &[]).await.0, 403);
+    st.run(&["down", "--yes"]).ok();
+}
