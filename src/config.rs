@@ -575,12 +575,11 @@ fn split_list(v: &str) -> Vec<String> {
 /// The MCP protocol versions the gateway can be configured with (docs/aws-behaviour.md, point 6).
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
 
-/// Headers the gateway never passes from a request to its target, whatever the target allows: the "Header
-/// restrictions" of the AgentCore developer guide's "Header propagation with Gateway" (as far as the stored copy
-/// lists them), plus MCP's own transport headers. The credentials header must be another one
-/// (docs/aws-behaviour.md, point 2).
+/// Headers a target cannot allow and the gateway does not pass on from a request: the "Header restrictions" of
+/// the AgentCore developer guide's "Header propagation with Gateway" (with the prefixes in
+/// [`reserved_header`]), plus MCP's own transport headers. `Authorization` is not among them here: it cannot be
+/// allow-listed, but the guide says it *is* forwarded when the interceptor sets it (docs/aws-behaviour.md, point 2).
 pub const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
     "proxy-authorization",
     "www-authenticate",
     "accept",
@@ -628,22 +627,42 @@ pub const RESERVED_HEADERS: &[&str] = &[
     "strict-transport-security",
     "x-content-type-options",
     "x-frame-options",
+    "origin",
+    "x-real-ip",
+    "x-requested-with",
+    "x-csrf-token",
+    "x-amz-cf-id",
+    "x-cache",
+    "x-served-by",
+    "link",
     "mcp-session-id",
     "mcp-protocol-version",
 ];
 
+/// True for a header name the gateway will not pass from the interceptor to the target.
+pub fn reserved_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    RESERVED_HEADERS.contains(&n.as_str())
+        || n.starts_with("x-forwarded-")
+        || n.starts_with("cf-")
+        || n.starts_with("sec-websocket-")
+        || (n.starts_with("x-amzn-") && !n.starts_with("x-amzn-bedrock-agentcore-runtime-custom-"))
+}
+
 fn validate_auth_header(v: &str) -> std::result::Result<String, String> {
+    // The guide: header names only of alphanumerics, hyphens and underscores; at most 100 characters.
     if v.is_empty()
-        || v.len() > 64
+        || v.len() > 100
         || !v.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(
-            "must be an HTTP header name (letters, digits, hyphens), e.g. X-Neo4j-Authorization"
-                .into(),
+            "must be an HTTP header name (letters, digits, hyphens, underscores), e.g. X-Neo4j-Authorization".into(),
         );
     }
-    if RESERVED_HEADERS.contains(&v.to_ascii_lowercase().as_str()) {
+    if reserved_header(v) {
         return Err(format!(
             "`{v}` is a header the AgentCore gateway does not pass on to the target: the Neo4j credentials would \
              never reach the server. Use a custom header such as {DEFAULT_AUTH_HEADER} (the default)"
@@ -972,7 +991,13 @@ mod tests {
     #[test]
     fn the_credentials_header_must_be_one_the_gateway_passes_on() {
         assert_eq!(up(&[]).unwrap().auth_header, "X-Neo4j-Authorization");
-        for reserved in ["Authorization", "authorization", "Host", "Mcp-Session-Id"] {
+        for reserved in [
+            "Host",
+            "Mcp-Session-Id",
+            "X-Forwarded-For",
+            "X-Amzn-Trace-Id",
+            "Origin",
+        ] {
             let e = up(&[("auth_header", reserved)]).unwrap_err().to_string();
             assert!(
                 e.starts_with("--auth-header") && e.contains("does not pass on"),
@@ -980,6 +1005,8 @@ mod tests {
             );
         }
         assert!(up(&[("auth_header", "X-Db-Auth")]).is_ok());
+        // Authorization cannot be allow-listed, but the gateway forwards it when the interceptor sets it.
+        assert!(up(&[("auth_header", "Authorization")]).is_ok());
         assert!(up(&[("auth_header", "1-bad")]).is_err());
         assert!(allowed_cidrs_warning(&up(&[]).unwrap()).is_none());
         let w = allowed_cidrs_warning(&up(&[("allowed_cidrs", "10.0.0.0/8")]).unwrap()).unwrap();

@@ -135,19 +135,34 @@ async fn an_agent_lists_and_calls_tools_through_the_gateway() {
     let gateway_url = state_id(&state, "gateway", "url");
     let pool = state_id(&state, "user-pool", "user_pool_id");
     let client = state_id(&state, "app-client", "client_id");
-    for (what, token) in [
-        ("not a JWT", "not-a-token".to_owned()),
-        ("expired", mint(&emu, &pool, &client, SCOPE, -60).await),
+    // No or an invalid token: 401; a valid token without the scope: 403 insufficient_scope (AgentCore developer
+    // guide, "Scope advertisement in authentication challenges").
+    for (what, token, want, challenge) in [
+        (
+            "not a JWT",
+            "not-a-token".to_owned(),
+            401,
+            "resource_metadata=",
+        ),
+        (
+            "expired",
+            mint(&emu, &pool, &client, SCOPE, -60).await,
+            401,
+            "resource_metadata=",
+        ),
         (
             "wrong scope",
             mint(&emu, &pool, &client, "neo4j-mcp-gateway/other", 3600).await,
+            403,
+            "error=\"insufficient_scope\"",
         ),
     ] {
         let (status, www, body) = initialize(&emu, &gateway_url, &token).await;
-        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(status, want, "{what}: {body}");
         assert!(
-            www.is_some_and(|w| w.starts_with("Bearer")),
-            "{what}: no Bearer challenge"
+            www.as_deref()
+                .is_some_and(|w| w.starts_with("Bearer") && w.contains(challenge)),
+            "{what}: {www:?}"
         );
         let doc: Value =
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));

@@ -10,8 +10,9 @@ user guide for ALBs: "Listener rules", "Rule condition types", "Target groups â€
 - the rules are evaluated in priority order, the default rule last; conditions `host-header`, `path-pattern`,
   `http-header`, `http-request-method`, `source-ip` (values with `*` and `?` wildcards, header names
   case-insensitive); actions `forward` (target group, or weighted groups), `fixed-response`, `redirect`;
-- a forward goes to a healthy registered target (none: 503); a target that does not accept the connection is a
-  502 (the container is not listening there).
+- a forward goes to a healthy registered target; when every registered target is unhealthy, to any of them (ALBs
+  fail open); none registered: 503; a target that does not accept the connection is a 502 (the container is not
+  listening there).
 ALB adds `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Port` and `X-Amzn-Trace-Id`.
 """
 
@@ -168,7 +169,7 @@ class LoadBalancers:
         return _text(500, "unsupported action")
 
     async def _forward(self, region, groups, method, path, query, headers, body, source_ip, port) -> Response:
-        targets = [t for g in groups for t in self.aws.healthy_targets(region, g)]
+        targets = [t for g in groups for t in self.aws.routable_targets(region, g)]
         if not targets:
             return _text(503, "<html><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>")
         ip, target_port = targets[next(self._rr) % len(targets)]

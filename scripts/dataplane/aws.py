@@ -115,13 +115,19 @@ class Aws:
         ordered = sorted((r for r in rules if not r.get("IsDefault")), key=lambda r: int(r["Priority"]))
         return ordered + [r for r in rules if r.get("IsDefault")]
 
-    def healthy_targets(self, region: str, target_group_arn: str) -> list[tuple[str, int]]:
+    def routable_targets(self, region: str, target_group_arn: str) -> list[tuple[str, int]]:
+        """The targets a load balancer node sends requests to: the healthy ones; when every registered target is
+        unhealthy, all of them — ALBs fail open (ELB user guide, "Health checks for Application Load Balancer target
+        groups": "If a target group contains only unhealthy registered targets, the load balancer routes requests
+        to all those targets")."""
         health = self.client("elbv2", region).describe_target_health(TargetGroupArn=target_group_arn)
-        return [
-            (d["Target"]["Id"], int(d["Target"].get("Port") or 0))
+        registered = [
+            (d["Target"]["Id"], int(d["Target"].get("Port") or 0), d.get("TargetHealth", {}).get("State"))
             for d in health["TargetHealthDescriptions"]
-            if d.get("TargetHealth", {}).get("State") == "healthy"
+            if d.get("TargetHealth", {}).get("State") in ("healthy", "unhealthy", "initial")
         ]
+        healthy = [(ip, port) for ip, port, state in registered if state == "healthy"]
+        return healthy or [(ip, port) for ip, port, _ in registered]
 
     def ingress_allows(self, region: str, group_ids: list[str], port: int, source_ip: str) -> bool:
         """True when one of the security groups lets `source_ip` in on TCP `port`."""

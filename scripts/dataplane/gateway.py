@@ -50,11 +50,10 @@ INTERNET_GATEWAY_SOURCE = "198.51.100.20"  # a documentation address: AgentCore 
 PAGE_SIZE = 2  # tools per tools/list page: small, so clients must follow nextCursor
 SERVER_VERSION = "1.0.0"
 
-# Header names the gateway never forwards from the request to a target, whatever the allow-list says: the
-# restricted headers of the AgentCore developer guide, "Header propagation with Gateway", plus MCP's transport headers
-# (docs/aws-behaviour.md, point 2).
+# Header names a target cannot allow: the restricted headers of the AgentCore developer guide, "Header propagation
+# with Gateway" (plus the prefixes in _restricted), and MCP's transport headers (docs/aws-behaviour.md, point 2).
+# `Authorization` cannot be allowed either, but is forwarded when the interceptor sets it.
 RESTRICTED_HEADERS = {
-    "authorization",
     "proxy-authorization",
     "www-authenticate",
     "accept",
@@ -102,9 +101,27 @@ RESTRICTED_HEADERS = {
     "strict-transport-security",
     "x-content-type-options",
     "x-frame-options",
+    "origin",
+    "x-real-ip",
+    "x-requested-with",
+    "x-csrf-token",
+    "x-amz-cf-id",
+    "x-cache",
+    "x-served-by",
+    "link",
     "mcp-session-id",
     "mcp-protocol-version",
 }
+
+
+def _restricted(name: str) -> bool:
+    n = name.lower()
+    return (
+        n in RESTRICTED_HEADERS
+        or n.startswith(("x-forwarded-", "cf-", "sec-websocket-", ":"))
+        or (n.startswith("x-amzn-") and not n.startswith("x-amzn-bedrock-agentcore-runtime-custom-"))
+    )
+
 
 _sync_lock = threading.Lock()
 
@@ -236,7 +253,7 @@ class Gateways:
                 except ValueError as e:
                     reason = str(e)
             if claims is None:
-                return self._unauthorized(request, reason)
+                return self._unauthorized(request, reason, authorizer)
 
         try:
             body = json.loads(raw)
@@ -245,6 +262,8 @@ class Gateways:
         if not isinstance(body, dict):
             return JSONResponse(_jsonrpc_error(None, -32600, "Invalid Request: batches are not supported"), status_code=400)
         headers = {k: v for k, v in request.headers.items()}
+        client_headers = dict(headers)
+        interceptor_headers: dict[str, str] | None = None
 
         # 2. REQUEST interceptors.
         for interceptor in gateway.get("interceptorConfigurations") or []:
@@ -282,7 +301,7 @@ class Gateways:
                 )
             transformed = mcp_out.get("transformedGatewayRequest") or {}
             if "headers" in transformed and isinstance(transformed["headers"], dict):
-                headers = {str(k): str(v) for k, v in transformed["headers"].items()}
+                interceptor_headers = {str(k): str(v) for k, v in transformed["headers"].items()}
             if "body" in transformed and isinstance(transformed["body"], dict):
                 body = transformed["body"]
 
@@ -295,19 +314,27 @@ class Gateways:
         if method == "ping":
             return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": {}})
         if method == "tools/list":
-            return await self._tools_list(gateway, region, body, headers)
+            return await self._tools_list(gateway, region, body, (client_headers, interceptor_headers))
         if method == "tools/call":
-            return await self._tools_call(gateway, region, body, headers)
+            return await self._tools_call(gateway, region, body, (client_headers, interceptor_headers))
         return JSONResponse(_jsonrpc_error(request_id, -32601, f"Method not found: {method}"))
 
-    def _unauthorized(self, request: Any, reason: str) -> Any:
+    def _unauthorized(self, request: Any, reason: str, authorizer: dict[str, Any]) -> Any:
+        """The guide's "Scope advertisement in authentication challenges": 401 for no or an invalid token, 403 with
+        error="insufficient_scope" for a valid token without the required scope; both with a WWW-Authenticate
+        header naming `resource_metadata` and `scope`. The body is not documented: a JSON-RPC error, as reported."""
         from starlette.responses import JSONResponse
 
         resource = f"https://{request.headers.get('host', '').split(':')[0]}/.well-known/oauth-protected-resource"
+        scope = " ".join(authorizer.get("allowedScopes") or [])
+        insufficient = reason == "scope not allowed"
+        challenge = f'Bearer resource_metadata="{resource}", scope="{scope}"'
+        if insufficient:
+            challenge = f'Bearer error="insufficient_scope", resource_metadata="{resource}", scope="{scope}"'
         return JSONResponse(
-            _jsonrpc_error(None, -32001, "Invalid Bearer token"),
-            status_code=401,
-            headers={"www-authenticate": f'Bearer resource_metadata="{resource}"', "x-standin-reason": reason},
+            _jsonrpc_error(0, -32001, "Insufficient scope" if insufficient else "Invalid Bearer token"),
+            status_code=403 if insufficient else 401,
+            headers={"www-authenticate": challenge, "x-standin-reason": reason},
         )
 
     def _initialize(self, gateway: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -322,14 +349,28 @@ class Gateways:
             "serverInfo": {"name": gateway.get("name", "gateway"), "version": SERVER_VERSION},
         }
 
-    def _forwarded(self, target: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
+    def _forwarded(self, target: dict[str, Any], client: dict[str, str], interceptor: dict[str, str] | None) -> dict[str, str]:
+        """What goes to the target (the guide's "Header propagation from interceptor lambda"): the client's
+        allow-listed headers, merged with the interceptor's allow-listed ones, which win on a conflict; and the
+        interceptor's `Authorization`, which is forwarded without being allow-listed. Never the client's own
+        `Authorization`, never a restricted header."""
         allowed = {h.lower() for h in ((target.get("metadataConfiguration") or {}).get("allowedRequestHeaders") or [])}
-        return {k: v for k, v in headers.items() if k.lower() in allowed and k.lower() not in RESTRICTED_HEADERS}
+        out: dict[str, str] = {}
+        for source in (client, interceptor or {}):
+            for k, v in source.items():
+                if k.lower() in allowed and not _restricted(k):
+                    for existing in [e for e in out if e.lower() == k.lower()]:
+                        del out[existing]
+                    out[k] = v
+        for k, v in (interceptor or {}).items():
+            if k.lower() == "authorization":
+                out["Authorization"] = v
+        return out
 
     def _ready_targets(self, region: str, gateway_id: str) -> list[dict[str, Any]]:
         return [t for t in self.aws.targets(region, gateway_id) if t.get("status") == "READY"]
 
-    async def _target_tools(self, gateway_id: str, target: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
+    async def _target_tools(self, gateway_id: str, target: dict[str, Any], headers: tuple) -> list[dict[str, Any]]:
         endpoint, mode, _ = _mcp_endpoint(target)
         if mode == "DEFAULT":
             return self.cache.get((gateway_id, target["targetId"]), [])
@@ -343,9 +384,9 @@ class Gateways:
                 if not cursor:
                     return tools
 
-        return await _target_session(self.albs, endpoint, self._forwarded(target, headers), work)
+        return await _target_session(self.albs, endpoint, self._forwarded(target, *headers), work)
 
-    async def _tools_list(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    async def _tools_list(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple) -> Any:
         from starlette.responses import JSONResponse
 
         request_id = body.get("id")
@@ -370,7 +411,7 @@ class Gateways:
             result["nextCursor"] = str(start + PAGE_SIZE)
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
 
-    async def _tools_call(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    async def _tools_call(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple) -> Any:
         from starlette.responses import JSONResponse
 
         request_id = body.get("id")
@@ -392,7 +433,7 @@ class Gateways:
             return {"result": result.model_dump(by_alias=True, exclude_none=True)}
 
         try:
-            answer = await _target_session(self.albs, endpoint, self._forwarded(target, headers), work)
+            answer = await _target_session(self.albs, endpoint, self._forwarded(target, *headers), work)
         except TargetError as e:
             return JSONResponse(_jsonrpc_error(request_id, -32603, f"Failed to call tool {name} on target {target_name}: {e}"))
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, **answer})

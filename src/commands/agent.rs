@@ -219,9 +219,9 @@ impl<'a> Walk<'a> {
         {
             (
                 "gateway (401)",
-                "the gateway refused the access token: it checks the signature against the user pool's JWKS, the \
-                 expiry, the app client (allowedClients) and the scope (allowedScopes). Run `neo4j-gw status`: a \
-                 drifted gateway authorizer is repaired by `neo4j-gw up`"
+                "the gateway refused the access token (401: no or an invalid token — signature against the user \
+                 pool's JWKS, expiry, the app client in allowedClients; 403: a valid token without the scope in \
+                 allowedScopes). Run `neo4j-gw status`: a drifted gateway authorizer is repaired by `neo4j-gw up`"
                     .to_owned(),
             )
         } else if INTERCEPTOR_MESSAGES.iter().any(|m| said.contains(m)) {

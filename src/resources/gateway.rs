@@ -173,11 +173,17 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
         _ => Vec::new(),
     };
     if versions != sorted(&want.versions) {
-        d.push(Drift::new(
-            "protocol_versions",
-            sorted(&want.versions).join(","),
-            versions.join(","),
-        ));
+        // AgentCore developer guide ("MCP servers targets"): only accounts "enabled for MCP version updates" may
+        // change them with UpdateGateway; "Otherwise, the supported versions are fixed when you create the
+        // gateway." A replacement works in every account (docs/aws-behaviour.md, point 6).
+        d.push(
+            Drift::new(
+                "protocol_versions",
+                sorted(&want.versions).join(","),
+                versions.join(","),
+            )
+            .replace(),
+        );
     }
     match (g.authorizer_type(), g.authorizer_configuration()) {
         (AuthorizerType::CustomJwt, Some(AuthorizerConfiguration::CustomJwtAuthorizer(jwt))) => {

@@ -52,17 +52,30 @@ fn configuration(endpoint: &str) -> Result<TargetConfiguration> {
 /// credentials in, and with the origin lock the origin header. AgentCore forwards a header set by an interceptor
 /// only when the target allows it.
 pub fn allowed_headers(cx: &Cx) -> Vec<String> {
-    let mut h = vec![cx.settings().auth_header.clone()];
+    let mut h = Vec::new();
+    // `Authorization` cannot be allow-listed; the gateway forwards it anyway when the interceptor sets it (AgentCore
+    // developer guide, "Header propagation with Gateway").
+    if !cx
+        .settings()
+        .auth_header
+        .eq_ignore_ascii_case("Authorization")
+    {
+        h.push(cx.settings().auth_header.clone());
+    }
     if cx.settings().origin_lock {
         h.push(super::origin_secret::HEADER.to_owned());
     }
     h
 }
 
-fn metadata(cx: &Cx) -> MetadataConfiguration {
-    MetadataConfiguration::builder()
-        .set_allowed_request_headers(Some(allowed_headers(cx)))
-        .build()
+fn metadata(cx: &Cx) -> Option<MetadataConfiguration> {
+    let headers = allowed_headers(cx);
+    // The model wants 1 to 10 names: none at all is no metadata configuration.
+    (!headers.is_empty()).then(|| {
+        MetadataConfiguration::builder()
+            .set_allowed_request_headers(Some(headers))
+            .build()
+    })
 }
 
 fn live_endpoint(t: &GetGatewayTargetOutput) -> Option<&str> {
@@ -305,7 +318,7 @@ impl Resource for GatewayTargetResource {
                 &cx.create_token(),
             ))
             .target_configuration(configuration(&endpoint)?)
-            .metadata_configuration(metadata(cx))
+            .set_metadata_configuration(metadata(cx))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateGatewayTarget", e))?;
@@ -358,7 +371,7 @@ impl Resource for GatewayTargetResource {
                     cx.stack()
                 ))
                 .target_configuration(configuration(&endpoint(cx)?)?)
-                .metadata_configuration(metadata(cx))
+                .set_metadata_configuration(metadata(cx))
                 .send()
                 .await
                 .map_err(|e| error::aws(cx.node, "UpdateGatewayTarget", e))?;
