@@ -126,27 +126,8 @@ async fn each_broken_hop_is_named_with_its_evidence() {
 
     // The target no longer lets the credentials header through: the server refuses the unauthenticated request.
     let target_id = state_id(&state, "gateway-target", "target_id");
-    let t = agentcore
-        .get_gateway_target()
-        .gateway_identifier(&gateway_id)
-        .target_id(&target_id)
-        .send()
-        .await
-        .unwrap();
-    agentcore
-        .update_gateway_target()
-        .gateway_identifier(&gateway_id)
-        .target_id(&target_id)
-        .name(t.name())
-        .set_target_configuration(t.target_configuration().cloned())
-        .metadata_configuration(
-            aws_sdk_bedrockagentcorecontrol::types::MetadataConfiguration::builder()
-                .allowed_request_headers("X-Something-Else")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::oob::set_target_allowed_headers(&sdk, &gateway_id, &target_id, &["X-Something-Else"])
+        .await;
     let r = st.run(&["tools"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     // Neither the credentials nor the origin value get through: the load balancer (403) or the server (401) refuses.

@@ -376,32 +376,11 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
     verified(&st.up(&cert, &[]));
 
     // The target no longer allows the origin header: drifted, and the path fails until up restores it.
-    let agentcore = aws_sdk_bedrockagentcorecontrol::Client::new(&sdk);
     let (gw, target) = (
         state_id(&st.state(), "gateway", "gateway_id"),
         state_id(&st.state(), "gateway-target", "target_id"),
     );
-    let t = agentcore
-        .get_gateway_target()
-        .gateway_identifier(&gw)
-        .target_id(&target)
-        .send()
-        .await
-        .unwrap();
-    agentcore
-        .update_gateway_target()
-        .gateway_identifier(&gw)
-        .target_id(&target)
-        .name(t.name())
-        .set_target_configuration(t.target_configuration().cloned())
-        .metadata_configuration(
-            aws_sdk_bedrockagentcorecontrol::types::MetadataConfiguration::builder()
-                .allowed_request_headers("X-Neo4j-Authorization")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::oob::set_target_allowed_headers(&sdk, &gw, &target, &["X-Neo4j-Authorization"]).await;
     let (_, doc) = st.status_json();
     assert!(
         drift_attributes(&doc, "gateway-target").contains(&"allowed_request_headers".to_owned())

@@ -182,6 +182,17 @@ async def _target_session(albs: LoadBalancers, endpoint: str, headers: dict[str,
         raise _target_error(e) from None
 
 
+async def _all_tools(session: Any) -> list[dict[str, Any]]:
+    """Every page of the target's tools/list."""
+    tools, cursor = [], None
+    while True:
+        page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+        tools += [t.model_dump(by_alias=True, exclude_none=True) for t in page.tools]
+        cursor = page.nextCursor
+        if not cursor:
+            return tools
+
+
 def _target_error(e: BaseException) -> TargetError:
     leaves: list[BaseException] = []
 
@@ -375,16 +386,7 @@ class Gateways:
         if mode == "DEFAULT":
             return self.cache.get((gateway_id, target["targetId"]), [])
 
-        async def work(session: Any) -> list[dict[str, Any]]:
-            tools, cursor = [], None
-            while True:
-                page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
-                tools += [t.model_dump(by_alias=True, exclude_none=True) for t in page.tools]
-                cursor = page.nextCursor
-                if not cursor:
-                    return tools
-
-        return await _target_session(self.albs, endpoint, self._forwarded(target, *headers), work)
+        return await _target_session(self.albs, endpoint, self._forwarded(target, *headers), _all_tools)
 
     async def _tools_list(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple) -> Any:
         from starlette.responses import JSONResponse
@@ -453,18 +455,8 @@ class Gateways:
         key = (target_obj.gateway_id, target_obj.target_id)
         status, reasons = "READY", []
         if mode == "DEFAULT":
-
-            async def work(session: Any) -> list[dict[str, Any]]:
-                tools, cursor = [], None
-                while True:
-                    page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
-                    tools += [t.model_dump(by_alias=True, exclude_none=True) for t in page.tools]
-                    cursor = page.nextCursor
-                    if not cursor:
-                        return tools
-
             try:
-                self.cache[key] = asyncio.run(_target_session(self.albs, endpoint, {}, work))
+                self.cache[key] = asyncio.run(_target_session(self.albs, endpoint, {}, _all_tools))
             except TargetError as e:
                 status, reasons = failed_status, [f"Unable to connect to the MCP server: {e}"]
                 self.cache.pop(key, None)

@@ -19,6 +19,7 @@ use crate::mcp::{self, Failure, Session};
 use crate::reach::Reach;
 use crate::resources::{Cx, gateway, interceptor_function};
 use crate::state::State;
+use rmcp::model::Tool;
 
 /// What the interceptor answers when it cannot read the Neo4j credentials (lambda/interceptor/interceptor.py).
 const INTERCEPTOR_MESSAGES: &[&str] = &[
@@ -103,6 +104,35 @@ impl<'a> Walk<'a> {
             node,
             line: self.line(env, node),
         }
+    }
+
+    /// An error for `tools` and `call` when nothing can be reached (an emulator without a data plane).
+    pub fn require_reachable(&self) -> Result<()> {
+        if self.reachable() {
+            Ok(())
+        } else {
+            Err(Error::usage(
+                "--data-plane-endpoint",
+                self.unreachable_reason(),
+            ))
+        }
+    }
+
+    /// The tools an agent sees: token, `initialize`, every page of `tools/list`. A failure — an empty list too —
+    /// names the hop, with the evidence.
+    pub async fn list_tools(&mut self, env: &Env) -> Result<Vec<Tool>> {
+        let session = self.open(env).await?;
+        let listed = session.tools().await;
+        session.close().await;
+        let failure = match listed {
+            Ok(tools) if !tools.is_empty() => return Ok(tools),
+            Ok(_) => Failure::Other("the gateway listed no tools".into()),
+            Err(f) => f,
+        };
+        Err(self
+            .diagnose(env, "tools/list", &failure)
+            .await
+            .into_error("tools/list"))
     }
 
     /// Token, then the `initialize` handshake with the gateway.

@@ -28,12 +28,7 @@ pub async fn run(env: &Env, args: &CallArgs) -> Result<()> {
     let (aws, account) = connect(env, &prepared).await?;
     let engine = engine(env, &prepared, aws, &account);
     let mut walk = Walk::new(&engine, &prepared, &state, false)?;
-    if !walk.reachable() {
-        return Err(Error::usage(
-            "--data-plane-endpoint",
-            walk.unreachable_reason(),
-        ));
-    }
+    walk.require_reachable()?;
     let session = walk.open(env).await?;
     let result = session.call(&name, args_json).await;
     session.close().await;

@@ -928,43 +928,19 @@ async fn tools_listable(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepared
     if !walk.reachable() {
         return r.skip("tools", walk.unreachable_reason());
     }
-    let session = match walk.open(env).await {
-        Ok(s) => s,
-        Err(e) => {
-            return r.fail(
-                "tools",
-                e.to_string(),
-                "the message names the hop that failed; `neo4j-gw up` repairs what it reports as drifted",
-            );
-        }
-    };
-    let listed = session.tools().await;
-    match listed {
-        Ok(tools) if !tools.is_empty() => {
-            session.close().await;
+    match walk.list_tools(env).await {
+        Ok(tools) => {
             let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
             r.pass(
                 "tools",
                 format!("{} through the gateway: {}", names.len(), names.join(", ")),
             )
         }
-        Ok(_) => {
-            session.close().await;
-            r.fail(
-                "tools",
-                "the gateway lists no tools",
-                "check the gateway target with `neo4j-gw status`; `neo4j-gw up` synchronises it",
-            )
-        }
-        Err(f) => {
-            let d = walk.diagnose(env, "tools/list", &f).await;
-            session.close().await;
-            r.fail(
-                "tools",
-                d.into_error("tools/list").to_string(),
-                "the message names the hop that failed; `neo4j-gw up` repairs what it reports as drifted",
-            )
-        }
+        Err(e) => r.fail(
+            "tools",
+            e.to_string(),
+            "the message names the hop that failed; `neo4j-gw up` repairs what it reports as drifted",
+        ),
     }
 }
 

@@ -9,7 +9,7 @@ use super::token::deployed;
 use super::{Env, connect, engine, prepare};
 use crate::cli::ToolsArgs;
 use crate::config::{PasswordSource, Purpose};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub async fn run(env: &Env, args: &ToolsArgs) -> Result<()> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
@@ -17,22 +17,8 @@ pub async fn run(env: &Env, args: &ToolsArgs) -> Result<()> {
     let (aws, account) = connect(env, &prepared).await?;
     let engine = engine(env, &prepared, aws, &account);
     let mut walk = Walk::new(&engine, &prepared, &state, false)?;
-    if !walk.reachable() {
-        return Err(Error::usage(
-            "--data-plane-endpoint",
-            walk.unreachable_reason(),
-        ));
-    }
-    let session = walk.open(env).await?;
-    let tools = match session.tools().await {
-        Ok(t) => t,
-        Err(f) => {
-            let d = walk.diagnose(env, "tools/list", &f).await;
-            session.close().await;
-            return Err(d.into_error("tools/list"));
-        }
-    };
-    session.close().await;
+    walk.require_reachable()?;
+    let tools = walk.list_tools(env).await?;
     if args.json {
         let doc: Vec<_> = tools
             .iter()

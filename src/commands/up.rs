@@ -171,26 +171,7 @@ async fn verify(
         ));
         return Ok(None);
     }
-    let session = walk.open(env).await?;
-    let tools = match session.tools().await {
-        Ok(t) => t,
-        Err(f) => {
-            let d = walk.diagnose(env, "tools/list", &f).await;
-            session.close().await;
-            return Err(d.into_error("tools/list"));
-        }
-    };
-    session.close().await;
-    if tools.is_empty() {
-        return Err(walk
-            .diagnose(
-                env,
-                "tools/list",
-                &crate::mcp::Failure::Other("the gateway listed no tools".into()),
-            )
-            .await
-            .into_error("tools/list"));
-    }
+    let tools = walk.list_tools(env).await?;
     Ok(Some(tools.iter().map(|t| t.name.to_string()).collect()))
 }
 

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{Value, json};
 
-use super::secret::{describe, force_delete};
+use super::secret::{Found, find_ours, force_delete};
 use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::config::Secret;
 use crate::error::{self, Error, Result};
@@ -167,26 +167,11 @@ impl Resource for OriginSecretResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let name = secret_name(cx.stack());
-        let mut found = None;
-        if let Some(arn) = recorded.and_then(|r| r.get("arn")) {
-            found = describe(cx, arn).await?;
-        }
-        if found.is_none() {
-            found = describe(cx, &name).await?;
-        }
-        let Some(secret) = found.filter(|s| s.name() == Some(name.as_str())) else {
-            return Ok(Observation::Missing);
+        let secret = match find_ours(cx, recorded, &name).await? {
+            Found::Ours(s) => s,
+            Found::Missing => return Ok(Observation::Missing),
+            Found::Foreign(why) => return Ok(Observation::Foreign(why)),
         };
-        if !cx.is_ours(
-            secret
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        ) {
-            return Ok(Observation::Foreign(format!(
-                "secret {name} is not tagged as this stack's"
-            )));
-        }
         let arn = secret.arn().unwrap_or_default().to_owned();
         let ids = ids([("arn", arn.clone()), ("name", name)]);
         if secret.deleted_date().is_some() {

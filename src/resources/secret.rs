@@ -182,11 +182,40 @@ pub(super) async fn force_delete(cx: &Cx, arn: &str) -> Result<()> {
     .await
 }
 
-impl SecretResource {
-    async fn describe(&self, cx: &Cx, id: &str) -> Result<Option<DescribeSecretOutput>> {
-        describe(cx, id).await
-    }
+/// What a secret node found under its name.
+pub(super) enum Found {
+    Ours(Box<DescribeSecretOutput>),
+    Missing,
+    Foreign(String),
+}
 
+/// The node's secret: by its recorded ARN, else by its name (exactly: a describe by name may match a secret whose
+/// name merely starts like ours), and whether the stack's tags are on it.
+pub(super) async fn find_ours(cx: &Cx, recorded: Option<&Ids>, name: &str) -> Result<Found> {
+    let mut found = None;
+    if let Some(arn) = recorded.and_then(|r| r.get("arn")) {
+        found = describe(cx, arn).await?;
+    }
+    if found.is_none() {
+        found = describe(cx, name).await?;
+    }
+    let Some(secret) = found.filter(|s| s.name() == Some(name)) else {
+        return Ok(Found::Missing);
+    };
+    if !cx.is_ours(
+        secret
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    ) {
+        return Ok(Found::Foreign(format!(
+            "secret {name} is not tagged as this stack's"
+        )));
+    }
+    Ok(Found::Ours(Box::new(secret)))
+}
+
+impl SecretResource {
     /// Writes the desired value; the password the secret holds is kept when none was given.
     async fn put_value(&self, cx: &Cx, arn: &str) -> Result<()> {
         let live = if cx.settings().neo4j_password.is_some() {
@@ -229,30 +258,11 @@ impl Resource for SecretResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let name = secret_name(cx.stack());
-        let mut found = None;
-        if let Some(arn) = recorded.and_then(|r| r.get("arn")) {
-            found = self.describe(cx, arn).await?;
-        }
-        if found.is_none() {
-            found = self.describe(cx, &name).await?;
-        }
-        let Some(secret) = found else {
-            return Ok(Observation::Missing);
+        let secret = match find_ours(cx, recorded, &name).await? {
+            Found::Ours(s) => s,
+            Found::Missing => return Ok(Observation::Missing),
+            Found::Foreign(why) => return Ok(Observation::Foreign(why)),
         };
-        // A describe by name may match a secret whose name merely starts like ours (partial ARN rules).
-        if secret.name() != Some(name.as_str()) {
-            return Ok(Observation::Missing);
-        }
-        if !cx.is_ours(
-            secret
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        ) {
-            return Ok(Observation::Foreign(format!(
-                "secret {name} is not tagged as this stack's"
-            )));
-        }
         let arn = secret.arn().unwrap_or_default().to_owned();
         let ids = ids([("arn", arn.clone()), ("name", name)]);
         if let Some(when) = secret.deleted_date() {

@@ -630,10 +630,15 @@ impl Resource for ServiceResource {
         "ecs:service"
     }
     fn depends_on(&self) -> &'static [&'static str] {
+        // ECS creates a service with a load balancer only when the target group is associated with one (a listener
+        // or a listener rule forwards to it; else InvalidParameterException "… does not have an associated load
+        // balancer"). With the origin lock the listener's default action answers 403 and the origin rule is what
+        // forwards: the service comes after both.
         &[
             "cluster",
             "task-definition",
             "listener",
+            super::origin_rule::NODE,
             "target-group",
             "task-sg",
             "subnet-a",

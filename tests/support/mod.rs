@@ -10,6 +10,7 @@ pub mod dataplane;
 pub mod inventory;
 pub mod matrix;
 pub mod oauth;
+pub mod oob;
 pub mod proxy;
 pub mod report;
 

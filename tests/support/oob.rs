@@ -1,0 +1,38 @@
+//! Changes made out of band (with the SDK, as an operator in the console would), shared by the tests that break
+//! one thing and check that neo4j-gw notices and repairs it.
+#![allow(dead_code)]
+
+use aws_sdk_bedrockagentcorecontrol::types::MetadataConfiguration;
+
+/// Sets the request headers a gateway target lets through, keeping the rest of its configuration.
+pub async fn set_target_allowed_headers(
+    sdk: &aws_config::SdkConfig,
+    gateway_id: &str,
+    target_id: &str,
+    headers: &[&str],
+) {
+    let agentcore = aws_sdk_bedrockagentcorecontrol::Client::new(sdk);
+    let t = agentcore
+        .get_gateway_target()
+        .gateway_identifier(gateway_id)
+        .target_id(target_id)
+        .send()
+        .await
+        .expect("GetGatewayTarget");
+    agentcore
+        .update_gateway_target()
+        .gateway_identifier(gateway_id)
+        .target_id(target_id)
+        .name(t.name())
+        .set_target_configuration(t.target_configuration().cloned())
+        .metadata_configuration(
+            MetadataConfiguration::builder()
+                .set_allowed_request_headers(Some(
+                    headers.iter().map(|h| (*h).to_owned()).collect(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateGatewayTarget");
+}
