@@ -16,23 +16,13 @@ fn outcome<'a>(run: &'a Run, node: &str) -> Option<&'a str> {
         .next_back()
 }
 
-#[track_caller]
-fn verified(run: &Run) {
-    run.ok();
-    assert!(
-        run.stdout.contains("Verified: an agent with a token lists"),
-        "{}",
-        run.stdout
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn each_broken_hop_is_named_with_its_evidence() {
     let emu = Emulator::start();
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
     let st = Stack::new(&emu, "hops");
-    verified(&st.up(&cert, &["--secret-cache-ttl", "0"]));
+    support::verified(&st.up(&cert, &["--secret-cache-ttl", "0"]));
     let state = st.state();
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = state_id(&state, "secret", "arn");
@@ -122,7 +112,7 @@ async fn each_broken_hop_is_named_with_its_evidence() {
     assert!(
         drift_attributes(&status, "gateway").contains(&"authorizer.allowed_clients".to_owned())
     );
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
 
     // The target no longer lets the credentials header through: the server refuses the unauthenticated request.
     let target_id = state_id(&state, "gateway-target", "target_id");
@@ -141,7 +131,7 @@ async fn each_broken_hop_is_named_with_its_evidence() {
     assert!(
         drift_attributes(&status, "gateway-target").contains(&"allowed_request_headers".to_owned())
     );
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
 
     // The server is unhealthy: no task runs (scaled to 0 out of band).
     let ecs = aws_sdk_ecs::Client::new(&sdk);
@@ -161,7 +151,7 @@ async fn each_broken_hop_is_named_with_its_evidence() {
         "{}",
         r.stderr
     );
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -170,7 +160,7 @@ async fn up_repairs_what_aws_leaves_failed() {
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
     let st = Stack::new(&emu, "repairs");
-    verified(&st.up(&cert, &["--yes"]));
+    support::verified(&st.up(&cert, &["--yes"]));
     let ids = |node: &str, key: &str| state_id(&st.state(), node, key);
 
     // Gateway FAILED: never becomes READY again; replaced (and its target with it).
@@ -188,7 +178,7 @@ async fn up_repairs_what_aws_leaves_failed() {
         "{g}"
     );
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_eq!(
         outcome(&r, "gateway").map(|o| o.starts_with("replaced (status)")),
         Some(true),
@@ -201,7 +191,7 @@ async fn up_repairs_what_aws_leaves_failed() {
     let gateway = ids("gateway", "gateway_id");
     force_state(&emu, json!({"kind": "gateway", "gateway_id": gateway, "status": "UPDATE_UNSUCCESSFUL", "reasons": ["throttled"]})).await;
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_eq!(
         outcome(&r, "gateway").map(|o| o.starts_with("updated (status)")),
         Some(true),
@@ -215,11 +205,11 @@ async fn up_repairs_what_aws_leaves_failed() {
     let target = ids("gateway-target", "target_id");
     force_state(&emu, json!({"kind": "target", "gateway_id": gateway, "target_id": target, "status": "SYNCHRONIZE_UNSUCCESSFUL", "reasons": ["timeout"]})).await;
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_eq!(r.count("SynchronizeGatewayTargets"), 1, "{}", r.stderr);
     force_state(&emu, json!({"kind": "target", "gateway_id": gateway, "target_id": target, "status": "FAILED", "reasons": ["Unable to connect"]})).await;
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_ne!(ids("gateway-target", "target_id"), target);
 
     // Lambda: a failed last update is sent again; a function in state Failed is replaced.
@@ -228,12 +218,12 @@ async fn up_repairs_what_aws_leaves_failed() {
     let (_, status) = st.status_json();
     assert!(drift_attributes(&status, "interceptor-function").contains(&"last_update".to_owned()));
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_eq!(r.count("UpdateFunctionCode"), 1, "{}", r.stderr);
     assert_eq!(r.count("UpdateFunctionConfiguration"), 1, "{}", r.stderr);
     force_state(&emu, json!({"kind": "lambda", "function_name": function, "state": "Failed", "reason": "InvalidSubnet"})).await;
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_eq!(
         (r.count("DeleteFunction"), r.count("CreateFunction")),
         (1, 1),
@@ -249,7 +239,7 @@ async fn up_repairs_what_aws_leaves_failed() {
     )
     .await;
     let r = st.up(&cert, &["--yes"]);
-    verified(&r);
+    support::verified(&r);
     assert_eq!(
         (
             r.count("DeleteUserPoolDomain"),
@@ -262,7 +252,7 @@ async fn up_repairs_what_aws_leaves_failed() {
 
     // A second `up` finds nothing to do.
     let again = st.up(&cert, &["--yes"]);
-    verified(&again);
+    support::verified(&again);
     assert!(again.mutating().is_empty(), "{:?}", again.mutating());
 
     // `down` right after an interrupted `up`: the target is still CREATING (deletes answer ConflictException)
@@ -314,7 +304,7 @@ async fn the_original_design_fails_on_the_local_plane_and_the_service_linked_rol
     // The sample's open configuration (no origin lock), so that the target's requests reach the server itself.
     let st = Stack::new(&emu, "design");
     let up = st.up(&cert, &["--origin-lock", "false"]);
-    verified(&up);
+    support::verified(&up);
     assert_eq!(up.count("CreateServiceLinkedRole"), 1);
     assert_eq!(up.count("CreateGateway"), 3, "{}", up.stderr);
     assert!(

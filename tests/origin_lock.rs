@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use support::dataplane::public;
-use support::{Emulator, Run, Stack, drift_attributes, fixtures, report, state_id};
+use support::{Emulator, Stack, drift_attributes, fixtures, report, state_id};
 
 const MCP: &str = "https://mcp.example.com/mcp";
 
@@ -74,16 +74,6 @@ async fn rule_values(sdk: &aws_config::SdkConfig, st: &Stack<'_>) -> Vec<String>
     v
 }
 
-#[track_caller]
-fn verified(run: &Run) {
-    run.ok();
-    assert!(
-        run.stdout.contains("Verified: an agent with a token lists"),
-        "{}",
-        run.stdout
-    );
-}
-
 fn assert_hidden(what: &str, texts: &[&str], values: &[&str]) {
     for t in texts {
         for v in values {
@@ -109,7 +99,7 @@ async fn only_the_gateway_reaches_the_server() {
         "--certificate-arn",
         &cert,
     ]);
-    verified(&up);
+    support::verified(&up);
 
     // status: the lock is on, and the listener is as the rules say.
     let status = st.run(&["status"]);
@@ -229,7 +219,7 @@ async fn the_origin_value_rotates_under_load_without_a_failed_call() {
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
     let st = Arc::new(Stack::new(&emu, "rotate"));
-    verified(&st.up(&cert, &["--secret-cache-ttl", "2"]));
+    support::verified(&st.up(&cert, &["--secret-cache-ttl", "2"]));
     let before = origin(&sdk, &st).await["current"]
         .as_str()
         .unwrap()
@@ -301,7 +291,7 @@ async fn the_origin_value_rotates_under_load_without_a_failed_call() {
     .ok();
     // A second up finds nothing to do: the rotation left nothing half-done.
     let again = st.up(&cert, &["--secret-cache-ttl", "2"]);
-    verified(&again);
+    support::verified(&again);
     assert!(again.mutating().is_empty(), "{:?}", again.mutating());
 }
 
@@ -311,7 +301,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
     let st = Stack::new(&emu, "lockdrift");
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
     let state = st.state();
     let listener = state_id(&state, "listener", "arn");
@@ -334,7 +324,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
     assert_eq!(code, 3);
     assert_eq!(doc["origin_lock"]["in_force"], false);
     assert!(drift_attributes(&doc, "listener").contains(&"default_action".to_owned()));
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
     assert_eq!(direct(&emu, tools_list.clone(), &[]).await.0, 403);
 
     // The rule is deleted, then its values changed: missing, then drifted (the values hidden).
@@ -345,7 +335,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
         .unwrap();
     let (_, doc) = st.status_json();
     assert_eq!(report(&doc, "origin-rule")["state"], "missing");
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
     let rule = state_id(&st.state(), "origin-rule", "arn");
     elb.modify_rule()
         .rule_arn(&rule)
@@ -373,7 +363,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
         ),
         (Some("origin_values"), Some("(hidden)"), Some("(hidden)"))
     );
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
 
     // The target no longer allows the origin header: drifted, and the path fails until up restores it.
     let (gw, target) = (
@@ -390,7 +380,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
         1,
         "without the origin header the load balancer refuses the gateway"
     );
-    verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &[]));
 
     // The opt-out restores the sample's behaviour — and says what that costs, in up and in status.
     // Turning the lock off deletes its secret and rule: that needs --yes off a terminal.
@@ -398,7 +388,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.mutating().is_empty());
     let open = st.up(&cert, &["--origin-lock", "false", "--yes"]);
-    verified(&open);
+    support::verified(&open);
     assert!(
         open.stderr.contains("warning: the origin lock is off"),
         "{}",
@@ -421,7 +411,7 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
         "the hole the lock closes: anyone lists the tools: {body}"
     );
     // And back on.
-    verified(&st.up(&cert, &["--origin-lock", "true"]));
+    support::verified(&st.up(&cert, &["--origin-lock", "true"]));
     assert_eq!(direct(&emu, tools_list, &[]).await.0, 403);
     st.run(&["down", "--yes"]).ok();
 }

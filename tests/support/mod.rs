@@ -393,6 +393,17 @@ pub async fn issued_certificate(sdk: &aws_config::SdkConfig, zone: &str, domain:
     arn
 }
 
+/// `up` succeeded and its last step listed the tools through the gateway, as an agent would.
+#[track_caller]
+pub fn verified(run: &Run) {
+    run.ok();
+    assert!(
+        run.stdout.contains("Verified: an agent with a token lists"),
+        "{}",
+        run.stdout
+    );
+}
+
 /// The standard fixtures: the sample public zone and a wildcard certificate covering it, requested from ACM.
 pub async fn fixtures(emu: &Emulator) -> (String, String) {
     let sdk = emu.sdk().await;
