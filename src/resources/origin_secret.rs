@@ -14,10 +14,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{Value, json};
 
-use super::secret::{Found, find_ours, force_delete};
+use super::secret::{Found, create_token, find_ours, force_delete, tags};
 use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::config::Secret;
 use crate::error::{self, Error, Result};
@@ -196,17 +195,6 @@ impl Resource for OriginSecretResource {
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         let name = secret_name(cx.stack());
-        let tags: Vec<Tag> = cx
-            .tags(&name)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
-        use sha2::{Digest, Sha256};
-        let token = hex::encode(Sha256::digest(format!(
-            "neo4j-gw:{}:{NODE}:create:{}",
-            cx.stack(),
-            cx.create_token()
-        )));
         let out = cx
             .aws()
             .secrets
@@ -217,8 +205,8 @@ impl Resource for OriginSecretResource {
                 cx.stack()
             ))
             .secret_string(Origin::new()?.to_json())
-            .client_request_token(token)
-            .set_tags(Some(tags))
+            .client_request_token(create_token(cx))
+            .set_tags(Some(tags(cx, &name)))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "CreateSecret", e))?;

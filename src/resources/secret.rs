@@ -126,7 +126,7 @@ fn value_drift(s: &Settings, live: &str) -> Vec<Drift> {
 
 /// A client request token (32–64 characters for Secrets Manager) from this resource lifetime's create token
 /// ([`Cx::create_token`]): repeats of one create send the same, a secret created again after a delete another.
-fn create_token(cx: &Cx) -> String {
+pub(super) fn create_token(cx: &Cx) -> String {
     let digest = Sha256::digest(format!(
         "neo4j-gw:{}:{}:create:{}",
         cx.stack(),
@@ -134,6 +134,14 @@ fn create_token(cx: &Cx) -> String {
         cx.create_token()
     ));
     hex::encode(digest)
+}
+
+/// The stack's tags ([`Cx::tags`]) in Secrets Manager's shape.
+pub(super) fn tags(cx: &Cx, name: &str) -> Vec<Tag> {
+    cx.tags(name)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// The secret `id` (ARN or name), if Secrets Manager knows it (also when scheduled for deletion).
@@ -289,11 +297,6 @@ impl Resource for SecretResource {
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         let name = secret_name(cx.stack());
-        let tags: Vec<Tag> = cx
-            .tags(&name)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
         let out = cx
             .aws()
             .secrets
@@ -305,7 +308,7 @@ impl Resource for SecretResource {
             ))
             .secret_string(desired_value(cx.settings(), cx.node, None)?)
             .client_request_token(create_token(cx))
-            .set_tags(Some(tags))
+            .set_tags(Some(tags(cx, &name)))
             .send()
             .await
             .map_err(|e| {
