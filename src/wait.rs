@@ -61,3 +61,19 @@ where
         interval = (interval * 3 / 2).min(max_interval);
     }
 }
+
+/// The longest a create is repeated while AWS refuses it because a role made moments ago has not propagated yet
+/// (IAM is eventually consistent; AWS documents no bound, minutes at most in practice): two minutes, or less
+/// when `--wait-timeout` is shorter.
+const PROPAGATION_BOUND: Duration = Duration::from_secs(120);
+
+/// [`until`], bounded for IAM propagation: for a create that is repeated while AWS cannot use a new role yet.
+/// The create must carry a client token (or adopt what a lost answer made), so a repeat cannot make a second one.
+pub async fn until_propagated<T, F, Fut>(cx: &Cx, what: &str, poll: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>>>,
+{
+    let bound = cx.settings().wait_timeout.min(PROPAGATION_BOUND);
+    until(cx, what, bound, poll).await
+}

@@ -519,15 +519,8 @@ impl Resource for GatewayResource {
         .await?;
         // A role created moments ago may not be assumable by AgentCore yet (IAM is eventually consistent): the
         // create is repeated, bounded — it carries a client token, so a repeat cannot make a second gateway.
-        let bound = cx
-            .settings()
-            .wait_timeout
-            .min(std::time::Duration::from_secs(120));
-        let out = wait::until(
-            cx,
-            "the new role to be assumable by AgentCore",
-            bound,
-            || async {
+        let out =
+            wait::until_propagated(cx, "the new role to be assumable by AgentCore", || async {
                 match self.send_create(cx, &name, &want).await {
                     Ok(out) => Ok(Poll::Ready(out)),
                     Err(e) if role_not_assumable_yet(&e) => {
@@ -535,9 +528,8 @@ impl Resource for GatewayResource {
                     }
                     Err(e) => Err(e),
                 }
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(ids([
             ("gateway_id", out.gateway_id().to_owned()),
             ("arn", out.gateway_arn().to_owned()),

@@ -407,11 +407,7 @@ impl Resource for InterceptorFunctionResource {
         let lambda = cx.aws().lambda.clone();
         // A role created moments ago may not be assumable by Lambda yet (IAM is eventually consistent): Lambda
         // answers InvalidParameterValueException "…cannot be assumed by Lambda". That is retried, bounded.
-        let bound = cx
-            .settings()
-            .wait_timeout
-            .min(std::time::Duration::from_secs(120));
-        let created = wait::until(cx, "the new role to be assumable by Lambda", bound, || {
+        let created = wait::until_propagated(cx, "the new role to be assumable by Lambda", || {
             let request = lambda
                 .create_function()
                 .function_name(&name)

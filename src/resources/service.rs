@@ -732,14 +732,9 @@ impl Resource for ServiceResource {
         let task_definition = cx.dep("task-definition", "arn")?;
         ensure_service_linked_role(cx).await?;
         // Right after the service-linked role is created, ECS may not be able to assume it yet: retried, bounded.
-        let bound = cx
-            .settings()
-            .wait_timeout
-            .min(std::time::Duration::from_secs(120));
-        let out = wait::until(
+        let out = wait::until_propagated(
             cx,
             "ECS to be able to use its service-linked role",
-            bound,
             || async {
                 match self
                     .send_create(cx, &cluster, &name, &task_definition)
