@@ -41,11 +41,7 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
             ));
         }
     }
-    let _lock = prepared.file.lock("down")?;
-    let prepared = super::Prepared {
-        state: prepared.file.load()?,
-        ..prepared
-    };
+    let (_lock, prepared) = prepared.locked("down")?;
     let (aws, account) = connect(env, &prepared).await?;
     let had_state = prepared.state.is_some();
     let state = prepared

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::progress::Progress;
 use crate::resources::Shared;
-use crate::state::{State, StateFile};
+use crate::state::{Lock, State, StateFile};
 
 pub mod agent;
 pub mod call;
@@ -43,6 +43,16 @@ pub struct Prepared {
     pub file: StateFile,
     pub state: Option<State>,
     pub region: String,
+}
+
+impl Prepared {
+    /// Takes the stack's lock for `command` and reads the state again under it: another run may have changed it
+    /// between [`prepare`] and the lock. The lock is held until the returned guard is dropped.
+    pub fn locked(self, command: &str) -> Result<(Lock, Prepared)> {
+        let lock = self.file.lock(command)?;
+        let state = self.file.load()?;
+        Ok((lock, Prepared { state, ..self }))
+    }
 }
 
 /// Resolves settings for a command. Reads only local files and the environment.

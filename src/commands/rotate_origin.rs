@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::token::{deployed, recorded};
-use super::{Env, Prepared, connect, engine, prepare};
+use super::{Env, connect, engine, prepare};
 use crate::cli::RotateOriginArgs;
 use crate::config::{PasswordSource, Purpose};
 use crate::error::{Error, Result};
@@ -22,11 +22,7 @@ pub async fn run(env: &Env, args: &RotateOriginArgs) -> Result<()> {
         PasswordSource::Env(None),
     )
     .await?;
-    let _lock = prepared.file.lock("rotate-origin")?;
-    let prepared = Prepared {
-        state: prepared.file.load()?,
-        ..prepared
-    };
+    let (_lock, prepared) = prepared.locked("rotate-origin")?;
     let state = deployed(&prepared)?;
     if !prepared.settings.origin_lock {
         return Err(Error::usage(

@@ -29,12 +29,7 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     let started = Instant::now();
     let password = password_source(args.neo4j_password_stdin)?;
     let prepared = prepare(env, Some(&args.settings), Purpose::Up, password).await?;
-    let _lock = prepared.file.lock("up")?;
-    // Re-read under the lock: another run may have finished meanwhile.
-    let prepared = super::Prepared {
-        state: prepared.file.load()?,
-        ..prepared
-    };
+    let (_lock, prepared) = prepared.locked("up")?;
     let (aws, account) = connect(env, &prepared).await?;
     let state = prepared
         .state
