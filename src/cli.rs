@@ -50,6 +50,20 @@ pub struct GlobalArgs {
     /// Only errors and results
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// How many resources are worked on at once [default: 0, every resource whose dependencies are done]. Throttling
+    /// is handled by the SDK's adaptive retry; 1 runs one resource at a time (the benchmark's sequential baseline)
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "NEO4J_GW_CONCURRENCY",
+        default_value_t = 0
+    )]
+    pub concurrency: usize,
+    /// Write a timeline of the run per resource (observe, create, update, delete, wait) with its critical path to
+    /// FILE: .html or .svg to look at, .json to compare runs (up, down, status, plan)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub timings: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

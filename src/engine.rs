@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -22,9 +22,7 @@ use crate::resources::{
     CREATE_TOKEN, Cx, Drift, Health, Live, Observation, Resource, Shared, new_create_token,
 };
 use crate::state::{Ids, Record, State, StateFile, Status, now};
-
-/// How many resources are worked on at once.
-pub const CONCURRENCY: usize = 6;
+use crate::timings::Timings;
 
 /// How often one node's step is tried when it fails with an uncertain or passing error (on top of the SDK's
 /// own retries of each call), and the pause before the second try (doubling after).
@@ -240,13 +238,35 @@ impl<T> Results<T> {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = (&'static str, Result<T>)> + Send + 'a>>;
 
+/// In which order a walk takes the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Dependencies first (`up`).
+    Forward,
+    /// Dependents first (`down`).
+    Reverse,
+    /// Observing: a node waits only for the dependencies whose IDs are not known yet (from the state or this run),
+    /// because its observe may need them to find itself or to judge drift. With a state file every node is observed
+    /// at once: dependencies matter for what to change, not for what to read.
+    Observe,
+}
+
 pub struct Engine {
     pub plan: Vec<Arc<dyn Resource>>,
     pub shared: Arc<Shared>,
     pub progress: Progress,
+    /// How many nodes are worked on at once; 0: every node that is ready. Throttling is handled per call by the
+    /// SDK's adaptive retry, not by a cap here (`--concurrency 1` gives the sequential baseline of the benchmark).
+    pub concurrency: usize,
+    pub timings: Arc<Timings>,
     /// Nodes whose create call this run made: when one is then found present (its answer was lost), it was created
     /// by this run, not adopted from an earlier one.
     created_here: Mutex<BTreeSet<&'static str>>,
+    /// Observations this run made and has not acted on yet: `up` and `down` act on the observation the plan was
+    /// made from instead of observing again (see [`Engine::take_observation`] for when one is stale).
+    observed: Mutex<BTreeMap<&'static str, Observation>>,
+    /// Nodes this run created, changed or deleted.
+    changed: Mutex<BTreeSet<&'static str>>,
 }
 
 impl Engine {
@@ -255,24 +275,124 @@ impl Engine {
             plan,
             shared,
             progress,
+            concurrency: 0,
+            timings: Arc::new(Timings::new(Instant::now())),
             created_here: Mutex::new(BTreeSet::new()),
+            observed: Mutex::new(BTreeMap::new()),
+            changed: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Runs one phase of a node and records its span in the timings.
+    async fn timed<T>(&self, node: &str, phase: &'static str, f: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = f.await;
+        self.timings.record(node, phase, start);
+        out
+    }
+
+    /// Observes a node now (read-only calls), recording the span.
+    async fn observe(
+        &self,
+        node: &Arc<dyn Resource>,
+        cx: &Cx,
+        recorded: Option<&Ids>,
+    ) -> Result<Observation> {
+        self.timed(node.id(), "observe", node.observe(cx, recorded))
+            .await
+    }
+
+    /// Every node this one depends on, directly or not.
+    fn upstream(&self, id: &str) -> BTreeSet<&'static str> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![id];
+        while let Some(n) = todo.pop() {
+            if let Some(node) = self.plan.iter().find(|p| p.id() == n) {
+                for d in node.depends_on() {
+                    if seen.insert(*d) {
+                        todo.push(d);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    /// The observation of `node` this run made earlier and has not acted on, when it still holds: taken, so a
+    /// second look (after an uncertain error) observes afresh. A resource found missing stays missing while this
+    /// run holds the stack's lock; one found present is observed again when something it depends on was created,
+    /// changed or deleted since (its drift was judged against the old IDs).
+    fn take_observation(&self, node: &Arc<dyn Resource>) -> Option<Observation> {
+        let obs = self.observed.lock().ok()?.remove(node.id())?;
+        if matches!(obs, Observation::Missing) {
+            return Some(obs);
+        }
+        let changed = self.changed.lock().ok()?;
+        if self.upstream(node.id()).iter().any(|d| changed.contains(d)) {
+            return None;
+        }
+        Some(obs)
+    }
+
+    fn mark_changed(&self, id: &'static str, outcome: &Outcome) {
+        let change = matches!(
+            outcome,
+            Outcome::Created
+                | Outcome::Recovered
+                | Outcome::Updated(_)
+                | Outcome::Replaced(_)
+                | Outcome::Deleted
+        );
+        if change && let Ok(mut c) = self.changed.lock() {
+            c.insert(id);
+        }
+    }
+
+    /// Observes every node of `nodes` that this run has not observed yet, all at once where the IDs they need are
+    /// known ([`Order::Observe`]); keeps each observation for `up`/`down` to act on and returns them all.
+    async fn observe_all<R>(
+        &self,
+        nodes: &[Arc<dyn Resource>],
+        recorded: R,
+    ) -> BTreeMap<&'static str, Result<Observation>>
+    where
+        R: Fn(&str) -> Option<Ids> + Sync,
+    {
+        let recorded = &recorded;
+        self.shared.batches.set_open(true);
+        let results = self
+            .walk("observe", nodes, Order::Observe, false, |node| {
+                let cx = self.quiet_cx(&node);
+                Box::pin(async move {
+                    let id = node.id();
+                    if let Some(o) = self.observed.lock().ok().and_then(|m| m.get(id).cloned()) {
+                        return Ok(o);
+                    }
+                    let obs = self.observe(&node, &cx, recorded(id).as_ref()).await?;
+                    if let Observation::Present(live) = &obs {
+                        self.learn(id, &live.ids);
+                    }
+                    if let Ok(mut m) = self.observed.lock() {
+                        m.insert(id, obs.clone());
+                    }
+                    Ok(obs)
+                })
+            })
+            .await;
+        self.shared.batches.set_open(false);
+        results.by_node.into_iter().collect()
     }
 
     fn cx(&self, node: &Arc<dyn Resource>) -> Cx {
-        Cx {
-            shared: self.shared.clone(),
-            node: node.id(),
-            line: self.progress.line(node.id()),
-        }
+        Cx::new(
+            self.shared.clone(),
+            node.id(),
+            self.progress.line(node.id()),
+        )
     }
 
     fn quiet_cx(&self, node: &Arc<dyn Resource>) -> Cx {
-        Cx {
-            shared: self.shared.clone(),
-            node: node.id(),
-            line: Progress::hidden(),
-        }
+        Cx::new(self.shared.clone(), node.id(), Progress::hidden())
     }
 
     fn learn(&self, id: &str, ids: &Ids) {
@@ -292,8 +412,9 @@ impl Engine {
     /// `stop_on_failure` is set. No new node starts once a signal has arrived.
     async fn walk<'a, T, F>(
         &'a self,
+        name: &'static str,
         nodes: &[Arc<dyn Resource>],
-        reverse: bool,
+        order: Order,
         stop_on_failure: bool,
         f: F,
     ) -> Results<T>
@@ -302,25 +423,38 @@ impl Engine {
         F: Fn(Arc<dyn Resource>) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>,
     {
         let in_walk: BTreeSet<&'static str> = nodes.iter().map(|n| n.id()).collect();
+        let known: BTreeSet<String> = self
+            .shared
+            .known
+            .read()
+            .map(|k| {
+                k.iter()
+                    .filter(|(_, ids)| ids.keys().any(|key| key != CREATE_TOKEN))
+                    .map(|(node, _)| node.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let prereqs: BTreeMap<&'static str, Vec<&'static str>> = nodes
             .iter()
             .map(|n| {
-                let p: Vec<&'static str> = if reverse {
-                    nodes
+                let p: Vec<&'static str> = match order {
+                    Order::Reverse => nodes
                         .iter()
                         .filter(|m| m.depends_on().contains(&n.id()))
                         .map(|m| m.id())
-                        .collect()
-                } else {
-                    n.depends_on()
+                        .collect(),
+                    Order::Forward | Order::Observe => n
+                        .depends_on()
                         .iter()
                         .copied()
                         .filter(|d| in_walk.contains(d))
-                        .collect()
+                        .filter(|d| order == Order::Forward || !known.contains(*d))
+                        .collect(),
                 };
                 (n.id(), p)
             })
             .collect();
+        let walk_index = self.timings.begin_walk(name, prereqs.clone());
         let mut pending: Vec<Arc<dyn Resource>> = nodes.to_vec();
         let mut done_ok: BTreeSet<&'static str> = BTreeSet::new();
         let mut done_failed: BTreeSet<&'static str> = BTreeSet::new();
@@ -354,7 +488,9 @@ impl Engine {
             }
             if !interrupted {
                 let mut i = 0;
-                while i < pending.len() && running.len() < CONCURRENCY {
+                while i < pending.len()
+                    && (self.concurrency == 0 || running.len() < self.concurrency)
+                {
                     let ready = prereqs[pending[i].id()]
                         .iter()
                         .all(|p| done_ok.contains(p) || done_failed.contains(p));
@@ -398,6 +534,7 @@ impl Engine {
                 ));
             }
         }
+        self.timings.end_walk(walk_index);
         Results { by_node: results }
     }
 
@@ -421,45 +558,48 @@ impl Engine {
     /// Observes what the stack uses but does not own; each problem is one line of the returned error.
     pub async fn preflight(&self, store: Option<&Store>) -> Result<()> {
         let externals = self.external();
-        let results = self
-            .walk(&externals, false, false, |node| {
-                let cx = self.quiet_cx(&node);
-                Box::pin(async move {
-                    let recorded = store.and_then(|s| s.get(node.id())).map(|r| r.ids);
-                    match node.observe(&cx, recorded.as_ref()).await? {
-                        Observation::Present(live) => {
-                            if let Health::Unhealthy(why) | Health::Pending(why) = &live.health {
-                                return Err(Error::Preflight(format!("{}: {why}", node.id())));
-                            }
-                            if let Some(d) = live.drift.first() {
-                                return Err(Error::Preflight(format!(
-                                    "{}: {} is {}, expected {}",
-                                    node.id(),
-                                    d.attribute,
-                                    d.actual,
-                                    d.expected
-                                )));
-                            }
-                            self.learn(node.id(), &live.ids);
-                            for (k, v) in &live.details {
-                                if k == crate::resources::WARNING {
-                                    self.progress.note(&format!("warning: {}: {v}", node.id()));
-                                }
-                            }
-                            Ok((node.id(), node.kind(), live.ids))
-                        }
-                        Observation::Missing => Err(Error::Preflight(node.missing_message(&cx))),
-                        Observation::Foreign(why) => {
-                            Err(Error::Preflight(format!("{}: {why}", node.id())))
-                        }
-                    }
-                })
+        let observed = self
+            .observe_all(&externals, |id| {
+                store.and_then(|s| s.get(id)).map(|r| r.ids)
             })
             .await;
+        let mut results = Vec::new();
+        for (id, observation) in observed {
+            let Some(node) = externals.iter().find(|n| n.id() == id) else {
+                continue;
+            };
+            let cx = self.quiet_cx(node);
+            let result: Result<(&'static str, &'static str, Ids)> = (|| match observation? {
+                Observation::Present(live) => {
+                    if let Health::Unhealthy(why) | Health::Pending(why) = &live.health {
+                        return Err(Error::Preflight(format!("{}: {why}", node.id())));
+                    }
+                    if let Some(d) = live.drift.first() {
+                        return Err(Error::Preflight(format!(
+                            "{}: {} is {}, expected {}",
+                            node.id(),
+                            d.attribute,
+                            d.actual,
+                            d.expected
+                        )));
+                    }
+                    self.learn(node.id(), &live.ids);
+                    for (k, v) in &live.details {
+                        if k == crate::resources::WARNING {
+                            self.progress.note(&format!("warning: {}: {v}", node.id()));
+                        }
+                    }
+                    Ok((node.id(), node.kind(), live.ids))
+                }
+                Observation::Missing => Err(Error::Preflight(node.missing_message(&cx))),
+                Observation::Foreign(why) => Err(Error::Preflight(format!("{}: {why}", node.id()))),
+            })();
+            results.push(result);
+        }
         // Recorded only when every check passed: a failed pre-flight leaves no state file behind.
         let mut checked = Vec::new();
         let mut errors = Vec::new();
-        for (_, r) in results.by_node {
+        for r in results {
             match r {
                 Ok(c) => checked.push(c),
                 Err(e) => errors.push(e),
@@ -491,14 +631,20 @@ impl Engine {
     /// `up`: creates, repairs or adopts every owned resource, then waits until each works.
     pub async fn up(&self, store: &Store) -> Results<Outcome> {
         let owned = self.owned();
-        self.walk(&owned, false, true, |node| {
+        // What `up` acts on is what the plan showed; with `up` called on its own, observed here first.
+        self.observe_all(&owned, |id| store.get(id).map(|r| r.ids))
+            .await;
+        self.walk("up", &owned, Order::Forward, true, |node| {
             let cx = self.cx(&node);
             Box::pin(async move {
                 let result = self
                     .again_after_uncertain(&cx, || self.reconcile(&node, &cx, store))
                     .await;
                 match &result {
-                    Ok(outcome) => cx.line.finish(outcome.describe(), true),
+                    Ok(outcome) => {
+                        self.mark_changed(node.id(), outcome);
+                        cx.line.finish(outcome.describe(), true)
+                    }
                     Err(e) => cx
                         .line
                         .finish(format!("failed: {}", first_line(&e.to_string())), false),
@@ -551,7 +697,11 @@ impl Engine {
         cx.line.hint("checking");
         let record = store.get(id);
         let recorded_ids = record.as_ref().map(|r| r.ids.clone());
-        match node.observe(cx, recorded_ids.as_ref()).await? {
+        let observation = match self.take_observation(node) {
+            Some(o) => o,
+            None => self.observe(node, cx, recorded_ids.as_ref()).await?,
+        };
+        match observation {
             Observation::Foreign(why) => Err(Error::Conflict(format!(
                 "{id}: {why}. neo4j-gw never adopts or deletes what it did not create: remove or rename it, or use another --stack"
             ))),
@@ -595,7 +745,7 @@ impl Engine {
                     ));
                     cx.say("deleting for replacement");
                     store.put(id, kind, true, Status::Deleting, &live.ids)?;
-                    node.delete(cx, &live).await?;
+                    self.timed(id, "delete", node.delete(cx, &live)).await?;
                     self.forget(id);
                     self.create(node, cx, store, Ids::new()).await?;
                     return Ok(Outcome::Replaced(replace));
@@ -607,10 +757,10 @@ impl Engine {
                         live.drift.iter().map(|d| d.attribute.clone()).collect();
                     cx.say(format!("updating {}", attrs.join(", ")));
                     cx.shared.cancel.check()?;
-                    let ids = node.update(cx, &live).await?;
+                    let ids = self.timed(id, "update", node.update(cx, &live)).await?;
                     self.learn(id, &ids);
                     store.put(id, kind, true, Status::Ready, &ids)?;
-                    node.wait_ready(cx, &ids).await?;
+                    self.timed(id, "wait", node.wait_ready(cx, &ids)).await?;
                     return Ok(if recovered {
                         Outcome::Recovered
                     } else {
@@ -618,7 +768,7 @@ impl Engine {
                     });
                 };
                 if live.health != Health::Ready {
-                    node.wait_ready(cx, &ids).await?;
+                    self.timed(id, "wait", node.wait_ready(cx, &ids)).await?;
                 }
                 store.put(id, kind, true, Status::Ready, &ids)?;
                 Ok(match (adopted, recovered) {
@@ -655,10 +805,10 @@ impl Engine {
         if let Ok(mut c) = self.created_here.lock() {
             c.insert(id);
         }
-        let ids = node.create(cx).await?;
+        let ids = self.timed(id, "create", node.create(cx)).await?;
         self.learn(id, &ids);
         store.put(id, kind, true, Status::Creating, &ids)?;
-        node.wait_ready(cx, &ids).await?;
+        self.timed(id, "wait", node.wait_ready(cx, &ids)).await?;
         store.put(id, kind, true, Status::Ready, &ids)?;
         Ok(())
     }
@@ -668,15 +818,20 @@ impl Engine {
         // Learn the IDs of what the stack uses (e.g. the hosted zone) so dependents can be found.
         let _ = self.preflight(None).await;
         let owned = self.owned();
+        self.observe_all(&owned, |id| store.get(id).map(|r| r.ids))
+            .await;
         let mut results = self
-            .walk(&owned, true, true, |node| {
+            .walk("down", &owned, Order::Reverse, true, |node| {
                 let cx = self.cx(&node);
                 Box::pin(async move {
                     let result = self
                         .again_after_uncertain(&cx, || self.remove(&node, &cx, store))
                         .await;
                     match &result {
-                        Ok(outcome) => cx.line.finish(outcome.describe(), true),
+                        Ok(outcome) => {
+                            self.mark_changed(node.id(), outcome);
+                            cx.line.finish(outcome.describe(), true)
+                        }
                         Err(e) => cx
                             .line
                             .finish(format!("failed: {}", first_line(&e.to_string())), false),
@@ -701,7 +856,11 @@ impl Engine {
         let (id, kind) = (node.id(), node.kind());
         cx.line.hint("checking");
         let recorded = store.get(id).map(|r| r.ids);
-        match node.observe(cx, recorded.as_ref()).await? {
+        let observation = match self.take_observation(node) {
+            Some(o) => o,
+            None => self.observe(node, cx, recorded.as_ref()).await?,
+        };
+        match observation {
             Observation::Missing => {
                 store.remove(id)?;
                 self.forget(id);
@@ -717,9 +876,13 @@ impl Engine {
                 cx.shared.cancel.check()?;
                 store.put(id, kind, true, Status::Deleting, &live.ids)?;
                 cx.say("deleting");
-                node.delete(cx, &live).await?;
+                self.timed(id, "delete", node.delete(cx, &live)).await?;
                 // Prove it is gone.
-                match node.observe(cx, Some(&live.ids)).await? {
+                let gone_cx = Cx {
+                    expect_gone: true,
+                    ..cx.clone()
+                };
+                match self.observe(node, &gone_cx, Some(&live.ids)).await? {
                     Observation::Present(_) => Err(Error::other(format!(
                         "{id}: still exists after it was deleted; re-run `neo4j-gw down` in a minute"
                     ))),
@@ -735,77 +898,71 @@ impl Engine {
 
     /// `status`: observes every resource with read-only calls.
     pub async fn status(&self, state: Option<&State>) -> Vec<Report> {
-        let all = self.plan.clone();
-        let results = self
-            .walk(&all, false, false, |node| {
-                let cx = self.quiet_cx(&node);
-                Box::pin(async move {
-                    let recorded = state
-                        .and_then(|s| s.resources.get(node.id()))
-                        .map(|r| r.ids.clone());
-                    let base = |state: &'static str, ids: Ids, message: Option<String>| Report {
-                        resource: node.id().to_owned(),
-                        kind: node.kind().to_owned(),
-                        owned: !node.external(),
-                        state,
-                        ids,
-                        drift: Vec::new(),
-                        depends_on: node.depends_on().to_vec(),
-                        details: Vec::new(),
-                        message,
-                    };
-                    let wanted = node.wanted(&cx);
-                    Ok(match node.observe(&cx, recorded.as_ref()).await {
-                        Ok(Observation::Missing) if !wanted => base(
-                            "unused",
-                            Ids::new(),
-                            Some("not used with these settings".into()),
-                        ),
-                        Ok(Observation::Present(live)) if !wanted => Report {
-                            drift: vec![Drift::new(
-                                "wanted",
-                                "no (not used with these settings)",
-                                "present",
-                            )],
-                            ..base("drifted", live.ids, None)
-                        },
-                        Ok(Observation::Missing) => base("missing", Ids::new(), None),
-                        Ok(Observation::Foreign(why)) => base("foreign", Ids::new(), Some(why)),
-                        Ok(Observation::Present(live)) => {
-                            self.learn(node.id(), &live.ids);
-                            let Live {
-                                ids,
-                                drift,
-                                health,
-                                details,
-                            } = live;
-                            let (state, message) = match (&health, drift.is_empty()) {
-                                (_, false) => ("drifted", None),
-                                (Health::Ready, true) => ("present", None),
-                                (Health::Pending(m), true) => ("pending", Some(m.clone())),
-                                (Health::Unhealthy(m), true) => ("unhealthy", Some(m.clone())),
-                            };
-                            Report {
-                                drift,
-                                details,
-                                ..base(state, ids, message)
-                            }
-                        }
-                        Err(e) => base("error", Ids::new(), Some(e.to_string())),
-                    })
-                })
+        let mut observed = self
+            .observe_all(&self.plan, |id| {
+                state
+                    .and_then(|s| s.resources.get(id))
+                    .map(|r| r.ids.clone())
             })
             .await;
-        let mut reports: BTreeMap<&str, Report> = results
-            .by_node
-            .into_iter()
-            .filter_map(|(id, r)| r.ok().map(|r| (id, r)))
-            .collect();
-        // Report in plan order.
+        // In plan order.
         self.plan
             .iter()
-            .filter_map(|n| reports.remove(n.id()))
+            .filter_map(|node| Some(self.report(node, observed.remove(node.id())?)))
             .collect()
+    }
+
+    /// One line of `status` from an observation.
+    fn report(&self, node: &Arc<dyn Resource>, observation: Result<Observation>) -> Report {
+        let base = |state: &'static str, ids: Ids, message: Option<String>| Report {
+            resource: node.id().to_owned(),
+            kind: node.kind().to_owned(),
+            owned: !node.external(),
+            state,
+            ids,
+            drift: Vec::new(),
+            depends_on: node.depends_on().to_vec(),
+            details: Vec::new(),
+            message,
+        };
+        let wanted = node.wanted(&self.quiet_cx(node));
+        match observation {
+            Ok(Observation::Missing) if !wanted => base(
+                "unused",
+                Ids::new(),
+                Some("not used with these settings".into()),
+            ),
+            Ok(Observation::Present(live)) if !wanted => Report {
+                drift: vec![Drift::new(
+                    "wanted",
+                    "no (not used with these settings)",
+                    "present",
+                )],
+                ..base("drifted", live.ids, None)
+            },
+            Ok(Observation::Missing) => base("missing", Ids::new(), None),
+            Ok(Observation::Foreign(why)) => base("foreign", Ids::new(), Some(why)),
+            Ok(Observation::Present(live)) => {
+                let Live {
+                    ids,
+                    drift,
+                    health,
+                    details,
+                } = live;
+                let (state, message) = match (&health, drift.is_empty()) {
+                    (_, false) => ("drifted", None),
+                    (Health::Ready, true) => ("present", None),
+                    (Health::Pending(m), true) => ("pending", Some(m.clone())),
+                    (Health::Unhealthy(m), true) => ("unhealthy", Some(m.clone())),
+                };
+                Report {
+                    drift,
+                    details,
+                    ..base(state, ids, message)
+                }
+            }
+            Err(e) => base("error", Ids::new(), Some(e.to_string())),
+        }
     }
 }
 

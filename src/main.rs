@@ -18,6 +18,7 @@ mod progress;
 mod reach;
 mod resources;
 mod state;
+mod timings;
 mod wait;
 
 use clap::Parser;
@@ -27,6 +28,7 @@ use crate::cli::{Cli, Command};
 use crate::error::exit;
 
 fn main() {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -40,11 +42,11 @@ fn main() {
             std::process::exit(exit::FAILED);
         }
     };
-    let code = runtime.block_on(run(cli));
+    let code = runtime.block_on(run(cli, started));
     std::process::exit(code);
 }
 
-async fn run(cli: Cli) -> i32 {
+async fn run(cli: Cli, started: std::time::Instant) -> i32 {
     let (handle, cancel) = engine::Cancel::new();
     // `logs --follow` ends with Ctrl-C: nothing to announce then.
     let announce = !matches!(cli.command, Command::Logs(_));
@@ -77,10 +79,17 @@ async fn run(cli: Cli) -> i32 {
             exit::SIGINT
         });
     });
+    if let Some(path) = &cli.global.timings
+        && let Err(e) = timings::format_of(path)
+    {
+        eprintln!("error: {e}");
+        return e.exit_code();
+    }
     let call_log = std::env::var_os("NEO4J_GW_CALL_LOG").map(std::path::PathBuf::from);
     let env = commands::Env {
         ledger: ledger::Ledger::new(call_log, cli.global.verbose >= 2),
         progress: progress::Progress::new(cli.global.quiet),
+        timings: std::sync::Arc::new(timings::Timings::new(started)),
         cancel,
         global: cli.global,
     };

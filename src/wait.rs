@@ -1,6 +1,9 @@
 //! Waits that tell the truth: each says what it waits for, shows the elapsed time, is bounded, and on
-//! failure reports the last observed state and AWS's reason. Polling backs off from 0.5 s to 10 s
-//! (1 s against an emulator). A signal ends a wait at once.
+//! failure reports the last observed state and AWS's reason. A signal ends a wait at once.
+//!
+//! The schedule ([`pause`]): the first look at once, then after 0.25 s, 0.5 s, 1 s, and every 2 s from there
+//! (1 s against an emulator), so a transition is noticed within 2 s of happening — a wait is on the critical path
+//! of `up`, and a poll is one read-only call. Throttling of the polls is absorbed by the SDK's retry back-off.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -24,12 +27,7 @@ where
     Fut: Future<Output = Result<Poll<T>>>,
 {
     let start = Instant::now();
-    let max_interval = if cx.emulated() {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(10)
-    };
-    let mut interval = Duration::from_millis(500);
+    let mut polls = 0u32;
     loop {
         let last = match poll().await? {
             Poll::Ready(v) => return Ok(v),
@@ -54,12 +52,22 @@ where
             "waiting for {what}: {last} ({}s)",
             elapsed.as_secs()
         ));
-        let nap = interval
+        let nap = pause(polls, cx.emulated())
             .min(timeout.saturating_sub(elapsed))
             .max(Duration::from_millis(50));
         cx.shared.cancel.sleep(nap).await?;
-        interval = (interval * 3 / 2).min(max_interval);
+        polls += 1;
     }
+}
+
+/// The pause after the `n`-th look (0-based): 0.25 s, doubling, at most 2 s (1 s against an emulator).
+pub fn pause(n: u32, emulated: bool) -> Duration {
+    let cap = if emulated {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(2)
+    };
+    (Duration::from_millis(250) * 2u32.saturating_pow(n.min(8))).min(cap)
 }
 
 /// The longest a create is repeated while AWS refuses it because a role made moments ago has not propagated yet
@@ -76,4 +84,21 @@ where
 {
     let bound = cx.settings().wait_timeout.min(PROPAGATION_BOUND);
     until(cx, what, bound, poll).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pause;
+    use std::time::Duration;
+
+    #[test]
+    fn polls_start_fast_and_never_leave_a_transition_unnoticed_for_more_than_two_seconds() {
+        let ms = |n| pause(n, false).as_millis();
+        assert_eq!(
+            [ms(0), ms(1), ms(2), ms(3), ms(4), ms(50)],
+            [250, 500, 1000, 2000, 2000, 2000]
+        );
+        assert!((0..1000).all(|n| pause(n, false) <= Duration::from_secs(2)));
+        assert!((0..1000).all(|n| pause(n, true) <= Duration::from_secs(1)));
+    }
 }

@@ -99,11 +99,7 @@ impl<'a> Walk<'a> {
     }
 
     fn cx(&self, env: &Env, node: &'static str) -> Cx {
-        Cx {
-            shared: self.engine.shared.clone(),
-            node,
-            line: self.line(env, node),
-        }
+        Cx::new(self.engine.shared.clone(), node, self.line(env, node))
     }
 
     /// An error for `tools` and `call` when nothing can be reached (an emulator without a data plane).
@@ -139,10 +135,7 @@ impl<'a> Walk<'a> {
     pub async fn open(&mut self, env: &Env) -> Result<Session> {
         let line = self.line(env, "agent-path");
         line.set("getting an access token".into());
-        let cx = Cx {
-            line: line.clone(),
-            ..self.cx(env, "token")
-        };
+        let cx = Cx::new(self.engine.shared.clone(), "token", line.clone());
         let token = token::obtain(
             &cx,
             self.state,

@@ -138,10 +138,12 @@ pub async fn run(env: &Env, args: &DoctorArgs) -> Result<i32> {
     let account = credentials(&mut r, &aws, &prepared).await;
     if let Some(account) = &account {
         let engine = super::engine(env, &prepared, aws.clone(), account);
-        let cx = |node: &'static str| Cx {
-            shared: engine.shared.clone(),
-            node,
-            line: crate::progress::Progress::hidden(),
+        let cx = |node: &'static str| {
+            Cx::new(
+                engine.shared.clone(),
+                node,
+                crate::progress::Progress::hidden(),
+            )
         };
         region(&mut r, &cx("region")).await;
         hosted_zone(&mut r, &cx("hosted-zone"), &prepared).await;
@@ -853,11 +855,11 @@ async fn deployed(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepared, args
                 .as_ref()
                 .and_then(|s| s.resources.get(dns_record::NODE))
                 .and_then(|rec| rec.ids.get("change_id").cloned());
-            let cx = Cx {
-                shared: engine.shared.clone(),
-                node: dns_record::NODE,
-                line: crate::progress::Progress::hidden(),
-            };
+            let cx = Cx::new(
+                engine.shared.clone(),
+                dns_record::NODE,
+                crate::progress::Progress::hidden(),
+            );
             let fqdn = x.ids.get("fqdn").cloned().unwrap_or_default();
             match recorded_change {
                 None => r.pass("dns record", format!("{fqdn} is in the zone (no change pending)")),

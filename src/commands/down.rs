@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
-use super::{Env, combine, connect, engine, prepare};
+use super::{Env, combine, connect_beside, engine, prepare};
 use crate::cli::DownArgs;
 use crate::config::{PasswordSource, Purpose};
 use crate::engine::{Outcome, Store};
@@ -42,7 +42,8 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
         }
     }
     let (_lock, prepared) = prepared.locked("down")?;
-    let (aws, account) = connect(env, &prepared).await?;
+    let mut connected = connect_beside(env, &prepared).await?;
+    let (aws, account) = (connected.aws.clone(), connected.account.clone());
     let had_state = prepared.state.is_some();
     let state = prepared
         .state
@@ -60,9 +61,14 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
             " — no state file: finding resources by tag and name"
         }
     ));
+    // Everything is read first (the delete walk acts on these observations), beside the account check; nothing is
+    // deleted before the credentials are known to be the stack's account's.
+    engine.status(prepared.state.as_ref()).await;
+    connected.verified(&prepared).await?;
     env.progress.begin("down", engine.owned_count());
     let results = engine.down(&store).await;
     env.progress.end();
+    env.write_timings("down");
     let mut deleted = 0;
     let mut kept = Vec::new();
     let mut outcomes = Vec::new();

@@ -101,11 +101,11 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
     let (aws, account) = connect(env, &prepared).await?;
     let engine = super::engine(env, &prepared, aws, &account);
-    let cx = Cx {
-        shared: engine.shared.clone(),
-        node: "logs",
-        line: crate::progress::Progress::hidden(),
-    };
+    let cx = Cx::new(
+        engine.shared.clone(),
+        "logs",
+        crate::progress::Progress::hidden(),
+    );
     let mut groups: Vec<(&'static str, String)> = Vec::new();
     if matches!(args.source, LogSource::Server | LogSource::All) {
         groups.push(("server", (log_group::CONTAINER_LOGS.name)(&cx)));

@@ -14,6 +14,7 @@ use crate::ledger::Ledger;
 use crate::progress::Progress;
 use crate::resources::Shared;
 use crate::state::{Lock, State, StateFile};
+use crate::timings::Timings;
 
 pub mod agent;
 pub mod call;
@@ -35,6 +36,20 @@ pub struct Env {
     pub ledger: Ledger,
     pub progress: Progress,
     pub cancel: Cancel,
+    /// Where the run's time goes (`--timings`), from the start of the process.
+    pub timings: Arc<Timings>,
+}
+
+impl Env {
+    /// Writes `--timings FILE`, when asked for. A failure to write it is reported, not fatal: the run's result
+    /// matters more than its timeline.
+    pub fn write_timings(&self, command: &str) {
+        if let Some(path) = &self.global.timings
+            && let Err(e) = self.timings.report(command).write(path)
+        {
+            self.progress.note(&format!("warning: {e}"));
+        }
+    }
 }
 
 /// Settings, the stack's state file and its current content — everything decided before any AWS call.
@@ -148,20 +163,76 @@ pub fn password_source(stdin: bool) -> Result<PasswordSource> {
 
 /// Connects to AWS and checks the credentials' account against the state's.
 pub async fn connect(env: &Env, p: &Prepared) -> Result<(Aws, String)> {
+    let start = std::time::Instant::now();
     let aws = Aws::new(&p.settings, &p.region, &env.ledger).await;
     let account = aws.account().await?;
+    env.timings.step("(account)", start);
     if let Some(s) = &p.state
         && s.account != account
     {
-        return Err(Error::usage(
-            "credentials",
-            format!(
-                "stack {} lives in account {} but the credentials in use belong to {account}; switch --profile or credentials",
-                s.stack, s.account
-            ),
-        ));
+        return Err(wrong_account(s, &account));
     }
     Ok((aws, account))
+}
+
+fn wrong_account(s: &State, account: &str) -> Error {
+    Error::usage(
+        "credentials",
+        format!(
+            "stack {} lives in account {} but the credentials in use belong to {account}; switch --profile or credentials",
+            s.stack, s.account
+        ),
+    )
+}
+
+/// AWS and the account of a deployed stack, for the commands that start by reading every resource (`status`,
+/// `plan`, `up`, `down`): the check of the credentials' account (STS) runs beside those read-only calls, which use
+/// the account the state records, instead of before them. [`Connected::verified`] must be awaited before anything
+/// is changed or reported. Without a state file the account is asked for first, as [`connect`] does.
+pub struct Connected {
+    pub aws: Aws,
+    pub account: String,
+    check: Option<tokio::task::JoinHandle<Result<String>>>,
+}
+
+pub async fn connect_beside(env: &Env, p: &Prepared) -> Result<Connected> {
+    let Some(state) = &p.state else {
+        let (aws, account) = connect(env, p).await?;
+        return Ok(Connected {
+            aws,
+            account,
+            check: None,
+        });
+    };
+    let aws = Aws::new(&p.settings, &p.region, &env.ledger).await;
+    let (sts, timings) = (aws.clone(), env.timings.clone());
+    let check = tokio::spawn(async move {
+        let start = std::time::Instant::now();
+        let account = sts.account().await;
+        timings.record_beside("(account)", start);
+        account
+    });
+    Ok(Connected {
+        aws,
+        account: state.account.clone(),
+        check: Some(check),
+    })
+}
+
+impl Connected {
+    /// The credentials' account, checked against the state's.
+    pub async fn verified(&mut self, p: &Prepared) -> Result<()> {
+        let Some(check) = self.check.take() else {
+            return Ok(());
+        };
+        let account = check
+            .await
+            .map_err(|e| Error::other(format!("the account check did not finish: {e}")))??;
+        match &p.state {
+            Some(s) if s.account != account => Err(wrong_account(s, &account)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// An engine over the whole plan.
@@ -184,8 +255,12 @@ pub fn engine(env: &Env, p: &Prepared, aws: Aws, account: &str) -> Engine {
         region: p.region.clone(),
         known: RwLock::new(known),
         cancel: env.cancel.clone(),
+        batches: Default::default(),
     });
-    Engine::new(crate::plan::resources(), shared, env.progress.clone())
+    let mut engine = Engine::new(crate::plan::resources(), shared, env.progress.clone());
+    engine.concurrency = env.global.concurrency;
+    engine.timings = env.timings.clone();
+    engine
 }
 
 /// The IDs known to an engine after a walk.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Env, connect, engine, password_source, prepare};
+use super::{Env, connect_beside, engine, password_source, prepare};
 use crate::cli::{PlanArgs, SettingArgs};
 use crate::config::Purpose;
 use crate::engine::Report;
@@ -357,14 +357,18 @@ pub async fn show(
         password_source(password_stdin)?,
     )
     .await?;
-    let (aws, account) = connect(env, &prepared).await?;
-    let engine = engine(env, &prepared, aws, &account);
+    let mut connected = connect_beside(env, &prepared).await?;
+    let account = connected.account.clone();
+    let engine = engine(env, &prepared, connected.aws.clone(), &account);
+    let reports = engine.status(prepared.state.as_ref()).await;
+    connected.verified(&prepared).await?;
     let changes = if down {
-        for_down(&engine.status(prepared.state.as_ref()).await)
+        for_down(&reports)
     } else {
         engine.preflight(None).await?;
-        for_up(&engine.status(prepared.state.as_ref()).await)
+        for_up(&reports)
     };
+    env.write_timings("plan");
     let stack = &prepared.settings.stack;
     if json {
         let doc = document(

@@ -34,11 +34,11 @@ pub async fn run(env: &Env, args: &RotateOriginArgs) -> Result<()> {
     let rule_arn = recorded(&state, origin_rule::NODE, "arn")?;
     let (aws, account) = connect(env, &prepared).await?;
     let engine = engine(env, &prepared, aws, &account);
-    let cx = Cx {
-        shared: engine.shared.clone(),
-        node: origin_rule::NODE,
-        line: env.progress.line("rotate-origin"),
-    };
+    let cx = Cx::new(
+        engine.shared.clone(),
+        origin_rule::NODE,
+        env.progress.line("rotate-origin"),
+    );
     let ttl = u64::from(prepared.settings.secret_cache_ttl);
     let old = origin_secret::read(&cx, &secret_arn).await?.ok_or_else(|| {
         Error::other(format!(

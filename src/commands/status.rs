@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Env, connect, engine, known, prepare};
+use super::{Env, connect_beside, engine, known, prepare};
 use crate::cli::StatusArgs;
 use crate::config::{PasswordSource, Purpose};
 use crate::error::{Result, exit};
@@ -60,9 +60,12 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
         PasswordSource::Env(std::env::var("NEO4J_PASSWORD").ok()),
     )
     .await?;
-    let (aws, account) = connect(env, &prepared).await?;
-    let engine = engine(env, &prepared, aws, &account);
+    let mut connected = connect_beside(env, &prepared).await?;
+    let account = connected.account.clone();
+    let engine = engine(env, &prepared, connected.aws.clone(), &account);
     let reports = engine.status(prepared.state.as_ref()).await;
+    connected.verified(&prepared).await?;
+    env.write_timings("status");
     let outs = outputs::compute(&prepared.settings, &prepared.region, &known(&engine));
     let healthy = prepared.state.is_some() && reports.iter().all(|r| r.ok());
     let lock = origin_lock(&prepared.settings, &reports);

@@ -60,11 +60,7 @@ pub async fn obtain_for(
         aws.emulated,
     )?;
     let engine = super::engine(env, prepared, aws, &account);
-    let cx = Cx {
-        shared: engine.shared.clone(),
-        node: NODE,
-        line: env.progress.line(NODE),
-    };
+    let cx = Cx::new(engine.shared.clone(), NODE, env.progress.line(NODE));
     let token = obtain(&cx, &state, override_endpoint.as_deref(), &reach).await?;
     cx.line.finish("done".into(), true);
     Ok(token)

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::agent::Walk;
-use super::{Env, combine, connect, engine, known, password_source, plan, prepare};
+use super::{Env, combine, connect_beside, engine, known, password_source, plan, prepare};
 use crate::cli::UpArgs;
 use crate::config::Purpose;
 use crate::engine::Store;
@@ -30,7 +30,8 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     let password = password_source(args.neo4j_password_stdin)?;
     let prepared = prepare(env, Some(&args.settings), Purpose::Up, password).await?;
     let (_lock, prepared) = prepared.locked("up")?;
-    let (aws, account) = connect(env, &prepared).await?;
+    let mut connected = connect_beside(env, &prepared).await?;
+    let (aws, account) = (connected.aws.clone(), connected.account.clone());
     let state = prepared
         .state
         .clone()
@@ -41,9 +42,17 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
         "up: stack {} in {} (account {account})",
         prepared.settings.stack, prepared.region
     ));
-    engine.preflight(Some(&store)).await?;
-    // What will change, from the same read-only observe calls: shown before anything is changed.
-    let changes = plan::for_up(&engine.status(prepared.state.as_ref()).await);
+    // Every resource observed at once (read-only); pre-flight judges the external ones from the same observations,
+    // the plan is made from them, and the walk acts on them.
+    let reports = engine.status(prepared.state.as_ref()).await;
+    // Nothing is changed before the credentials are known to be the stack's account's.
+    connected.verified(&prepared).await?;
+    if let Err(e) = engine.preflight(Some(&store)).await {
+        env.write_timings("up");
+        return Err(e);
+    }
+    // What will change: shown before anything is changed.
+    let changes = plan::for_up(&reports);
     env.progress
         .note(&format!("plan: {}", plan::summary(&changes)));
     for line in plan::lines(&changes, false) {
@@ -100,8 +109,12 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
             .note("up: --no-verify: the tools were not listed through the gateway");
         None
     } else {
-        Some(verify(env, &prepared, &engine, &store).await)
+        let start = Instant::now();
+        let result = verify(env, &prepared, &engine, &store).await;
+        env.timings.step("(verify)", start);
+        Some(result)
     };
+    env.write_timings("up");
     if args.json {
         // Printed even when a resource failed: what was done is worth as much then.
         let (tools, check) = match &verified {

@@ -28,6 +28,7 @@ impl ClusterResource {
             .describe_clusters()
             .clusters(name)
             .include(ClusterField::Settings)
+            .include(ClusterField::Tags)
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeClusters", e))?;
@@ -54,16 +55,23 @@ impl Resource for ClusterResource {
             return Ok(Observation::Missing);
         };
         let arn = cluster.cluster_arn().unwrap_or_default().to_owned();
-        // DescribeClusters' TAGS are not reliable everywhere (moto returns none): ask for them directly.
-        let tags = cx
-            .aws()
-            .ecs
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "ListTagsForResource", e))?;
-        if !ecs::is_ours(cx, tags.tags()) {
+        // DescribeClusters with `include: TAGS` returns them (ECS API reference); a cluster without any is asked
+        // for them directly before it is called foreign.
+        let listed;
+        let tags = if cluster.tags().is_empty() {
+            listed = cx
+                .aws()
+                .ecs
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "ListTagsForResource", e))?;
+            listed.tags()
+        } else {
+            cluster.tags()
+        };
+        if !ecs::is_ours(cx, tags) {
             return Ok(Observation::Foreign(format!(
                 "ECS cluster {name} is not tagged as this stack's"
             )));

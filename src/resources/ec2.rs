@@ -34,6 +34,41 @@ pub fn our_filters(cx: &Cx) -> Vec<Filter> {
     ]
 }
 
+/// The filter matching every resource of this stack (all nodes): what one batched describe asks for.
+pub fn stack_filter(cx: &Cx) -> Filter {
+    filter(&format!("tag:{TAG_STACK}"), cx.stack())
+}
+
+/// What one describe of every resource of the stack (of one kind) says about this node's: `Some(Some(item))` the
+/// one with the recorded ID, or — without one — the one tagged as this node's; `Some(None)` none (when the node
+/// has no recorded ID: a search by tags would find none either); `None` when the answer cannot tell (a recorded
+/// ID not among the stack's resources may still exist untagged, or several carry this node's tags): then the
+/// node asks on its own.
+pub fn pick<T: Clone>(
+    cx: &Cx,
+    items: &[T],
+    recorded_id: Option<&str>,
+    id_of: impl Fn(&T) -> Option<&str>,
+    tags_of: impl Fn(&T) -> &[Tag],
+) -> Option<Option<T>> {
+    if let Some(id) = recorded_id {
+        return items
+            .iter()
+            .find(|i| id_of(i) == Some(id))
+            .cloned()
+            .map(Some);
+    }
+    let mine: Vec<&T> = items
+        .iter()
+        .filter(|i| cx.is_ours(tag_pairs(tags_of(i))))
+        .collect();
+    match mine.as_slice() {
+        [] => Some(None),
+        [one] => Some(Some((*one).clone())),
+        _ => None,
+    }
+}
+
 pub fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
@@ -105,7 +140,7 @@ where
         ));
         cx.shared
             .cancel
-            .sleep(Duration::from_secs(if cx.emulated() { 1 } else { 5 }))
+            .sleep(Duration::from_secs(if cx.emulated() { 1 } else { 2 }))
             .await?;
     }
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the Elastic Load Balancing (v2) resource kinds: tags and the "not found" codes.
 
-use aws_sdk_elasticloadbalancingv2::types::Tag;
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetHealthDescription};
 
 use super::Cx;
 use crate::error::{self, Result};
@@ -13,8 +13,60 @@ pub fn tags(cx: &Cx, name: &str) -> Vec<Tag> {
         .collect()
 }
 
-/// The tags of a load balancer, target group or listener.
+type TagMap = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
+fn pairs(d: &aws_sdk_elasticloadbalancingv2::types::TagDescription) -> Vec<(String, String)> {
+    d.tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The tags of a load balancer, target group, listener or rule.
 pub async fn tags_of(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>> {
+    // While every node is observed: one DescribeTags for every load-balancing ARN the run knows (it takes up to
+    // 20). A call naming an ARN that is gone fails as a whole; each node then asks on its own.
+    if let Some(all) = cx
+        .batched("elb:DescribeTags", || async {
+            let arns: Vec<String> = cx
+                .shared
+                .known
+                .read()
+                .map(|k| {
+                    k.values()
+                        .flat_map(|ids| ids.values())
+                        .filter(|v| v.contains(":elasticloadbalancing:"))
+                        .cloned()
+                        .collect::<std::collections::BTreeSet<String>>()
+                        .into_iter()
+                        .take(20)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let out = cx
+                .aws()
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(arns))
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "DescribeTags", e))?;
+            Ok(out
+                .tag_descriptions()
+                .iter()
+                .filter_map(|d| Some((d.resource_arn()?.to_owned(), pairs(d))))
+                .collect::<TagMap>())
+        })
+        .await
+        && let Some(tags) = all.get(arn)
+    {
+        return Ok(tags.clone());
+    }
     let out = cx
         .aws()
         .elb
@@ -27,14 +79,27 @@ pub async fn tags_of(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>> {
         .tag_descriptions()
         .iter()
         .filter(|d| d.resource_arn() == Some(arn))
-        .flat_map(|d| d.tags())
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
+        .flat_map(pairs)
         .collect())
+}
+
+/// While every node is observed: the target group's health as one DescribeTargetHealth answers it for both nodes
+/// that show it (the target group and the service). None: ask on your own.
+pub async fn target_health_batched(cx: &Cx, arn: &str) -> Option<Vec<TargetHealthDescription>> {
+    let answer = cx
+        .batched("elb:DescribeTargetHealth", || async {
+            let out = cx
+                .aws()
+                .elb
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?;
+            Ok((arn.to_owned(), out.target_health_descriptions().to_vec()))
+        })
+        .await?;
+    (answer.0 == arn).then(|| answer.1.clone())
 }
 
 /// True when the tags mark the resource as this node's resource of this stack.

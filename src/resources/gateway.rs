@@ -461,8 +461,20 @@ impl Resource for GatewayResource {
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let name = gateway_name(cx);
         let mut found = None;
+        // With a recorded ID and ARN, the gateway and its tags are read at once: one round trip, not two.
+        let mut early_tags = None;
         if let Some(id) = recorded.and_then(|r| r.get("gateway_id")) {
-            found = get(cx, id).await?;
+            match recorded
+                .and_then(|r| r.get("arn"))
+                .filter(|_| !cx.expect_gone)
+            {
+                Some(arn) => {
+                    let (g, t) = tokio::join!(get(cx, id), tags(cx, arn));
+                    found = g?;
+                    early_tags = t.ok().map(|t| (arn.clone(), t));
+                }
+                None => found = get(cx, id).await?,
+            }
         }
         if found.is_none()
             && let Some(id) = find_by_name(cx, &name).await?
@@ -475,7 +487,10 @@ impl Resource for GatewayResource {
         if g.status() == &GatewayStatus::Deleting {
             return Ok(Observation::Missing);
         }
-        let t = tags(cx, g.gateway_arn()).await?;
+        let t = match early_tags {
+            Some((arn, t)) if arn == g.gateway_arn() => t,
+            _ => tags(cx, g.gateway_arn()).await?,
+        };
         if !cx.is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             return Ok(Observation::Foreign(format!(
                 "AgentCore gateway {} ({}) is not tagged as this stack's",

@@ -109,7 +109,22 @@ impl Resource for RoleResource {
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
         let iam = &cx.aws().iam;
         let name = self.name(cx);
-        let role = match iam.get_role().role_name(&name).send().await {
+        let want_policy = (self.policy)(cx);
+        // The role and its inline policy at once: one round trip instead of two.
+        let (role, policy) = tokio::join!(iam.get_role().role_name(&name).send(), async {
+            if want_policy.is_ok() && !cx.expect_gone {
+                Some(
+                    iam.get_role_policy()
+                        .role_name(&name)
+                        .policy_name(POLICY_NAME)
+                        .send()
+                        .await,
+                )
+            } else {
+                None
+            }
+        });
+        let role = match role {
             Ok(out) => match out.role {
                 Some(r) => r,
                 None => return Ok(Observation::Missing),
@@ -119,14 +134,25 @@ impl Resource for RoleResource {
             }
             Err(e) => return Err(error::aws(cx.node, "GetRole", e)),
         };
-        // GetRole may omit tags in some implementations; ListRoleTags is authoritative.
-        let tags = iam
-            .list_role_tags()
-            .role_name(&name)
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "ListRoleTags", e))?;
-        if !cx.is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))) {
+        // GetRole returns the role's tags (the Role shape's `Tags`, botocore iam service-2.json); a role without any
+        // is looked at with ListRoleTags before it is called foreign.
+        let tags: Vec<(String, String)> = if role.tags().is_empty() {
+            iam.list_role_tags()
+                .role_name(&name)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "ListRoleTags", e))?
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()
+        } else {
+            role.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()
+        };
+        if !cx.is_ours(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             return Ok(Observation::Foreign(format!(
                 "IAM role {name} is not tagged as this stack's"
             )));
@@ -145,14 +171,19 @@ impl Resource for RoleResource {
                 ));
             }
         }
-        if let Ok(want) = (self.policy)(cx) {
-            let have = match iam
-                .get_role_policy()
-                .role_name(&name)
-                .policy_name(POLICY_NAME)
-                .send()
-                .await
-            {
+        // Not read with the role when it was expected gone: read now that it is there.
+        let policy = match policy {
+            None if want_policy.is_ok() => Some(
+                iam.get_role_policy()
+                    .role_name(&name)
+                    .policy_name(POLICY_NAME)
+                    .send()
+                    .await,
+            ),
+            p => p,
+        };
+        if let (Ok(want), Some(policy)) = (want_policy, policy) {
+            let have = match policy {
                 Ok(out) => Some(decode(out.policy_document())),
                 Err(e) if error::code_of(&e) == Some("NoSuchEntity") => None,
                 Err(e) => return Err(error::aws(cx.node, "GetRolePolicy", e)),

@@ -153,11 +153,15 @@ impl Resource for ListenerResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(l) = self.find(cx, recorded).await? else {
+        let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
+        let reads = |arn: String| async move { tags_of(cx, &arn).await };
+        let (found, early) =
+            super::alongside(cx, recorded_arn, self.find(cx, recorded), reads).await;
+        let Some(l) = found? else {
             return Ok(Observation::Missing);
         };
         let arn = l.listener_arn().unwrap_or_default().to_owned();
-        if !is_ours(cx, &tags_of(cx, &arn).await?) {
+        if !is_ours(cx, &super::reads_for(early, &arn, reads).await?) {
             return Ok(Observation::Foreign(format!(
                 "listener {arn} on port {PORT} is not tagged as this stack's"
             )));

@@ -130,12 +130,15 @@ impl Resource for LoadBalancerResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(lb) = find(cx, recorded.and_then(|r| r.get("arn")).map(String::as_str)).await?
-        else {
+        let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
+        let reads = |arn: String| async move { tags_of(cx, &arn).await };
+        let (found, early) =
+            super::alongside(cx, recorded_arn, find(cx, recorded_arn), reads).await;
+        let Some(lb) = found? else {
             return Ok(Observation::Missing);
         };
         let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
-        if !is_ours(cx, &tags_of(cx, &arn).await?) {
+        if !is_ours(cx, &super::reads_for(early, &arn, reads).await?) {
             return Ok(Observation::Foreign(format!(
                 "load balancer {} ({arn}) is not tagged as this stack's",
                 lb.load_balancer_name().unwrap_or_default()

@@ -11,8 +11,10 @@
 //! - Every create is tagged (`neo4j-gw:stack`, `neo4j-gw:resource`, `Name`) in the create call itself where the
 //!   API allows it, so there is no window in which an untagged resource exists.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 
@@ -179,6 +181,34 @@ pub struct Shared {
     /// IDs of every resource known so far (recorded in the state, observed or created in this walk).
     pub known: RwLock<BTreeMap<String, Ids>>,
     pub cancel: crate::engine::Cancel,
+    /// Answers of read calls shared by several nodes while the engine observes them all at once.
+    pub batches: Batches,
+}
+
+type BatchCell = Arc<tokio::sync::OnceCell<Option<Arc<dyn Any + Send + Sync>>>>;
+
+/// Answers of read calls that cover several nodes at once — one `DescribeSubnets` for both subnets, one
+/// `DescribeSecurityGroups` for both groups, one `DescribeTags` for every load-balancing resource — made by the
+/// first node that needs one while the others wait for it (see [`Cx::batched`]).
+///
+/// Only while the engine observes every node (`open`): what a node sees after that (a look after its create, a
+/// second look after an uncertain error, the proof that a delete took) is asked of AWS afresh. Each node takes a
+/// batch's answer at most once for the same reason.
+#[derive(Default)]
+pub struct Batches {
+    open: std::sync::atomic::AtomicBool,
+    cells: Mutex<HashMap<&'static str, BatchCell>>,
+    taken: Mutex<HashSet<(&'static str, &'static str)>>,
+}
+
+impl Batches {
+    /// Opens (true) or closes (false) batching; closing forgets the answers.
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+        if !open && let Ok(mut c) = self.cells.lock() {
+            c.clear();
+        }
+    }
 }
 
 /// A node's view of the run.
@@ -187,9 +217,20 @@ pub struct Cx {
     pub shared: Arc<Shared>,
     pub node: &'static str,
     pub line: Line,
+    /// Set for the look that proves a delete took: the resource is expected gone, so reads that only matter when it
+    /// is there ([`Cx::alongside`]) are not started with the lookup.
+    pub expect_gone: bool,
 }
 
 impl Cx {
+    pub fn new(shared: Arc<Shared>, node: &'static str, line: Line) -> Cx {
+        Cx {
+            shared,
+            node,
+            line,
+            expect_gone: false,
+        }
+    }
     pub fn aws(&self) -> &Aws {
         &self.shared.aws
     }
@@ -262,6 +303,33 @@ impl Cx {
         stack && node
     }
 
+    /// The answer of the read call `batch` that covers this node and others, or None when the node should ask on its
+    /// own: batching is closed, this node already took the answer once, or the call failed (the node's own call
+    /// then reports the error properly). `fetch` is run by the first node to ask, with every node's IDs known then.
+    pub async fn batched<T, F, Fut>(&self, batch: &'static str, fetch: F) -> Option<Arc<T>>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let b = &self.shared.batches;
+        if !b.open.load(std::sync::atomic::Ordering::SeqCst)
+            || !b.taken.lock().ok()?.insert((batch, self.node))
+        {
+            return None;
+        }
+        let cell = b.cells.lock().ok()?.entry(batch).or_default().clone();
+        let answer = cell
+            .get_or_init(|| async {
+                fetch()
+                    .await
+                    .ok()
+                    .map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>)
+            })
+            .await;
+        answer.clone()?.downcast::<T>().ok()
+    }
+
     /// Shows a progress message on this node's line.
     pub fn say(&self, message: impl Into<String>) {
         self.line.set(message.into());
@@ -318,6 +386,43 @@ pub trait Resource: Send + Sync + 'static {
     async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
         let _ = (cx, ids);
         Ok(())
+    }
+}
+
+/// Reads that need only a resource's ID (its tags, attributes, health), started together with the lookup that finds
+/// the resource: with a recorded ID — a deployed stack — they cost no round trip of their own. Pair with
+/// [`reads_for`], which uses them only when the lookup found that same ID. Not when the resource is expected gone
+/// ([`Cx::expect_gone`]): the reads would be wasted calls.
+pub async fn alongside<L, R, RF>(
+    cx: &Cx,
+    recorded: Option<&str>,
+    lookup: impl Future<Output = L>,
+    reads: impl Fn(String) -> RF,
+) -> (L, Option<(String, R)>)
+where
+    RF: Future<Output = R>,
+{
+    match recorded.filter(|_| !cx.expect_gone) {
+        Some(id) => {
+            let (found, early) = tokio::join!(lookup, reads(id.to_owned()));
+            (found, Some((id.to_owned(), early)))
+        }
+        None => (lookup.await, None),
+    }
+}
+
+/// The reads [`alongside`] made, when they were made for `id`; else they are made now.
+pub async fn reads_for<R, RF>(
+    early: Option<(String, R)>,
+    id: &str,
+    reads: impl Fn(String) -> RF,
+) -> R
+where
+    RF: Future<Output = R>,
+{
+    match early {
+        Some((made_for, r)) if made_for == id => r,
+        _ => reads(id.to_owned()).await,
     }
 }
 

@@ -171,20 +171,32 @@ impl Resource for OriginRuleResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(r) = self.find(cx, recorded).await? else {
+        let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
+        let reads = |arn: String| async move { tags_of(cx, &arn).await };
+        // What the rule must accept is read at the same time (the origin secret's value).
+        let wanted = self.wanted(cx);
+        let ((found, early), values) = tokio::join!(
+            super::alongside(cx, recorded_arn, self.find(cx, recorded), reads),
+            async {
+                if wanted {
+                    Some(known_values(cx).await)
+                } else {
+                    None
+                }
+            }
+        );
+        let Some(r) = found? else {
             return Ok(Observation::Missing);
         };
         let arn = r.rule_arn().unwrap_or_default().to_owned();
-        if !is_ours(cx, &tags_of(cx, &arn).await?) {
+        if !is_ours(cx, &super::reads_for(early, &arn, reads).await?) {
             return Ok(Observation::Foreign(format!(
                 "listener rule {arn} (priority {PRIORITY}) is not tagged as this stack's"
             )));
         }
         let mut drift = Vec::new();
         // Compared only while the lock is wanted (when it is being removed, the secret may be gone already).
-        if self.wanted(cx)
-            && let Some(values) = known_values(cx).await?
-        {
+        if let Some(values) = values.transpose()?.flatten() {
             let mut want: Vec<String> = values.iter().map(|v| v.expose().to_owned()).collect();
             want.sort();
             match values_of(&r) {

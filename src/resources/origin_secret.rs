@@ -127,15 +127,8 @@ pub fn random_value() -> Result<Secret> {
 
 /// The current content of the origin secret at `arn`; None when it is not a valid origin value.
 pub async fn read(cx: &Cx, arn: &str) -> Result<Option<Origin>> {
-    let out = cx
-        .aws()
-        .secrets
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
-    Ok(Origin::parse(out.secret_string().unwrap_or_default()))
+    let value = super::secret::value_of(cx, arn).await?;
+    Ok(Origin::parse(value.expose()))
 }
 
 pub async fn write(cx: &Cx, arn: &str, origin: &Origin) -> Result<()> {

@@ -190,6 +190,68 @@ pub(super) async fn force_delete(cx: &Cx, arn: &str) -> Result<()> {
     .await
 }
 
+/// The values of the stack's secrets as one BatchGetSecretValue returned them, by ARN. No `Debug`: they are secret.
+struct Values(std::collections::BTreeMap<String, Secret>);
+
+/// The current value of the secret at `arn`. While every node is observed, one BatchGetSecretValue reads every
+/// secret of the stack the run knows (the Neo4j credentials and the origin value, each read by two nodes); a secret
+/// it could not read is read on its own, so its error is reported as GetSecretValue's.
+pub(super) async fn value_of(cx: &Cx, arn: &str) -> Result<Secret> {
+    if let Some(all) = cx
+        .batched("secretsmanager:BatchGetSecretValue", || async {
+            let arns: Vec<String> = cx
+                .shared
+                .known
+                .read()
+                .map(|k| {
+                    k.values()
+                        .flat_map(|ids| ids.values())
+                        .filter(|v| v.starts_with("arn:") && v.contains(":secretsmanager:"))
+                        .cloned()
+                        .collect::<std::collections::BTreeSet<String>>()
+                        .into_iter()
+                        .take(20)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let out = cx
+                .aws()
+                .secrets
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(arns))
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "BatchGetSecretValue", e))?;
+            Ok(Values(
+                out.secret_values()
+                    .iter()
+                    .filter_map(|v| {
+                        Some((
+                            v.arn()?.to_owned(),
+                            Secret::new(v.secret_string()?.to_owned()),
+                        ))
+                    })
+                    .collect(),
+            ))
+        })
+        .await
+        && let Some(v) = all.0.get(arn)
+    {
+        return Ok(v.clone());
+    }
+    let out = cx
+        .aws()
+        .secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
+    Ok(Secret::new(
+        out.secret_string().unwrap_or_default().to_owned(),
+    ))
+}
+
 /// What a secret node found under its name.
 pub(super) enum Found {
     Ours(Box<DescribeSecretOutput>),
@@ -266,7 +328,12 @@ impl Resource for SecretResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let name = secret_name(cx.stack());
-        let secret = match find_ours(cx, recorded, &name).await? {
+        // With a recorded ARN, its value is read at the same time as it is described: one round trip, not two.
+        let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
+        let read = |arn: String| async move { value_of(cx, &arn).await };
+        let (found, early) =
+            super::alongside(cx, recorded_arn, find_ours(cx, recorded, &name), read).await;
+        let secret = match found? {
             Found::Ours(s) => s,
             Found::Missing => return Ok(Observation::Missing),
             Found::Foreign(why) => return Ok(Observation::Foreign(why)),
@@ -283,15 +350,8 @@ impl Resource for SecretResource {
                 .push(("deletion".into(), "scheduled; `up` restores it".into()));
             return Ok(Observation::Present(live));
         }
-        let value = cx
-            .aws()
-            .secrets
-            .get_secret_value()
-            .secret_id(&arn)
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
-        let drift = value_drift(cx.settings(), value.secret_string().unwrap_or_default());
+        let value = super::reads_for(early, &arn, read).await?;
+        let drift = value_drift(cx.settings(), value.expose());
         Ok(Observation::Present(Live::new(ids).with_drift(drift)))
     }
 

@@ -140,7 +140,31 @@ fn foreign_permission(rule: &Rule, sg: &SecurityGroup) -> Option<IpPermission> {
 impl SecurityGroupResource {
     async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<SecurityGroup>> {
         let ec2 = &cx.aws().ec2;
-        if let Some(id) = recorded.and_then(|r| r.get("group_id")) {
+        let recorded_id = recorded.and_then(|r| r.get("group_id"));
+        // Both groups in one call while every node is observed. Not finding ours there is not enough: a same-named
+        // group without our tags would make the create fail, which the search below reports.
+        if let Some(all) = cx
+            .batched("ec2:DescribeSecurityGroups", || async {
+                let out = ec2
+                    .describe_security_groups()
+                    .filters(ec2::stack_filter(cx))
+                    .send()
+                    .await
+                    .map_err(|e| error::aws(cx.node, "DescribeSecurityGroups", e))?;
+                Ok(out.security_groups().to_vec())
+            })
+            .await
+            && let Some(Some(found)) = ec2::pick(
+                cx,
+                &all,
+                recorded_id.map(String::as_str),
+                |g: &SecurityGroup| g.group_id(),
+                |g| g.tags(),
+            )
+        {
+            return Ok(Some(found));
+        }
+        if let Some(id) = recorded_id {
             match ec2.describe_security_groups().group_ids(id).send().await {
                 Ok(out) => {
                     if let Some(g) = out.security_groups().first() {

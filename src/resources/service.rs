@@ -436,6 +436,9 @@ impl ServiceResource {
     }
 
     async fn targets(&self, cx: &Cx, target_group: &str) -> Result<Targets> {
+        if let Some(all) = super::elb::target_health_batched(cx, target_group).await {
+            return Ok(Self::count_targets(&all));
+        }
         let out = match cx
             .aws()
             .elb
@@ -453,11 +456,17 @@ impl ServiceResource {
             }
             Err(e) => return Err(error::aws(cx.node, "DescribeTargetHealth", e)),
         };
+        Ok(Self::count_targets(out.target_health_descriptions()))
+    }
+
+    fn count_targets(
+        all: &[aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription],
+    ) -> Targets {
         let mut t = Targets {
             healthy: 0,
             others: Vec::new(),
         };
-        for d in out.target_health_descriptions() {
+        for d in all {
             let health = d.target_health();
             let state = health
                 .and_then(|h| h.state())
@@ -486,7 +495,7 @@ impl ServiceResource {
                 (None, None) => format!("{target} {state}"),
             });
         }
-        Ok(t)
+        t
     }
 
     /// Why the service's recently stopped tasks stopped (newest first, at most `max`).

@@ -57,7 +57,30 @@ impl SubnetResource {
 
     async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<Subnet>> {
         let ec2 = &cx.aws().ec2;
-        if let Some(id) = recorded.and_then(|r| r.get("subnet_id")) {
+        let recorded_id = recorded.and_then(|r| r.get("subnet_id"));
+        // Both subnets in one call while every node is observed.
+        if let Some(all) = cx
+            .batched("ec2:DescribeSubnets", || async {
+                let out = ec2
+                    .describe_subnets()
+                    .filters(ec2::stack_filter(cx))
+                    .send()
+                    .await
+                    .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?;
+                Ok(out.subnets().to_vec())
+            })
+            .await
+            && let Some(found) = ec2::pick(
+                cx,
+                &all,
+                recorded_id.map(String::as_str),
+                |s: &Subnet| s.subnet_id(),
+                |s| s.tags(),
+            )
+        {
+            return Ok(found);
+        }
+        if let Some(id) = recorded_id {
             match ec2.describe_subnets().subnet_ids(id).send().await {
                 Ok(out) => {
                     if let Some(s) = out.subnets().first() {

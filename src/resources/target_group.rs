@@ -153,15 +153,20 @@ impl TargetGroupResource {
 
     /// Target counts and the reasons of targets that are not healthy, for `status`.
     async fn target_health(&self, cx: &Cx, arn: &str) -> Result<Vec<(String, String)>> {
-        let out = cx
-            .aws()
-            .elb
-            .describe_target_health()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?;
-        let all = out.target_health_descriptions();
+        let all = match super::elb::target_health_batched(cx, arn).await {
+            Some(all) => all,
+            None => cx
+                .aws()
+                .elb
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?
+                .target_health_descriptions()
+                .to_vec(),
+        };
+        let all = all.as_slice();
         let healthy = all
             .iter()
             .filter(|d| {
@@ -206,12 +211,24 @@ impl Resource for TargetGroupResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(tg) = self.find(cx, recorded).await? else {
+        // Tags, attributes and target health need only the ARN: read with the lookup (one round trip).
+        let reads = |arn: String| async move {
+            tokio::join!(
+                tags_of(cx, &arn),
+                self.deregistration_delay(cx, &arn),
+                self.target_health(cx, &arn)
+            )
+        };
+        let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
+        let (found, early) =
+            super::alongside(cx, recorded_arn, self.find(cx, recorded), reads).await;
+        let Some(tg) = found? else {
             return Ok(Observation::Missing);
         };
         let arn = tg.target_group_arn().unwrap_or_default().to_owned();
         let name = tg.target_group_name().unwrap_or_default().to_owned();
-        if !is_ours(cx, &tags_of(cx, &arn).await?) {
+        let (tags, delay, health) = super::reads_for(early, &arn, reads).await;
+        if !is_ours(cx, &tags?) {
             return Ok(Observation::Foreign(format!(
                 "target group {name} ({arn}) is not tagged as this stack's"
             )));
@@ -239,10 +256,7 @@ impl Resource for TargetGroupResource {
             }
         }
         drift.extend(health_check_drift(cx, &tg));
-        let delay = self
-            .deregistration_delay(cx, &arn)
-            .await?
-            .unwrap_or_else(|| "unset".into());
+        let delay = delay?.unwrap_or_else(|| "unset".into());
         if delay != DEREGISTRATION_DELAY_SECONDS {
             drift.push(Drift::new(
                 DEREGISTRATION_DELAY,
@@ -252,7 +266,7 @@ impl Resource for TargetGroupResource {
         }
         let mut live = Live::new(ids([("arn", arn.clone()), ("name", name)])).with_drift(drift);
         // Informational: the service's wait decides whether the targets are healthy enough.
-        live.details = self.target_health(cx, &arn).await?;
+        live.details = health?;
         Ok(Observation::Present(live))
     }
 

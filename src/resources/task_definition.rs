@@ -366,26 +366,37 @@ impl Resource for TaskDefinitionResource {
     }
 
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(arn) = self
-            .revisions(cx, TaskDefinitionStatus::Active)
-            .await?
-            .pop()
-        else {
-            return Ok(Observation::Missing);
+        let describe = |task_definition: String| {
+            cx.aws()
+                .ecs
+                .describe_task_definition()
+                .task_definition(task_definition)
+                .include(TaskDefinitionField::Tags)
+                .send()
         };
-        let out = cx
-            .aws()
-            .ecs
-            .describe_task_definition()
-            .task_definition(&arn)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?;
+        // The family alone names its latest ACTIVE revision (DescribeTaskDefinition's `taskDefinition`, ECS API
+        // reference): one call when it exists. When it does not, ECS answers with a ClientException, and the
+        // family's revisions are listed to tell "none" from a failure.
+        let out = match describe(family(cx.stack())).await {
+            Ok(out) => out,
+            Err(_) => {
+                let Some(arn) = self
+                    .revisions(cx, TaskDefinitionStatus::Active)
+                    .await?
+                    .pop()
+                else {
+                    return Ok(Observation::Missing);
+                };
+                describe(arn)
+                    .await
+                    .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?
+            }
+        };
         let Some(td) = out.task_definition() else {
             return Ok(Observation::Missing);
         };
         let family = family(cx.stack());
+        let arn = td.task_definition_arn().unwrap_or_default().to_owned();
         if !ecs::is_ours(cx, out.tags()) {
             return Ok(Observation::Foreign(format!(
                 "task definition family {family} is not tagged as this stack's"

@@ -193,7 +193,11 @@ impl<'a> Stack<'a> {
     }
 
     fn command_with(&self, args: &[&str], data_plane: bool) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_neo4j-gw"));
+        // The benchmark measures the release binary (scripts/bench sets NEO4J_GW_BIN); tests run cargo's.
+        let bin = std::env::var_os("NEO4J_GW_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_neo4j-gw")));
+        let mut cmd = Command::new(bin);
         cmd.current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -218,6 +218,8 @@ struct Inner {
     dead: AtomicBool,
     pid: watch::Sender<Option<i32>>,
     in_flight: Mutex<usize>,
+    /// The most requests in flight at once since the last `arm`.
+    max_in_flight: AtomicUsize,
     idle: std::sync::Condvar,
     generation: AtomicUsize,
 }
@@ -256,6 +258,7 @@ impl Proxy {
             dead: AtomicBool::new(false),
             pid,
             in_flight: Mutex::new(0),
+            max_in_flight: AtomicUsize::new(0),
             idle: std::sync::Condvar::new(),
             generation: AtomicUsize::new(0),
         });
@@ -317,6 +320,7 @@ impl Proxy {
         self.inner.occurrences.lock().unwrap().clear();
         self.inner.seq.store(0, Ordering::SeqCst);
         self.inner.mutating.store(0, Ordering::SeqCst);
+        self.inner.max_in_flight.store(0, Ordering::SeqCst);
         *self.inner.fired.lock().unwrap() = None;
         self.inner.released.send_replace(false);
         self.inner.dead.store(false, Ordering::SeqCst);
@@ -373,6 +377,11 @@ impl Proxy {
     }
 
     /// How many transient errors were injected.
+    /// The most requests that were in flight at once since the last [`Proxy::arm`].
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn faults_injected(&self) -> usize {
         self.requests()
             .iter()
@@ -1020,7 +1029,10 @@ struct InFlight<'a>(&'a Inner);
 
 impl<'a> InFlight<'a> {
     fn new(inner: &'a Inner) -> Self {
-        *inner.in_flight.lock().unwrap() += 1;
+        let mut n = inner.in_flight.lock().unwrap();
+        *n += 1;
+        inner.max_in_flight.fetch_max(*n, Ordering::SeqCst);
+        drop(n);
         InFlight(inner)
     }
 }
