@@ -284,9 +284,14 @@ impl Engine {
     }
 
     /// Runs one phase of a node and records its span in the timings.
-    async fn timed<T>(&self, node: &str, phase: &'static str, f: impl Future<Output = T>) -> T {
+    async fn timed<T>(
+        &self,
+        node: &'static str,
+        phase: &'static str,
+        f: impl Future<Output = T>,
+    ) -> T {
         let start = Instant::now();
-        let out = f.await;
+        let out = crate::ledger::SCOPE.scope((node, phase), f).await;
         self.timings.record(node, phase, start);
         out
     }
@@ -882,7 +887,10 @@ impl Engine {
                     expect_gone: true,
                     ..cx.clone()
                 };
-                match self.observe(node, &gone_cx, Some(&live.ids)).await? {
+                match self
+                    .timed(id, "gone", node.observe(&gone_cx, Some(&live.ids)))
+                    .await?
+                {
                     Observation::Present(_) => Err(Error::other(format!(
                         "{id}: still exists after it was deleted; re-run `neo4j-gw down` in a minute"
                     ))),

@@ -19,6 +19,12 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use serde::Serialize;
 
+tokio::task_local! {
+    /// The resource and phase the engine is working on in this task (`vpc`, `observe`): each call made inside is
+    /// recorded with them, so a run's requests can be accounted for per resource and phase.
+    pub static SCOPE: (&'static str, &'static str);
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub ts: String,
@@ -30,6 +36,11 @@ pub struct Entry {
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    /// The resource and phase the call was made for, when made by the engine ([`SCOPE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<&'static str>,
 }
 
 /// Whether an operation changes anything, judged by its name (AWS names read-only calls Describe/Get/List/Filter…).
@@ -159,6 +170,8 @@ impl Intercept for Ledger {
             attempts: start.map(|s| s.attempts).unwrap_or(0),
             outcome,
             http_status: context.response().map(|r| r.status().as_u16()),
+            node: SCOPE.try_with(|s| s.0).ok(),
+            phase: SCOPE.try_with(|s| s.1).ok(),
         });
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Where a run's time goes: the engine records one span per phase of each resource (observe, create, update,
-//! delete, wait, …) and the commands add their own steps (the account check, the verification through the
+//! delete, wait, gone — the look that proves a delete took) and the commands add their own steps (the account check, the verification through the
 //! gateway). `--timings FILE` writes them as a timeline — `.html` or `.svg` to look at, like cargo's `--timings`,
 //! `.json` to compare runs — with the run's critical path.
 //!
@@ -416,8 +416,8 @@ impl Report {
 }
 
 /// The phases, in the legend's order.
-pub const PHASES: [&str; 7] = [
-    "observe", "create", "update", "delete", "wait", "beside", "step",
+pub const PHASES: [&str; 8] = [
+    "observe", "create", "update", "delete", "wait", "gone", "beside", "step",
 ];
 
 fn colour(phase: &str) -> &'static str {
@@ -426,6 +426,7 @@ fn colour(phase: &str) -> &'static str {
         "create" => "#31a354",
         "update" => "#fdae6b",
         "delete" => "#de2d26",
+        "gone" => "#fcbba1",
         "wait" => "#bcbddc",
         "beside" => "#756bb1",
         _ => "#636363",

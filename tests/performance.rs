@@ -173,7 +173,11 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
     for args in [&["up"][..], &["status"], &["down", "--yes"]] {
         let r = st.run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("lives in account 999999999999"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("lives in account 999999999999"),
+            "{}",
+            r.stderr
+        );
         assert!(r.mutating().is_empty(), "{args:?}: {:?}", r.mutating());
         assert!(r.stdout.is_empty(), "{args:?} reported: {}", r.stdout);
     }
