@@ -174,7 +174,7 @@ impl Resource for OriginRuleResource {
         let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
         let reads = |arn: String| async move { tags_of(cx, &arn).await };
         // What the rule must accept is read at the same time (the origin secret's value).
-        let wanted = self.wanted(cx);
+        let wanted = self.wanted(cx) && !cx.expect_gone;
         let ((found, early), values) = tokio::join!(
             super::alongside(cx, recorded_arn, self.find(cx, recorded), reads),
             async {
@@ -195,7 +195,8 @@ impl Resource for OriginRuleResource {
             )));
         }
         let mut drift = Vec::new();
-        // Compared only while the lock is wanted (when it is being removed, the secret may be gone already).
+        // Compared only while the lock is wanted (when it is being removed, the secret may be gone already), and not
+        // by the look that proves a delete took.
         if let Some(values) = values.transpose()?.flatten() {
             let mut want: Vec<String> = values.iter().map(|v| v.expose().to_owned()).collect();
             want.sort();

@@ -377,9 +377,15 @@ impl Resource for TaskDefinitionResource {
         // The family alone names its latest ACTIVE revision (DescribeTaskDefinition's `taskDefinition`, ECS API
         // reference): one call when it exists. When it does not, ECS answers with a ClientException, and the
         // family's revisions are listed to tell "none" from a failure.
-        let out = match describe(family(cx.stack())).await {
-            Ok(out) => out,
-            Err(_) => {
+        // (An implementation that answers with the latest revision whatever its status — moto does — is asked the
+        // long way too: only an ACTIVE revision counts.)
+        let by_family = describe(family(cx.stack())).await.ok().filter(|out| {
+            out.task_definition()
+                .is_some_and(|td| td.status() == Some(&TaskDefinitionStatus::Active))
+        });
+        let out = match by_family {
+            Some(out) => out,
+            None => {
                 let Some(arn) = self
                     .revisions(cx, TaskDefinitionStatus::Active)
                     .await?
