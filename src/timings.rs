@@ -174,11 +174,14 @@ impl Timings {
                     end_ms: w.end_ms,
                     critical_path_ms: round(length),
                 });
-                path.extend(chain.into_iter().map(|(node, ms)| PathEntry {
-                    walk: w.name.to_owned(),
-                    node,
-                    ms: round(ms),
-                }));
+                // A walk that made no call (everything it needed was observed already) adds nothing to the path.
+                if length > 0.0 {
+                    path.extend(chain.into_iter().map(|(node, ms)| PathEntry {
+                        walk: w.name.to_owned(),
+                        node,
+                        ms: round(ms),
+                    }));
+                }
             } else if let Some(s) = step {
                 let d = s.end_ms - s.start_ms;
                 critical += d;
@@ -507,13 +510,21 @@ mod tests {
 
     #[test]
     fn the_report_adds_steps_and_walks_and_renders_every_format() {
-        let t = Timings::new(Instant::now());
+        let ago = |ms| {
+            Instant::now()
+                .checked_sub(Duration::from_millis(ms))
+                .unwrap()
+        };
+        let t = Timings::new(ago(20));
         let i = t.begin_walk("up", BTreeMap::from([("vpc", vec![])]));
-        t.record("vpc", "create", Instant::now());
+        t.record("vpc", "create", ago(10));
         t.end_walk(i);
+        // A walk that found everything observed already: not on the path.
+        let j = t.begin_walk("observe", BTreeMap::from([("vpc", vec![])]));
+        t.end_walk(j);
         t.step("(verify)", Instant::now());
         let r = t.report("up");
-        assert_eq!(r.walks.len(), 1);
+        assert_eq!(r.walks.len(), 2);
         assert_eq!(r.critical_path.len(), 2, "{:?}", r.critical_path);
         assert_eq!(r.critical_path[1].node, "(verify)");
         assert!(r.svg().contains("<rect"));
