@@ -433,7 +433,7 @@ fn main() {
         o.latency_ms, o.agentcore_delay
     );
     println!(
-        "{:<12} {:>8} {:>9} {:>10} {:>7} {:>8} {:>6} {:>7} │ {:>8} {:>9} {:>8} {:>6}",
+        "{:<14} {:>8} {:>9} {:>10} {:>7} {:>8} {:>6} {:>7} │ {:>8} {:>9} {:>8} {:>6}",
         "command",
         "wall s",
         "requests",
@@ -450,7 +450,7 @@ fn main() {
     for (i, c) in COMMANDS.iter().enumerate() {
         let (p, s) = (&parallel[i], &sequential[i]);
         println!(
-            "{:<12} {:>8.2} {:>9} {:>10} {:>7} {:>8.2} {:>6.2} {:>7.1} │ {:>8.2} {:>9} {:>8.2} {:>5.1}×",
+            "{:<14} {:>8.2} {:>9} {:>10} {:>7} {:>8.2} {:>6.2} {:>7.1} │ {:>8.2} {:>9} {:>8.2} {:>5.1}×",
             c,
             p.wall.as_secs_f64(),
             p.reads + p.mutating,
@@ -492,7 +492,7 @@ fn main() {
             .iter()
             .map(|(p, n)| format!("{p} {n}"))
             .collect();
-        println!("  {c:<12} {}", phases.join(", "));
+        println!("  {c:<14} {}", phases.join(", "));
     }
     println!("\ngoals (issue 11):");
     for (g, ok, v) in &goals {

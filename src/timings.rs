@@ -103,39 +103,30 @@ impl Timings {
 
     /// Records a span that started at `start` and ends now.
     pub fn record(&self, node: &str, phase: &'static str, start: Instant) {
-        let (start_ms, end_ms) = (self.since(start), self.since(Instant::now()));
-        let mut inner = self.lock();
-        let walk = inner.current;
-        inner.spans.push(Span {
-            node: node.to_owned(),
-            phase,
-            walk,
-            start_ms,
-            end_ms,
-        });
+        self.push(node, phase, true, start);
     }
 
     /// A step that runs beside the walks (the account check of a deployed stack): shown on the timeline, not added
     /// to the critical path.
     pub fn record_beside(&self, node: &str, start: Instant) {
-        let (start_ms, end_ms) = (self.since(start), self.since(Instant::now()));
-        self.lock().spans.push(Span {
-            node: node.to_owned(),
-            phase: "beside",
-            walk: None,
-            start_ms,
-            end_ms,
-        });
+        self.push(node, "beside", false, start);
     }
 
     /// A step of the command outside the engine's walks (on the critical path by construction: nothing runs
     /// beside it).
     pub fn step(&self, name: &str, start: Instant) {
+        self.push(name, "step", false, start);
+    }
+
+    /// A span from `start` to now, in the current walk when `in_walk`.
+    fn push(&self, node: &str, phase: &'static str, in_walk: bool, start: Instant) {
         let (start_ms, end_ms) = (self.since(start), self.since(Instant::now()));
-        self.lock().spans.push(Span {
-            node: name.to_owned(),
-            phase: "step",
-            walk: None,
+        let mut inner = self.lock();
+        let walk = if in_walk { inner.current } else { None };
+        inner.spans.push(Span {
+            node: node.to_owned(),
+            phase,
+            walk,
             start_ms,
             end_ms,
         });

@@ -33,21 +33,8 @@ pub async fn tags_of(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>> {
     // 20). A call naming an ARN that is gone fails as a whole; each node then asks on its own.
     if let Some(all) = cx
         .batched("elb:DescribeTags", || async {
-            let arns: Vec<String> = cx
-                .shared
-                .known
-                .read()
-                .map(|k| {
-                    k.values()
-                        .flat_map(|ids| ids.values())
-                        .filter(|v| v.contains(":elasticloadbalancing:"))
-                        .cloned()
-                        .collect::<std::collections::BTreeSet<String>>()
-                        .into_iter()
-                        .take(20)
-                        .collect()
-                })
-                .unwrap_or_default();
+            // DescribeTags takes up to 20 ARNs (ELBv2 API reference).
+            let arns = cx.known_values(|v| v.contains(":elasticloadbalancing:"), 20);
             let out = cx
                 .aws()
                 .elb

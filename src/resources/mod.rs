@@ -303,6 +303,25 @@ impl Cx {
         stack && node
     }
 
+    /// Every distinct ID value the run knows (of any node) that `matches`, at most `limit`: the ARNs a batched read
+    /// asks about.
+    pub fn known_values(&self, matches: impl Fn(&str) -> bool, limit: usize) -> Vec<String> {
+        self.shared
+            .known
+            .read()
+            .map(|k| {
+                k.values()
+                    .flat_map(|ids| ids.values())
+                    .filter(|v| matches(v))
+                    .cloned()
+                    .collect::<std::collections::BTreeSet<String>>()
+                    .into_iter()
+                    .take(limit)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The answer of the read call `batch` that covers this node and others, or None when the node should ask on its
     /// own: batching is closed, this node already took the answer once, or the call failed (the node's own call
     /// then reports the error properly). `fetch` is run by the first node to ask, with every node's IDs known then.

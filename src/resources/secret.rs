@@ -199,21 +199,11 @@ struct Values(std::collections::BTreeMap<String, Secret>);
 pub(super) async fn value_of(cx: &Cx, arn: &str) -> Result<Secret> {
     if let Some(all) = cx
         .batched("secretsmanager:BatchGetSecretValue", || async {
-            let arns: Vec<String> = cx
-                .shared
-                .known
-                .read()
-                .map(|k| {
-                    k.values()
-                        .flat_map(|ids| ids.values())
-                        .filter(|v| v.starts_with("arn:") && v.contains(":secretsmanager:"))
-                        .cloned()
-                        .collect::<std::collections::BTreeSet<String>>()
-                        .into_iter()
-                        .take(20)
-                        .collect()
-                })
-                .unwrap_or_default();
+            // BatchGetSecretValue takes up to 20 secret IDs (Secrets Manager API reference).
+            let arns = cx.known_values(
+                |v| v.starts_with("arn:") && v.contains(":secretsmanager:"),
+                20,
+            );
             let out = cx
                 .aws()
                 .secrets
@@ -291,15 +281,7 @@ impl SecretResource {
         let live = if cx.settings().neo4j_password.is_some() {
             None
         } else {
-            let out = cx
-                .aws()
-                .secrets
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
-            Some(out.secret_string().unwrap_or_default().to_owned())
+            Some(value_of(cx, arn).await?)
         };
         cx.aws()
             .secrets
@@ -308,7 +290,7 @@ impl SecretResource {
             .secret_string(desired_value(
                 cx.settings(),
                 cx.node,
-                Some(live.as_deref().unwrap_or_default()),
+                Some(live.as_ref().map(Secret::expose).unwrap_or_default()),
             )?)
             .send()
             .await
