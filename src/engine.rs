@@ -339,6 +339,14 @@ impl Engine {
         Some(obs)
     }
 
+    /// Whether this run created, changed or deleted any of `ids`.
+    pub fn changed_any(&self, ids: &[&str]) -> bool {
+        self.changed
+            .lock()
+            .map(|c| ids.iter().any(|id| c.contains(id)))
+            .unwrap_or(true)
+    }
+
     fn mark_changed(&self, id: &'static str, outcome: &Outcome) {
         let change = matches!(
             outcome,

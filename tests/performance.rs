@@ -102,6 +102,23 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
         "{t}"
     );
 
+    // The token for the final check was asked for beside the reads (the "(token)" span), and used: the client
+    // secret was read once outside the engine's phases (the other read is the app client's observe), not twice.
+    let secret_reads = noop
+        .calls
+        .iter()
+        .filter(|c| c["operation"] == "DescribeUserPoolClient" && c["phase"].is_null())
+        .count();
+    assert_eq!(secret_reads, 1, "{:?}", noop.calls);
+    assert!(
+        t["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["node"] == "(token)" && s["phase"] == "beside"),
+        "{t}"
+    );
+
     // `status`: the same, read-only.
     let status = st.run(&["status", "--json", "--timings", "status.json"]);
     assert_eq!(status.code, 0, "{}", status.stderr);

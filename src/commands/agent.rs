@@ -81,6 +81,12 @@ impl<'a> Walk<'a> {
         })
     }
 
+    /// Uses `token` for the session instead of asking Cognito for one.
+    pub fn with_token(mut self, token: Token) -> Self {
+        self.token = Some(token);
+        self
+    }
+
     /// False against an emulator without a data plane: then nothing can be reached.
     pub fn reachable(&self) -> bool {
         self.reach.available()
@@ -136,14 +142,19 @@ impl<'a> Walk<'a> {
         let line = self.line(env, "agent-path");
         line.set("getting an access token".into());
         let cx = Cx::new(self.engine.shared.clone(), "token", line.clone());
-        let token = token::obtain(
-            &cx,
-            self.state,
-            cx.settings().token_endpoint.as_deref(),
-            &self.reach,
-        )
-        .await
-        .map_err(|e| match e {
+        let obtained = match self.token.take() {
+            Some(t) => Ok(t),
+            None => {
+                token::obtain(
+                    &cx,
+                    self.state,
+                    cx.settings().token_endpoint.as_deref(),
+                    &self.reach,
+                )
+                .await
+            }
+        };
+        let token = obtained.map_err(|e| match e {
             e @ Error::Usage { .. } => e,
             e => Diagnosis {
                 hop: "token",
@@ -319,6 +330,28 @@ pub fn arguments(text: &str, what: &str) -> Result<serde_json::Map<String, Value
         )),
         Err(e) => Err(Error::usage(what, format!("is not valid JSON: {e}"))),
     }
+}
+
+/// A token for `up`'s final check, asked for beside the first reads of a deployed stack (a Cognito round trip off the
+/// critical path); None when it cannot be had yet. `up` uses it only if the identity resources are unchanged.
+pub async fn early_token(engine: &Engine, prepared: &Prepared, state: &State) -> Option<Token> {
+    let reach = Reach::new(
+        prepared.settings.data_plane_endpoint.as_deref(),
+        engine.shared.aws.emulated,
+    )
+    .ok()
+    .filter(Reach::available)?;
+    let cx = Cx::new(
+        engine.shared.clone(),
+        "token",
+        crate::progress::Progress::hidden(),
+    );
+    let start = std::time::Instant::now();
+    let token = token::obtain(&cx, state, cx.settings().token_endpoint.as_deref(), &reach)
+        .await
+        .ok();
+    engine.timings.record_beside("(token)", start);
+    token
 }
 
 #[cfg(test)]

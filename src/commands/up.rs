@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::agent::Walk;
+use super::agent::{self, Walk};
 use super::{Env, combine, connect_beside, engine, known, password_source, plan, prepare};
 use crate::cli::UpArgs;
 use crate::config::Purpose;
@@ -44,7 +44,14 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     ));
     // Every resource observed at once (read-only); pre-flight judges the external ones from the same observations,
     // the plan is made from them, and the walk acts on them.
-    let reports = engine.status(prepared.state.as_ref()).await;
+    // Beside the reads: the token for the final check, used only if the identity resources stay as they are.
+    let early = async {
+        match (&prepared.state, args.no_verify) {
+            (Some(state), false) => agent::early_token(&engine, &prepared, state).await,
+            _ => None,
+        }
+    };
+    let (reports, early_token) = tokio::join!(engine.status(prepared.state.as_ref()), early);
     // Nothing is changed before the credentials are known to be the stack's account's.
     connected.verified(&prepared).await?;
     if let Err(e) = engine.preflight(Some(&store)).await {
@@ -110,7 +117,7 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
         None
     } else {
         let start = Instant::now();
-        let result = verify(env, &prepared, &engine, &store).await;
+        let result = verify(env, &prepared, &engine, &store, early_token).await;
         env.timings.step("(verify)", start);
         Some(result)
     };
@@ -169,9 +176,22 @@ async fn verify(
     prepared: &super::Prepared,
     engine: &crate::engine::Engine,
     store: &Store,
+    early_token: Option<crate::commands::token::Token>,
 ) -> Result<Option<Vec<String>>> {
+    use crate::resources::{app_client, resource_server, user_pool, user_pool_domain};
     let state = store.snapshot();
     let mut walk = Walk::new(engine, prepared, &state, true)?;
+    let identity = [
+        user_pool::NODE,
+        user_pool_domain::NODE,
+        resource_server::NODE,
+        app_client::NODE,
+    ];
+    if let Some(token) = early_token
+        && !engine.changed_any(&identity)
+    {
+        walk = walk.with_token(token);
+    }
     if !walk.reachable() {
         env.progress.note(&format!(
             "up: the tools were not listed through the gateway: {}",
