@@ -343,6 +343,14 @@ fn main() {
         .filter_map(|e| e["ms"].as_f64())
         .sum::<f64>()
         / 1e3;
+    let budget = |goal: &'static str, m: &Measured| {
+        let requests = m.reads + m.mutating;
+        (
+            goal,
+            requests <= 30 && m.mutating == 0,
+            format!("{requests} requests, {} mutating", m.mutating),
+        )
+    };
     let peak_rss = parallel
         .iter()
         .chain(&sequential)
@@ -367,24 +375,8 @@ fn main() {
             noverify.wall.as_secs_f64() <= 9.0 * lat,
             format!("{:.2} s", noverify.wall.as_secs_f64()),
         ),
-        (
-            "status ≤ 30 requests, 0 mutating",
-            status.reads + status.mutating <= 30 && status.mutating == 0,
-            format!(
-                "{} requests, {} mutating",
-                status.reads + status.mutating,
-                status.mutating
-            ),
-        ),
-        (
-            "no-op up ≤ 30 requests, 0 mutating",
-            noop.reads + noop.mutating <= 30 && noop.mutating == 0,
-            format!(
-                "{} requests, {} mutating",
-                noop.reads + noop.mutating,
-                noop.mutating
-            ),
-        ),
+        budget("status ≤ 30 requests, 0 mutating", status),
+        budget("no-op up ≤ 30 requests, 0 mutating", noop),
         (
             "fresh up wall ≤ 1.1 × critical path",
             fresh.ratio() <= 1.1,

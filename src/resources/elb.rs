@@ -34,39 +34,35 @@ pub async fn tags_of(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>> {
     if let Some(all) = cx
         .batched("elb:DescribeTags", || async {
             // DescribeTags takes up to 20 ARNs (ELBv2 API reference).
-            let arns = cx.known_values(|v| v.contains(":elasticloadbalancing:"), 20);
-            let out = cx
-                .aws()
-                .elb
-                .describe_tags()
-                .set_resource_arns(Some(arns))
-                .send()
-                .await
-                .map_err(|e| error::aws(cx.node, "DescribeTags", e))?;
-            Ok(out
-                .tag_descriptions()
-                .iter()
-                .filter_map(|d| Some((d.resource_arn()?.to_owned(), pairs(d))))
-                .collect::<TagMap>())
+            describe_tags(
+                cx,
+                cx.known_values(|v| v.contains(":elasticloadbalancing:"), 20),
+            )
+            .await
         })
         .await
         && let Some(tags) = all.get(arn)
     {
         return Ok(tags.clone());
     }
+    let mut one = describe_tags(cx, vec![arn.to_owned()]).await?;
+    Ok(one.remove(arn).unwrap_or_default())
+}
+
+/// The tags of each of `arns`, by ARN.
+async fn describe_tags(cx: &Cx, arns: Vec<String>) -> Result<TagMap> {
     let out = cx
         .aws()
         .elb
         .describe_tags()
-        .resource_arns(arn)
+        .set_resource_arns(Some(arns))
         .send()
         .await
         .map_err(|e| error::aws(cx.node, "DescribeTags", e))?;
     Ok(out
         .tag_descriptions()
         .iter()
-        .filter(|d| d.resource_arn() == Some(arn))
-        .flat_map(pairs)
+        .filter_map(|d| Some((d.resource_arn()?.to_owned(), pairs(d))))
         .collect())
 }
 
