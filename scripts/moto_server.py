@@ -652,6 +652,27 @@ def patch_ecs_list_tasks() -> None:
     wrap(EC2ContainerServiceBackend, "list_tasks", list_tasks)
 
 
+def patch_ecs_describe_task_definition_family() -> None:
+    """AWS describe_task_definition with a family alone answers with the family's latest ACTIVE revision, and with
+    ClientException "Unable to describe task definition." when it has none (ECS API reference, DescribeTaskDefinition
+    `taskDefinition`: "The family for the latest ACTIVE revision"). moto answers with the latest revision whatever its
+    status, so a deregistered task definition looked present (found by tests/drift_matrix.rs, issue 11)."""
+    from moto.ecs.exceptions import TaskDefinitionNotFoundException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def describe(original: Callable[..., Any], self: Any, task_definition_str: str) -> Any:
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            return original(self, task_definition_str)
+        revisions = self.task_definitions.get(name, {})
+        active = [r for r, td in revisions.items() if td.status == "ACTIVE"]
+        if not active:
+            raise TaskDefinitionNotFoundException()
+        return revisions[max(active)]
+
+    wrap(EC2ContainerServiceBackend, "describe_task_definition", describe)
+
+
 def patch_ecs_list_services() -> None:
     """AWS list_services returns ACTIVE and DRAINING services only; moto also lists deleted (INACTIVE) ones."""
     from moto.ecs.models import EC2ContainerServiceBackend
@@ -1135,6 +1156,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_ecs_service_linked_role()
     patch_ecs_agent(ecs_agent)
     patch_ecs_list_tasks()
+    patch_ecs_describe_task_definition_family()
     patch_ecs_list_services()
     patch_ecs_delete_cluster()
     patch_ec2_source_group_rule_equality()
