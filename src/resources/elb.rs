@@ -66,23 +66,30 @@ async fn describe_tags(cx: &Cx, arns: Vec<String>) -> Result<TagMap> {
         .collect())
 }
 
-/// While every node is observed: the target group's health as one DescribeTargetHealth answers it for both nodes
-/// that show it (the target group and the service). None: ask on your own.
-pub async fn target_health_batched(cx: &Cx, arn: &str) -> Option<Vec<TargetHealthDescription>> {
-    let answer = cx
+/// The health of the target group's targets. While every node is observed, one DescribeTargetHealth answers it for
+/// both nodes that show it (the target group and the service).
+pub async fn target_health(cx: &Cx, arn: &str) -> Result<Vec<TargetHealthDescription>> {
+    let describe = || async {
+        let out = cx
+            .aws()
+            .elb
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?;
+        Ok(out.target_health_descriptions().to_vec())
+    };
+    if let Some(answer) = cx
         .batched("elb:DescribeTargetHealth", || async {
-            let out = cx
-                .aws()
-                .elb
-                .describe_target_health()
-                .target_group_arn(arn)
-                .send()
-                .await
-                .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?;
-            Ok((arn.to_owned(), out.target_health_descriptions().to_vec()))
+            Ok((arn.to_owned(), describe().await?))
         })
-        .await?;
-    (answer.0 == arn).then(|| answer.1.clone())
+        .await
+        && answer.0 == arn
+    {
+        return Ok(answer.1.clone());
+    }
+    describe().await
 }
 
 /// True when the tags mark the resource as this node's resource of this stack.

@@ -436,27 +436,14 @@ impl ServiceResource {
     }
 
     async fn targets(&self, cx: &Cx, target_group: &str) -> Result<Targets> {
-        if let Some(all) = super::elb::target_health_batched(cx, target_group).await {
-            return Ok(Self::count_targets(&all));
+        match super::elb::target_health(cx, target_group).await {
+            Ok(all) => Ok(Self::count_targets(&all)),
+            Err(e) if e.aws_code() == Some("TargetGroupNotFound") => Ok(Targets {
+                healthy: 0,
+                others: vec!["the target group does not exist".into()],
+            }),
+            Err(e) => Err(e),
         }
-        let out = match cx
-            .aws()
-            .elb
-            .describe_target_health()
-            .target_group_arn(target_group)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if error::code_of(&e) == Some("TargetGroupNotFound") => {
-                return Ok(Targets {
-                    healthy: 0,
-                    others: vec!["the target group does not exist".into()],
-                });
-            }
-            Err(e) => return Err(error::aws(cx.node, "DescribeTargetHealth", e)),
-        };
-        Ok(Self::count_targets(out.target_health_descriptions()))
     }
 
     fn count_targets(

@@ -153,19 +153,7 @@ impl TargetGroupResource {
 
     /// Target counts and the reasons of targets that are not healthy, for `status`.
     async fn target_health(&self, cx: &Cx, arn: &str) -> Result<Vec<(String, String)>> {
-        let all = match super::elb::target_health_batched(cx, arn).await {
-            Some(all) => all,
-            None => cx
-                .aws()
-                .elb
-                .describe_target_health()
-                .target_group_arn(arn)
-                .send()
-                .await
-                .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?
-                .target_health_descriptions()
-                .to_vec(),
-        };
+        let all = super::elb::target_health(cx, arn).await?;
         let all = all.as_slice();
         let healthy = all
             .iter()
