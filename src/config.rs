@@ -96,9 +96,11 @@ pub const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
 /// `neo4j/mcp:<changie version>`, i.e. `v1.5.3`); `mcp/neo4j` is Docker's catalog build of neo4j/mcp's main
 /// branch, not a release (docs/aws-behaviour.md, "The image").
 pub const DEFAULT_IMAGE: &str = "neo4j/mcp:v1.5.3";
-/// The header the interceptor puts the Neo4j credentials in: AgentCore does not pass an `Authorization` header
-/// set by an interceptor on to the target, and neo4j-mcp ≥ 1.4.0 reads the credentials from the header named by
-/// `NEO4J_HTTP_AUTH_HEADER_NAME` (docs/aws-behaviour.md, point 2).
+/// The header the interceptor puts the Neo4j credentials in. The AgentCore guide ("Header propagation with
+/// Gateway") says an `Authorization` header set by an interceptor *is* forwarded to the target; a custom header
+/// works under that reading and under any other (it only has to be allow-listed on the target), and neo4j-mcp ≥
+/// 1.4.0 reads the credentials from the header named by `NEO4J_HTTP_AUTH_HEADER_NAME` (docs/aws-behaviour.md,
+/// point 2).
 pub const DEFAULT_AUTH_HEADER: &str = "X-Neo4j-Authorization";
 pub const DEMO_PASSWORD: &str = "companies";
 pub const DEFAULT_CONFIG_FILE: &str = "neo4j-gw.toml";
@@ -575,78 +577,61 @@ fn split_list(v: &str) -> Vec<String> {
 /// The MCP protocol versions the gateway can be configured with (docs/aws-behaviour.md, point 6).
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
 
-/// Headers a target cannot allow and the gateway does not pass on from a request: the "Header restrictions" of
-/// the AgentCore developer guide's "Header propagation with Gateway" (with the prefixes in
-/// [`reserved_header`]), plus MCP's own transport headers. `Authorization` is not among them here: it cannot be
-/// allow-listed, but the guide says it *is* forwarded when the interceptor sets it (docs/aws-behaviour.md, point 2).
-pub const RESERVED_HEADERS: &[&str] = &[
-    "proxy-authorization",
-    "www-authenticate",
-    "accept",
-    "accept-charset",
-    "accept-encoding",
-    "accept-language",
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "content-language",
-    "content-location",
-    "content-range",
-    "cache-control",
-    "etag",
-    "expires",
-    "if-match",
-    "if-modified-since",
-    "if-none-match",
-    "if-range",
-    "if-unmodified-since",
-    "last-modified",
-    "pragma",
-    "vary",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "upgrade",
-    "host",
-    "user-agent",
-    "referer",
-    "from",
-    "range",
-    "accept-ranges",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "server",
-    "date",
-    "location",
-    "retry-after",
-    "set-cookie",
-    "cookie",
-    "content-security-policy",
-    "content-security-policy-report-only",
-    "strict-transport-security",
-    "x-content-type-options",
-    "x-frame-options",
-    "origin",
-    "x-real-ip",
-    "x-requested-with",
-    "x-csrf-token",
-    "x-amz-cf-id",
-    "x-cache",
-    "x-served-by",
-    "link",
-    "mcp-session-id",
-    "mcp-protocol-version",
-];
+/// The restricted headers of the AgentCore developer guide's "Header propagation with Gateway" (its table, the
+/// `X-Amzn-` rule), with neo4j-gw's stricter prefixes and MCP's transport headers: the ONE copy, shared with the
+/// gateway stand-in (`scripts/dataplane/gateway.py`), with its source inside (docs/aws-behaviour.md, point 2).
+pub const RESTRICTED_HEADERS_JSON: &str = include_str!("../data/agentcore-restricted-headers.json");
 
-/// True for a header name the gateway will not pass from the interceptor to the target.
+/// The restricted-header list, read from [`RESTRICTED_HEADERS_JSON`].
+pub struct RestrictedHeaders {
+    /// Lower-case exact names: the guide's table and MCP's transport headers.
+    pub names: Vec<String>,
+    /// Lower-case prefixes: the guide's `X-Amzn-` and neo4j-gw's stricter families.
+    pub prefixes: Vec<String>,
+    /// Lower-case prefix excepted from the guide's `X-Amzn-` rule.
+    pub except: String,
+}
+
+pub fn restricted_headers() -> &'static RestrictedHeaders {
+    static LIST: std::sync::LazyLock<RestrictedHeaders> = std::sync::LazyLock::new(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(RESTRICTED_HEADERS_JSON).expect("the embedded header list is JSON");
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).map(str::to_ascii_lowercase).collect())
+                .unwrap_or_default()
+        };
+        let mut names = strings(&doc["guide_table"]);
+        names.extend(strings(&doc["project_names"]["names"]));
+        let mut prefixes = strings(&doc["project_prefixes"]["prefixes"]);
+        prefixes.extend(doc["guide_prefix"]["prefix"].as_str().map(str::to_ascii_lowercase));
+        let except = doc["guide_prefix"]["except"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        RestrictedHeaders {
+            names,
+            prefixes,
+            except,
+        }
+    });
+    &LIST
+}
+
+/// True for a header name the gateway will not pass from the interceptor to the target. `Authorization` is not
+/// one here: it cannot be allow-listed, but the guide says it *is* forwarded when the interceptor sets it
+/// (docs/aws-behaviour.md, point 2).
 pub fn reserved_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    RESERVED_HEADERS.contains(&n.as_str())
-        || n.starts_with("x-forwarded-")
-        || n.starts_with("cf-")
-        || n.starts_with("sec-websocket-")
-        || (n.starts_with("x-amzn-") && !n.starts_with("x-amzn-bedrock-agentcore-runtime-custom-"))
+    if n == "authorization" {
+        return false;
+    }
+    let list = restricted_headers();
+    list.names.contains(&n)
+        || list
+            .prefixes
+            .iter()
+            .any(|p| n.starts_with(p.as_str()) && !(n.starts_with(list.except.as_str()) && !list.except.is_empty()))
 }
 
 fn validate_auth_header(v: &str) -> std::result::Result<String, String> {
@@ -1005,6 +990,12 @@ mod tests {
             );
         }
         assert!(up(&[("auth_header", "X-Db-Auth")]).is_ok());
+        // Issue 17: the whole table of the guide, from the one shared list; and the guide's X-Amzn- exception.
+        for added in ["X-XSS-Protection", "Viewport-Width", "Access-Control-Max-Age", "CF-Ray", "Save-Data"] {
+            assert!(up(&[("auth_header", added)]).is_err(), "{added}");
+        }
+        assert!(restricted_headers().names.len() >= 100);
+        assert!(up(&[("auth_header", "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Db")]).is_ok());
         // Authorization cannot be allow-listed, but the gateway forwards it when the interceptor sets it.
         assert!(up(&[("auth_header", "Authorization")]).is_ok());
         assert!(up(&[("auth_header", "1-bad")]).is_err());

@@ -219,3 +219,53 @@ fn config_file_and_environment_precedence() {
         r.stderr
     );
 }
+
+/// Issue 17: every header of the AgentCore guide's restricted list (the one data file the CLI embeds and the
+/// gateway stand-in loads) is refused as `auth_header` before any AWS call — `Authorization` excepted, which the
+/// gateway forwards when the interceptor sets it.
+#[test]
+fn every_restricted_header_is_refused_as_the_credentials_header() {
+    let list: serde_json::Value =
+        serde_json::from_str(include_str!("../data/agentcore-restricted-headers.json")).unwrap();
+    let mut names: Vec<String> = list["guide_table"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .filter(|n| n != "Authorization")
+        .collect();
+    names.extend(["X-Amzn-Trace-Id".to_owned(), "Mcp-Session-Id".to_owned()]);
+    // The names the list lacked before issue 17 are among them.
+    for added in [
+        "X-XSS-Protection",
+        "Referrer-Policy",
+        "Permissions-Policy",
+        "Cross-Origin-Opener-Policy",
+        "Access-Control-Allow-Origin",
+        "Accept-CH",
+        "Accept-CH-Lifetime",
+        "DPR",
+        "Width",
+        "Viewport-Width",
+        "Downlink",
+        "ECT",
+        "RTT",
+        "Save-Data",
+        "Clear-Site-Data",
+        "Feature-Policy",
+        "Expect-CT",
+        "Public-Key-Pins",
+        "Public-Key-Pins-Report-Only",
+    ] {
+        assert!(names.iter().any(|n| n == added), "{added} is not in the list");
+    }
+    let emu = Emulator::start();
+    let st = Stack::new(&emu, "headers");
+    for name in &names {
+        let flag = format!("--auth-header={name}");
+        let r = st.run(&up(&[Box::leak(flag.into_boxed_str())]));
+        assert_eq!(r.code, 2, "{name}: exit {}\n{}", r.code, r.stderr);
+        assert!(r.stderr.contains("--auth-header"), "{name}: {}", r.stderr);
+        assert!(r.calls.is_empty(), "{name}: made AWS calls {:?}", r.calls);
+    }
+}

@@ -37,6 +37,7 @@ import json
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,76 +52,28 @@ PAGE_SIZE = 2  # tools per tools/list page: small, so clients must follow nextCu
 SERVER_VERSION = "1.0.0"
 
 # Header names a target cannot allow: the restricted headers of the AgentCore developer guide, "Header propagation
-# with Gateway" (plus the prefixes in _restricted), and MCP's transport headers (docs/aws-behaviour.md, point 2).
+# with Gateway", with neo4j-gw's stricter prefixes and MCP's transport headers — the ONE list, shared with the CLI's
+# `auth_header` check (src/config.rs embeds the same file), source inside (docs/aws-behaviour.md, point 2).
 # `Authorization` cannot be allowed either, but is forwarded when the interceptor sets it.
-RESTRICTED_HEADERS = {
-    "proxy-authorization",
-    "www-authenticate",
-    "accept",
-    "accept-charset",
-    "accept-encoding",
-    "accept-language",
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "content-language",
-    "content-location",
-    "content-range",
-    "cache-control",
-    "etag",
-    "expires",
-    "if-match",
-    "if-modified-since",
-    "if-none-match",
-    "if-range",
-    "if-unmodified-since",
-    "last-modified",
-    "pragma",
-    "vary",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "upgrade",
-    "host",
-    "user-agent",
-    "referer",
-    "from",
-    "range",
-    "accept-ranges",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "server",
-    "date",
-    "location",
-    "retry-after",
-    "set-cookie",
-    "cookie",
-    "content-security-policy",
-    "content-security-policy-report-only",
-    "strict-transport-security",
-    "x-content-type-options",
-    "x-frame-options",
-    "origin",
-    "x-real-ip",
-    "x-requested-with",
-    "x-csrf-token",
-    "x-amz-cf-id",
-    "x-cache",
-    "x-served-by",
-    "link",
-    "mcp-session-id",
-    "mcp-protocol-version",
-}
+RESTRICTED_HEADERS_FILE = Path(__file__).resolve().parents[2] / "data" / "agentcore-restricted-headers.json"
+
+
+def _load_restricted() -> tuple[frozenset[str], tuple[str, ...], str]:
+    doc = json.loads(RESTRICTED_HEADERS_FILE.read_text())
+    names = {n.lower() for n in doc["guide_table"]} | {n.lower() for n in doc["project_names"]["names"]}
+    names.discard("authorization")
+    prefixes = tuple(p.lower() for p in doc["project_prefixes"]["prefixes"]) + (doc["guide_prefix"]["prefix"].lower(),)
+    return frozenset(names), prefixes, doc["guide_prefix"]["except"].lower()
+
+
+RESTRICTED_HEADERS, _RESTRICTED_PREFIXES, _RESTRICTED_EXCEPT = _load_restricted()
 
 
 def _restricted(name: str) -> bool:
     n = name.lower()
-    return (
-        n in RESTRICTED_HEADERS
-        or n.startswith(("x-forwarded-", "cf-", "sec-websocket-", ":"))
-        or (n.startswith("x-amzn-") and not n.startswith("x-amzn-bedrock-agentcore-runtime-custom-"))
-    )
+    if n in RESTRICTED_HEADERS:
+        return True
+    return any(n.startswith(p) for p in _RESTRICTED_PREFIXES) and not n.startswith(_RESTRICTED_EXCEPT)
 
 
 _sync_lock = threading.Lock()

@@ -2,9 +2,13 @@
 //! as an `mcpServer` target without a credential provider (the interceptor supplies Neo4j's Basic auth per
 //! request; the SDK makes `credentialProviderConfigurations` optional).
 //!
-//! Creating or updating a target makes the gateway call the endpoint (initialize, tools/list) to index the
-//! tools, so the target depends on the ECS service (whose `wait_ready` guarantees a healthy target in the target
-//! group) and the DNS record (whose `wait_ready` guarantees `INSYNC`). A target whose synchronisation failed is
+//! The AgentCore guide ("MCP servers targets") describes an implicit synchronisation — the gateway calls the
+//! endpoint (a protocol handshake, `tools/list`) at CreateGatewayTarget and UpdateGatewayTarget — for targets in
+//! DEFAULT listing mode; this target is DYNAMIC ([`LISTING_MODE`]), for which the guide describes listing at
+//! request time and says nothing about a contact at creation (docs/aws-behaviour.md, point 1: the stand-in takes
+//! the stricter reading). Either way the target depends on the ECS service (whose `wait_ready` guarantees a
+//! healthy target in the target group) and the DNS record (whose `wait_ready` guarantees `INSYNC`), so that the
+//! server answers whenever the gateway first calls it. A target whose synchronisation failed is
 //! reported as drift and re-synchronised by the next `up`; a target that failed to be created is replaced.
 //!
 //! Targets carry no tags: a target of the stack's name on the stack's own gateway is the stack's.

@@ -76,3 +76,42 @@ def test_listener_rule_conditions():
     assert _condition_holds(path, "h", "/mcp", "GET", {}, "1.2.3.4") and not _condition_holds(path, "h", "/MCP", "GET", {}, "1.2.3.4")
     source = {"Field": "source-ip", "SourceIpConfig": {"Values": ["203.0.113.0/24"]}}
     assert _condition_holds(source, "h", "/", "GET", {}, "203.0.113.10") and not _condition_holds(source, "h", "/", "GET", {}, "198.51.100.1")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Issue 17: the restricted headers — one list, read by the CLI and by the gateway stand-in
+# --------------------------------------------------------------------------------------------------------------
+
+from pathlib import Path
+
+from dataplane.gateway import RESTRICTED_HEADERS_FILE, Gateways, _restricted
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_stand_in_refuses_every_header_of_the_guides_table():
+    table = json.loads(RESTRICTED_HEADERS_FILE.read_text())["guide_table"]
+    assert len(table) >= 99
+    for name in table:
+        assert name == "Authorization" or _restricted(name), name
+        assert name == "Authorization" or _restricted(name.upper()), name
+    assert _restricted("X-Amzn-Trace-Id") and not _restricted("X-Amzn-Bedrock-AgentCore-Runtime-Custom-Db")
+    assert not _restricted("X-Neo4j-Authorization") and not _restricted("X-Neo4j-Gw-Origin")
+
+
+def test_an_allow_listed_restricted_header_is_not_forwarded():
+    target = {"metadataConfiguration": {"allowedRequestHeaders": ["X-Neo4j-Authorization", "Viewport-Width", "X-XSS-Protection"]}}
+    out = Gateways._forwarded(None, target, {"Viewport-Width": "1", "X-XSS-Protection": "0"}, {"X-Neo4j-Authorization": "Basic x"})
+    assert out == {"X-Neo4j-Authorization": "Basic x"}
+
+
+def test_there_is_one_copy_of_the_list():
+    """The CLI embeds the same file; no other source spells the names the list added in issue 17."""
+    config = (REPO / "src" / "config.rs").read_text()
+    assert 'include_str!("../data/agentcore-restricted-headers.json")' in config
+    for path in list((REPO / "src").rglob("*.rs")) + list((REPO / "scripts").rglob("*.py")) + list((REPO / "lambda").rglob("*.py")):
+        if "tests" in path.parts:
+            continue
+        text = path.read_text().split("#[cfg(test)]")[0].lower()  # unit tests may name examples
+        for name in ("viewport-width", "x-xss-protection", "public-key-pins", "proxy-authorization"):
+            assert f'"{name}"' not in text, f"{path} has its own copy of {name}"
