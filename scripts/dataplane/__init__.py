@@ -172,6 +172,9 @@ class DataPlane:
             time.sleep(0.01)
         from . import states
 
+        from . import iam
+
+        iam.install()
         self.gateways.install_control_plane_hooks()
         self.install_health_checks()
         states.install()

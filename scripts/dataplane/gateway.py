@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from .alb import ConnectFailed, LoadBalancers
+from . import iam
 from .aws import Aws, NotFound
 from .cognito import TokenCheck
 from .lambda_runtime import InvokeError, LambdaRuntime
@@ -77,6 +78,15 @@ def _restricted(name: str) -> bool:
 
 
 _sync_lock = threading.Lock()
+
+
+def _exception_text(gateway: dict[str, Any], generic: str, detail: Any) -> str:
+    """What the caller is told about a failure of the gateway's own: botocore `CreateGatewayRequest.exceptionLevel`
+    — "If the value is omitted, a generic error message is returned to the end user"; with `DEBUG` the stand-in
+    adds the underlying error (the wording of AWS's detailed message is not documented: an assumption)."""
+    if gateway.get("exceptionLevel") == "DEBUG":
+        return f"{generic} ({detail})"
+    return generic
 
 
 def _jsonrpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
@@ -243,10 +253,12 @@ class Gateways:
                 "mcp": {"rawGatewayRequest": {"body": raw}, "gatewayRequest": gateway_request},
             }
             try:
+                self._may_invoke(gateway, arn, region)
                 invocation = await asyncio.to_thread(self.lambdas.invoke, arn, event)
             except InvokeError as e:
                 return JSONResponse(
-                    _jsonrpc_error(body.get("id"), -32603, f"Interceptor invocation failed: {e.kind}"), status_code=500
+                    _jsonrpc_error(body.get("id"), -32603, _exception_text(gateway, f"Interceptor invocation failed: {e.kind}", e)),
+                    status_code=500,
                 )
             out = invocation.result if isinstance(invocation.result, dict) else {}
             if out.get("interceptorOutputVersion") != "1.0":
@@ -282,6 +294,24 @@ class Gateways:
         if method == "tools/call":
             return await self._tools_call(gateway, region, body, (client_headers, interceptor_headers))
         return JSONResponse(_jsonrpc_error(request_id, -32601, f"Method not found: {method}"))
+
+    @staticmethod
+    def _may_invoke(gateway: dict[str, Any], function_arn: str, region: str) -> None:
+        """AgentCore invokes the interceptor with the gateway's role: the role must trust the service (with its
+        trust policy's conditions on the source account and gateway) and allow lambda:InvokeFunction on the
+        function (AgentCore guide, gateway prerequisites: an identity policy suffices in the same account).
+        A denial is an invoke failure of kind AccessDeniedException (iam.py)."""
+        role = gateway.get("roleArn") or ""
+        gateway_arn = gateway.get("gatewayArn") or ""
+        try:
+            iam.assume(
+                role,
+                "bedrock-agentcore.amazonaws.com",
+                {"aws:SourceAccount": gateway_arn.split(":")[4] if gateway_arn.count(":") >= 5 else "", "aws:SourceArn": gateway_arn},
+            )
+            iam.check(role, "lambda:InvokeFunction", function_arn, session=gateway.get("gatewayId") or "gateway")
+        except iam.AccessDenied as e:
+            raise InvokeError("AccessDeniedException", str(e)) from None
 
     def _unauthorized(self, request: Any, reason: str, authorizer: dict[str, Any]) -> Any:
         """The guide's "Scope advertisement in authentication challenges": 401 for no or an invalid token, 403 with

@@ -4,7 +4,8 @@ environment variables, handler and timeout — one warm environment per version 
 configuration, as Lambda keeps one until the function changes. The function's log lines go to its CloudWatch Logs
 group `/aws/lambda/<name>` in a stream named like Lambda's (`YYYY/MM/DD/[$LATEST]<id>`).
 
-Lambda's states are honoured: a function whose State is not Active or whose last update failed is not invoked
+The function runs with an STS session of its execution role: what it may do in AWS is what the role's policies
+allow, as moto authorises each of its requests (iam.py). Lambda's states are honoured: a function whose State is not Active or whose last update failed is not invoked
 (Lambda answers ResourceConflictException / the invoke fails).
 """
 
@@ -23,6 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
+from . import iam
 from .aws import Aws
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_worker.py")
@@ -57,11 +59,16 @@ class _Environment:
         self.dir = tempfile.TemporaryDirectory(prefix=f"lambda-{self.name}-")
         with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as z:
             z.extractall(self.dir.name)
+        # Lambda assumes the function's execution role and hands the session to the function: every AWS call the
+        # function makes is authorised against the role's policies as stored now (iam.py).
+        try:
+            credentials = iam.role_session(fn.role, "lambda.amazonaws.com", self.name, region)
+        except iam.AccessDenied as e:
+            self.dir.cleanup()
+            raise InvokeError("AccessDeniedException", f"The role defined for the function cannot be assumed by Lambda: {e}") from None
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "AWS_ACCESS_KEY_ID": "lambda",
-            "AWS_SECRET_ACCESS_KEY": "lambda",
-            "AWS_SESSION_TOKEN": "lambda",
+            **credentials,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             # Every AWS call the function makes goes to the emulator (boto3 honours AWS_ENDPOINT_URL).

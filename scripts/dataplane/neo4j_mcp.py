@@ -43,6 +43,7 @@ from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent
 
+from . import iam
 from .aws import Aws
 from .neo4j_dbms import Neo4jError, Neo4jStandIn
 
@@ -341,6 +342,7 @@ class TaskServer:
     listen: tuple[str, int] | None = None  # where uvicorn listens on loopback
     server: Any = None
     log_lines: list[tuple[int, str]] = field(default_factory=list)
+    retry: bool = False  # the start failed for a reason a replacement task may not meet (IAM): try again
 
 
 class ConnectionRefused(Exception):
@@ -393,12 +395,42 @@ class Tasks:
         if group and options.get("awslogs-stream-prefix"):
             stream = f"{options['awslogs-stream-prefix']}/{container['name']}/{task['taskArn'].rsplit('/', 1)[-1]}"
         log = self._log(ts, group, stream)
+        # ECS starts the task with the task execution role: it must trust ecs-tasks.amazonaws.com, read each of the
+        # container's secrets and create and write its log stream (iam.py); otherwise the task stops with ECS's
+        # ResourceInitializationError, and the next task ECS starts in its place tries again.
+        execution_role = definition.get("executionRoleArn") or ""
+        session = task["taskArn"].rsplit("/", 1)[-1]
+        if group and stream:
+            log_stream_arn = f"arn:aws:logs:{region}:{task['taskArn'].split(':')[4]}:log-group:{group}:log-stream:{stream}"
+            try:
+                iam.assume(execution_role, "ecs-tasks.amazonaws.com")
+                iam.check(execution_role, "logs:CreateLogStream", log_stream_arn, session)
+                iam.check(execution_role, "logs:PutLogEvents", log_stream_arn, session)
+            except iam.AccessDenied as e:
+                ts.error = (
+                    "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 "
+                    f"times: failed to create Cloudwatch log stream: AccessDeniedException: {e}"
+                )
+                ts.retry = True
+                return ts
         try:
             for secret in container.get("secrets", []):
                 # valueFrom: <secret arn>:<json key>:<version stage>:<version id>
                 arn, _, rest = secret["valueFrom"].partition(":secret:")
                 name_and_key = rest.split(":")
                 secret_arn = f"{arn}:secret:{name_and_key[0]}"
+                try:
+                    iam.assume(execution_role, "ecs-tasks.amazonaws.com")
+                    iam.check(execution_role, "secretsmanager:GetSecretValue", secret_arn, session)
+                except iam.AccessDenied as e:
+                    ts.error = (
+                        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                        "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
+                        f"time(s): AccessDeniedException: {e}"
+                    )
+                    ts.retry = True
+                    log(ts.error)
+                    return ts
                 value = self.aws.secret_string(region, secret_arn)
                 key = name_and_key[1] if len(name_and_key) > 1 else ""
                 env[secret["name"]] = str(json.loads(value)[key]) if key else value
@@ -425,7 +457,7 @@ class Tasks:
             raise ConnectionRefused(f"no running task has the address {ip}")
         with self._lock:
             ts = self._servers.get(task["taskArn"])
-            if ts is None:
+            if ts is None or ts.retry:
                 ts = self._start(region, task)
                 self._servers[task["taskArn"]] = ts
         if ts.error is not None:
