@@ -129,7 +129,7 @@ class DataPlane:
         path = request.url.path
         if path == "/_dataplane/neo4j" and request.method == "PUT":
             doc = await request.json()
-            self.neo4j.register(doc["uri"], doc.get("users", {}), doc.get("databases", ["neo4j"]))
+            self.neo4j.register(doc["uri"], doc.get("users", {}), doc.get("databases", ["neo4j"]), doc.get("without_apoc", []))
             return JSONResponse({"ok": True})
         if path == "/_dataplane/neo4j/password" and request.method == "POST":
             doc = await request.json()

@@ -2,7 +2,8 @@
 users with passwords and named databases. It answers just enough Cypher for the data path's tests — the query
 type that `EXPLAIN` reports (read, write, schema), `RETURN` of literals and parameters, a schema — and refuses
 what Neo4j refuses: wrong credentials (Neo.ClientError.Security.Unauthorized), a bearer token it has no SSO
-for, an unknown database, an address nothing listens on.
+for, an unknown database, an address nothing listens on, and `apoc.meta.schema` in a database without the APOC
+plugin (Neo.ClientError.Procedure.ProcedureNotFound; a per-database property, default installed).
 
 It holds no real data. Tests and the local demo register DBMSs and change passwords through the data plane's
 control endpoint (`/_dataplane/neo4j`); the public demo database `demo.neo4jlabs.com:7687` (user and password
@@ -35,6 +36,15 @@ class Neo4jError(Exception):
 class Database:
     schema: list[dict[str, Any]] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    # Whether the APOC plugin (with its `meta` component: apoc.meta.schema) is installed. neo4j/mcp v1.5.3 checks it
+    # at the first initialize and needs it for get-schema.
+    apoc: bool = True
+
+
+APOC_MISSING = (
+    "There is no procedure with the name `apoc.meta.schema` registered for this database instance. Please ensure "
+    "you've spelled the procedure name correctly and that the procedure is properly deployed."
+)
 
 
 @dataclass
@@ -109,11 +119,13 @@ class Neo4jStandIn:
         self._dbms: dict[str, Dbms] = {}
         self.register(f"neo4j+s://{DEMO_ADDRESS}", {"companies": "companies"}, ["companies"])
 
-    def register(self, uri: str, users: dict[str, str], databases: list[str]) -> None:
+    def register(self, uri: str, users: dict[str, str], databases: list[str], without_apoc: list[str] | None = None) -> None:
         with self._lock:
             self._dbms[address(uri)] = Dbms(
                 users=dict(users),
-                databases={name: Database(schema=_demo_schema()) for name in databases},
+                databases={
+                    name: Database(schema=_demo_schema(), apoc=name not in (without_apoc or [])) for name in databases
+                },
             )
 
     def set_password(self, uri: str, user: str, password: str) -> None:
@@ -165,8 +177,17 @@ class Neo4jStandIn:
         return [row]
 
     def schema(self, uri: str, database: str, auth: tuple[str, ...]) -> list[dict[str, Any]]:
+        """`CALL apoc.meta.schema(...)`: the schema, or ProcedureNotFound without APOC."""
         with self._lock:
-            return list(self._session(uri, database, auth).schema)
+            db = self._session(uri, database, auth)
+            if not db.apoc:
+                raise Neo4jError("Neo.ClientError.Procedure.ProcedureNotFound", APOC_MISSING)
+            return list(db.schema)
+
+    def has_apoc_meta_schema(self, uri: str, database: str, auth: tuple[str, ...]) -> bool:
+        """`SHOW PROCEDURES YIELD name WHERE name = 'apoc.meta.schema' RETURN count(name) > 0`."""
+        with self._lock:
+            return self._session(uri, database, auth).apoc
 
 
 def _demo_schema() -> list[dict[str, Any]]:

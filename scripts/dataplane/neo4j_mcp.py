@@ -14,14 +14,17 @@ as it would on AWS:
 
 Routes (v1.5.3 `internal/server/server.go`, `middleware.go`): `GET /healthz` → 200 `{"status":"ok"}` without
 credentials (other methods 405); `/mcp` POST and OPTIONS only (others 405); any other path 404. Authentication
-on `/mcp`: a non-default NEO4J_HTTP_AUTH_HEADER_NAME header's value is copied into Authorization; `Bearer` first
-(empty → 401), then `Basic` (empty user or password → 401); without credentials only `ping` and `tools/list`
+on `/mcp`: a non-default NEO4J_HTTP_AUTH_HEADER_NAME header's value is copied into Authorization; `Bearer ` first,
+case-sensitive (empty → 401), then `Basic` (empty user or password → 401); without credentials only `ping` and `tools/list`
 pass, each only with its NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flag (body at most 4 KiB, else 413); everything
 else — `initialize` included — is 401 `Unauthorized: Basic or Bearer authentication required` (text/plain, two
 WWW-Authenticate headers). Credentials are checked by Neo4j only when a tool runs: a wrong password is an
 `isError: true` tool result, not an HTTP error.
 
-Tools: get-schema, read-cypher {query, params} (runs EXPLAIN first and refuses anything but a read query with an
+The first authenticated `initialize` runs v1.5.3's start-up checks (`RETURN 1`, APOC's apoc.meta.schema present)
+with its credentials; a failure is logged ("Error during verification") and retried at the next one.
+
+Tools: get-schema (apoc.meta.schema: without APOC an isError result with Neo4j's ProcedureNotFound), read-cypher {query, params} (runs EXPLAIN first and refuses anything but a read query with an
 isError result), write-cypher — absent from the list when NEO4J_READ_ONLY is true (a call to it is JSON-RPC error
 -32602 "tool 'write-cypher' not found").
 """
@@ -137,10 +140,12 @@ class Settings:
 
 
 def _credentials(authorization: str | None) -> tuple[str, ...] | None | str:
-    """('bearer', token) / ('basic', user, password); None when absent; an error text when malformed."""
+    """('bearer', token) / ('basic', user, password); None when absent; an error text when malformed.
+    v1.5.3 middleware.go: `strings.CutPrefix(authHeader, "Bearer ")` — case-sensitive, so `bearer x` is no
+    bearer token; then Go's `r.BasicAuth()`, whose "Basic " prefix is case-insensitive (net/http EqualFold)."""
     if not authorization:
         return None
-    if authorization[:7].lower() == "bearer ":
+    if authorization.startswith("Bearer "):
         token = authorization[7:].strip()
         return ("bearer", token) if token else "Unauthorized: Bearer token is empty"
     if authorization[:6].lower() == "basic ":
@@ -186,7 +191,7 @@ def build_app(settings: Settings, dbms: Neo4jStandIn, log: Any) -> Any:
         auth = auth_of(ctx)
         if auth is None:
             return failed("failed to execute read query: no credentials in the request")
-        try:
+        try:  # v1.5.3 get_schema_handler.go: CALL apoc.meta.schema(...); an error is returned as its text
             return ok(json.dumps(dbms.schema(settings.uri, settings.database, auth)))
         except Neo4jError as e:
             return failed(f"failed to execute read query: {e}")
@@ -212,6 +217,35 @@ def build_app(settings: Settings, dbms: Neo4jStandIn, log: Any) -> Any:
             return ok(json.dumps(dbms.run(settings.uri, settings.database, auth, query, params or {})))
         except Neo4jError as e:
             return failed(f"failed to execute read query: {e}")
+
+    verified = {"done": False}
+    verify_lock = threading.Lock()
+
+    def verify_requirements(auth: tuple[str, ...]) -> None:
+        """v1.5.3 server.go, the BeforeInitialize hook of HTTP mode: once per server, with the initialize request's
+        credentials, `RETURN 1 as first`, then the APOC check (`SHOW PROCEDURES … 'apoc.meta.schema' …`). A failure
+        is only logged ("Error during verification") and retried at the next initialize; the initialize itself
+        goes on."""
+        with verify_lock:
+            if verified["done"]:
+                return
+            log('level=INFO msg="Verify server requirements..."')
+            try:
+                dbms.run(settings.uri, settings.database, auth, "RETURN 1 as first", {})
+            except Neo4jError as e:
+                error = f"impossible to verify connectivity with the Neo4j instance: failed to execute read query: {e}"
+                log(f'level=ERROR msg="Error during verification" error="{error}"')
+                return
+            try:
+                apoc = dbms.has_apoc_meta_schema(settings.uri, settings.database, auth)
+            except Neo4jError as e:
+                log(f'level=ERROR msg="Error during verification" error="failed to check for APOC availability: {e}"')
+                return
+            if not apoc:
+                error = "please ensure the APOC plugin is installed and includes the 'meta' component"
+                log(f'level=ERROR msg="Error during verification" error="{error}"')
+                return
+            verified["done"] = True
 
     tool_names = {"get-schema", "read-cypher"}
     if not settings.read_only:
@@ -303,6 +337,8 @@ def build_app(settings: Settings, dbms: Neo4jStandIn, log: Any) -> Any:
             message = json.loads(body) if method == "POST" else None
         except ValueError:
             message = None
+        if isinstance(message, dict) and message.get("method") == "initialize" and isinstance(creds, tuple):
+            verify_requirements(creds)
         if isinstance(message, dict) and message.get("method") == "tools/call":
             name = (message.get("params") or {}).get("name")
             if name not in tool_names:

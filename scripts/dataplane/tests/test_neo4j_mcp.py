@@ -162,3 +162,79 @@ def test_defaults_and_versions():
     assert image_version("mcp/neo4j:latest") is None
     old = Settings.load({**ENV, "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST": "true"}, "mcp/neo4j:1.4.2")
     assert not old.allow_tools_list and not old.healthz  # the flag came in 1.4.3, /healthz in 1.5.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Issue 17: as strict as v1.5.3 — case-sensitive Bearer, the start-up checks, get-schema without APOC
+# --------------------------------------------------------------------------------------------------------------
+
+
+def standalone(without_apoc=()):
+    dbms = Neo4jStandIn()
+    dbms.register(URI, {"neo4j": "secret-pw"}, ["movies"], list(without_apoc))
+    lines: list[str] = []
+    client = TestClient(build_app(Settings.load(ENV, "neo4j/mcp:v1.5.3"), dbms, lines.append))
+    client.__enter__()
+    return client, lines
+
+
+def test_bearer_is_case_sensitive_and_basic_is_not():
+    """middleware.go: strings.CutPrefix(authHeader, "Bearer "); then Go's BasicAuth (EqualFold on "Basic ")."""
+    c, _ = standalone()
+    try:
+        lower = c.post("/mcp", json=INIT, headers={**ACCEPT, "x-neo4j-authorization": "bearer some-token"})
+        assert lower.status_code == 401 and lower.text.strip() == UNAUTHORIZED
+        upper = c.post("/mcp", json=INIT, headers={**ACCEPT, "x-neo4j-authorization": "Bearer some-token"})
+        assert upper.status_code == 200
+        basic_lower = basic("neo4j", "secret-pw").replace("Basic ", "basic ")
+        assert c.post("/mcp", json=INIT, headers={**ACCEPT, "x-neo4j-authorization": basic_lower}).status_code == 200
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_the_first_initialize_verifies_return_1_and_apoc_and_only_logs_a_failure():
+    """server.go: the BeforeInitialize hook runs verifyRequirements once, with the request's credentials; an error
+    is logged ("Error during verification") and the initialize goes on; a success is not repeated."""
+    good = {**ACCEPT, "x-neo4j-authorization": basic("neo4j", "secret-pw")}
+    c, lines = standalone(without_apoc=["movies"])
+    try:
+        assert c.post("/mcp", json=INIT, headers=good).status_code == 200
+        assert any("Error during verification" in l and "APOC plugin is installed" in l for l in lines), lines
+        assert c.post("/mcp", json=INIT, headers=good).status_code == 200
+        assert sum("Verify server requirements" in l for l in lines) == 2  # a failure is tried again
+    finally:
+        c.__exit__(None, None, None)
+    c, lines = standalone()
+    try:
+        wrong = {**ACCEPT, "x-neo4j-authorization": basic("neo4j", "wrong")}
+        assert c.post("/mcp", json=INIT, headers=wrong).status_code == 200
+        assert any("impossible to verify connectivity" in l and "Unauthorized" in l for l in lines), lines
+        for _ in range(2):
+            assert c.post("/mcp", json=INIT, headers=good).status_code == 200
+        assert sum("Verify server requirements" in l for l in lines) == 2  # verified once, then never again
+        assert not any("APOC" in l for l in lines)
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_get_schema_fails_without_apoc_as_neo4j_answers():
+    """get_schema_handler.go: CALL apoc.meta.schema(...); the error's text is the tool's isError result."""
+    good = {**ACCEPT, "x-neo4j-authorization": basic("neo4j", "secret-pw")}
+    schema = rpc("tools/call", {"name": "get-schema", "arguments": {}})
+    c, _ = standalone(without_apoc=["movies"])
+    try:
+        result = c.post("/mcp", json=schema, headers=good).json()["result"]
+        text = result["content"][0]["text"]
+        assert result["isError"] is True
+        assert text.startswith("failed to execute read query: Neo4jError: Neo.ClientError.Procedure.ProcedureNotFound")
+        assert "apoc.meta.schema" in text
+        # read-cypher does not need APOC.
+        r = c.post("/mcp", json=rpc("tools/call", {"name": "read-cypher", "arguments": {"query": "RETURN 1 AS n"}}), headers=good)
+        assert r.json()["result"].get("isError") is not True
+    finally:
+        c.__exit__(None, None, None)
+    c, _ = standalone()
+    try:
+        assert c.post("/mcp", json=schema, headers=good).json()["result"].get("isError") is not True
+    finally:
+        c.__exit__(None, None, None)
