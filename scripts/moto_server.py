@@ -92,6 +92,22 @@ def patch_agentcore_update_transitions() -> None:
         wrap(cls, "update", update)
 
 
+def patch_agentcore_update_exception_level() -> None:
+    """AgentCore's UpdateGateway takes the gateway's whole configuration (name, role, protocol and authorizer are
+    required), and `exceptionLevel` has one value, DEBUG ("If the value is omitted, a generic error message is
+    returned to the end user"): an update without it turns DEBUG off — the only way to turn it off. moto keeps the
+    old value when the field is omitted. (That AWS clears it is the reading neo4j-gw relies on; docs/emulator.md.)
+    moto already stores exceptionLevel at CreateGateway and returns it from GetGateway."""
+    from moto.bedrockagentcorecontrol.models import Gateway
+
+    def update(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> None:
+        call = bound(original, self, *args, **kwargs)
+        original(self, *args, **kwargs)
+        self.exception_level = call.get("exception_level")
+
+    wrap(Gateway, "update", update)
+
+
 def patch_agentcore_gateway_ids() -> None:
     """AWS gateway ids are '<lower-cased name>-<10 chars [0-9a-z]>' (API pattern `([0-9a-z][-]?){1,100}-[0-9a-z]{10}`),
     the ARN ends in 'gateway/<id>' and gatewayUrl is 'https://<id>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp'.
@@ -1146,6 +1162,7 @@ def patch_not_implemented_as_501() -> None:
 def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_not_implemented_as_501()
     patch_agentcore_update_transitions()
+    patch_agentcore_update_exception_level()
     patch_agentcore_gateway_ids()
     patch_agentcore_create_idempotency()
     patch_agentcore_delete_rules(agentcore_delay_seconds)

@@ -345,6 +345,10 @@ pub struct SettingArgs {
     /// Name of the gateway target [default: neo4j-mcp]
     #[arg(long, help_heading = "Gateway")]
     pub target_name: Option<String>,
+    /// The gateway returns granular error messages (exceptionLevel DEBUG) instead of a generic one — for bring-up;
+    /// `--gateway-debug false` turns it off again [default: false]
+    #[arg(long, help_heading = "Gateway", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub gateway_debug: Option<String>,
 }
 
 impl GlobalArgs {
@@ -367,7 +371,7 @@ impl GlobalArgs {
 
 impl SettingArgs {
     pub fn flags(&self) -> BTreeMap<String, String> {
-        let pairs: [(&str, &Option<String>); 25] = [
+        let pairs: [(&str, &Option<String>); 26] = [
             ("domain_name", &self.domain_name),
             ("certificate_arn", &self.certificate_arn),
             ("subdomain", &self.subdomain),
@@ -391,6 +395,7 @@ impl SettingArgs {
             ("token_validity_minutes", &self.token_validity_minutes),
             ("auth_header", &self.auth_header),
             ("secret_cache_ttl", &self.secret_cache_ttl),
+            ("gateway_debug", &self.gateway_debug),
             ("protocol_versions", &self.protocol_versions),
             ("target_name", &self.target_name),
         ];

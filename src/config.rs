@@ -59,6 +59,7 @@ pub const KEYS: &[(&str, Option<&str>)] = &[
     ("protocol_versions", Some("2025-03-26,2025-06-18")),
     ("target_name", Some("neo4j-mcp")),
     ("token_endpoint", None),
+    ("gateway_debug", Some("false")),
 ];
 
 /// Keys that describe the deployment (recorded in the state file by `up`, used by `status` and `down`).
@@ -86,6 +87,7 @@ pub const RECORDED_KEYS: &[&str] = &[
     "token_validity_minutes",
     "auth_header",
     "secret_cache_ttl",
+    "gateway_debug",
     "protocol_versions",
     "target_name",
     "token_endpoint",
@@ -300,6 +302,9 @@ pub struct Settings {
     pub token_validity_minutes: i32,
     pub auth_header: String,
     pub secret_cache_ttl: u32,
+    /// The gateway's `exceptionLevel` = `DEBUG`: AgentCore returns granular error messages instead of a generic
+    /// one (for bring-up; off by default). docs/aws-behaviour.md, "The gateway's exception level".
+    pub gateway_debug: bool,
     pub protocol_versions: Vec<String>,
     pub target_name: String,
     pub token_endpoint: Option<String>,
@@ -454,6 +459,7 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
             .required("token_validity_minutes", |v| parse_range::<i32>(v, 5, 1440))?,
         auth_header: r.required("auth_header", validate_auth_header)?,
         secret_cache_ttl: r.required("secret_cache_ttl", |v| parse_range::<u32>(v, 0, 3600))?,
+        gateway_debug: r.required("gateway_debug", parse_bool)?,
         protocol_versions: r.required("protocol_versions", |v| {
             let list = split_list(v);
             match list

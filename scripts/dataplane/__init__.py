@@ -135,6 +135,10 @@ class DataPlane:
             doc = await request.json()
             self.neo4j.set_password(doc["uri"], doc["user"], doc["password"])
             return JSONResponse({"ok": True})
+        if path == "/_dataplane/neo4j/apoc" and request.method == "POST":
+            doc = await request.json()
+            self.neo4j.set_apoc(doc["uri"], doc["database"], bool(doc["installed"]))
+            return JSONResponse({"ok": True})
         if path == "/_dataplane/cognito/mint" and request.method == "POST":
             # A token as the Cognito stand-in issues it, with a chosen lifetime (negative: already expired).
             from .cognito import mint

@@ -135,6 +135,11 @@ class Neo4jStandIn:
                 raise KeyError(uri)
             dbms.users[user] = password
 
+    def set_apoc(self, uri: str, database: str, installed: bool) -> None:
+        """Installs or removes the APOC plugin of one database (as an operator would)."""
+        with self._lock:
+            self._dbms[address(uri)].databases[database].apoc = installed
+
     def writes(self, uri: str, database: str) -> list[str]:
         with self._lock:
             return list(self._dbms[address(uri)].databases[database].writes)

@@ -17,7 +17,7 @@ use crate::engine::{Engine, Report};
 use crate::error::{Error, Result};
 use crate::mcp::{self, Failure, Session};
 use crate::reach::Reach;
-use crate::resources::{Cx, gateway, interceptor_function};
+use crate::resources::{Cx, gateway, interceptor_function, task_roles};
 use crate::state::State;
 use rmcp::model::Tool;
 
@@ -25,6 +25,20 @@ use rmcp::model::Tool;
 const INTERCEPTOR_MESSAGES: &[&str] = &[
     "Neo4j credentials are temporarily unavailable",
     "The gateway could not obtain Neo4j credentials",
+];
+
+/// What the gateway answers when it cannot invoke the interceptor (the start of its message, any exception level).
+const INVOKE_FAILED: &str = "Interceptor invocation failed";
+
+/// The task execution role's node.
+const TASK_EXECUTION_ROLE: &str = task_roles::TASK_EXECUTION_ROLE.node;
+
+/// The IAM roles AWS acts with on the agent's path: the gateway's (invokes the interceptor), the interceptor's
+/// (reads the secrets), the task execution role (starts the server's task).
+const ROLES: &[&str] = &[
+    gateway::ROLE_NODE,
+    interceptor_function::ROLE_NODE,
+    TASK_EXECUTION_ROLE,
 ];
 
 /// One walk of the path: the token and the gateway URL.
@@ -243,6 +257,31 @@ impl<'a> Walk<'a> {
         if let Some(stream) = interceptor_function::newest_log_stream(&cx).await {
             evidence.insert("interceptor log stream".to_owned(), stream);
         }
+        // The roles of the path (issue 17): a policy or trust changed out of band is the likeliest cause of a hop
+        // that AWS refuses on a role's behalf; each drifted one is named, and `up` puts it back.
+        let drifted_roles: Vec<&str> = ROLES
+            .iter()
+            .copied()
+            .filter(|node| reports.get(*node).is_some_and(|r| !r.drift.is_empty()))
+            .collect();
+        for node in &drifted_roles {
+            if let Some(r) = reports.get(*node) {
+                let what: Vec<&str> = r.drift.iter().map(|d| d.attribute.as_str()).collect();
+                evidence.insert(
+                    format!("IAM role {node}"),
+                    format!("drifted ({}); `neo4j-gw up` restores it", what.join(", ")),
+                );
+            }
+        }
+        let role_drifted = |node: &str| drifted_roles.contains(&node);
+        if !self.engine.shared.settings.gateway_debug {
+            evidence.insert(
+                "gateway exception level".to_owned(),
+                "off: AgentCore answers failures with a generic message; `neo4j-gw up --gateway-debug` makes it \
+                 return its granular error (exceptionLevel DEBUG) while you bring the stack up"
+                    .to_owned(),
+            );
+        }
         let said = format!(
             "{failure} {}",
             probe.as_ref().map(|p| p.body.as_str()).unwrap_or_default()
@@ -258,12 +297,33 @@ impl<'a> Walk<'a> {
                  allowedScopes). Run `neo4j-gw status`: a drifted gateway authorizer is repaired by `neo4j-gw up`"
                     .to_owned(),
             )
+        } else if said.contains(INVOKE_FAILED) {
+            (
+                "gateway → interceptor (invoke)",
+                format!(
+                    "the gateway could not invoke the REQUEST interceptor: AgentCore invokes it with the gateway's \
+                     role, which must trust bedrock-agentcore.amazonaws.com and allow lambda:InvokeFunction on the \
+                     function{}",
+                    if role_drifted(gateway::ROLE_NODE) {
+                        " — the gateway role has drifted; `neo4j-gw up` restores it"
+                    } else {
+                        "; the interceptor function's own state (`neo4j-gw status`) is the other cause"
+                    }
+                ),
+            )
         } else if INTERCEPTOR_MESSAGES.iter().any(|m| said.contains(m)) {
             (
                 "interceptor",
-                "the REQUEST interceptor could not read the Neo4j credentials from the secret; its log stream \
-                 below says why (secret missing, not JSON, access denied)"
-                    .to_owned(),
+                format!(
+                    "the REQUEST interceptor could not read the Neo4j credentials (or the origin value) from its \
+                     secrets; its log stream below says why (secret missing, not JSON, access denied){}",
+                    if role_drifted(interceptor_function::ROLE_NODE) {
+                        " — the interceptor's role has drifted (it may read exactly the stack's secrets); \
+                         `neo4j-gw up` restores it"
+                    } else {
+                        ""
+                    }
+                ),
             )
         } else if target.is_some_and(|t| t.state != "present") {
             (
@@ -272,6 +332,16 @@ impl<'a> Walk<'a> {
                     "the gateway target is {}; `neo4j-gw up` synchronises or replaces it",
                     target.map(|t| t.state).unwrap_or("missing")
                 ),
+            )
+        } else if healthy.as_deref().is_some_and(|h| h.starts_with("0/"))
+            && role_drifted(TASK_EXECUTION_ROLE)
+        {
+            (
+                "MCP server's task (execution role)",
+                "the load balancer has no healthy target and the task execution role has drifted: ECS starts the \
+                 server's task with that role, which must read the task's secret and write its log stream \
+                 (ResourceInitializationError otherwise); `neo4j-gw up` restores the role"
+                    .to_owned(),
             )
         } else if healthy.as_deref().is_some_and(|h| h.starts_with("0/")) {
             (

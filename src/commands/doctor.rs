@@ -915,7 +915,67 @@ async fn deployed(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepared, args
         ),
     }
     tools_listable(r, env, engine, p).await;
+    database_has_apoc(r, env, engine, p).await;
     origin_lock(r, p, &reports);
+}
+
+/// What neo4j/mcp v1.5.3's get-schema answers when the database lacks APOC: it runs `CALL apoc.meta.schema(…)` and
+/// returns Neo4j's error as the tool's text (`get_schema_handler.go`), `Neo.ClientError.Procedure.ProcedureNotFound`.
+const APOC_MISSING: &[&str] = &["ProcedureNotFound", "apoc.meta.schema"];
+
+/// Whether the database has APOC, which the server's `get-schema` needs (v1.5.3 also checks it at its first
+/// `initialize`, but only logs the result): one `get-schema` call through the gateway, as an agent makes it. A
+/// read-only tool; nothing is changed in AWS or in Neo4j.
+async fn database_has_apoc(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepared) {
+    const CHECK: &str = "database: APOC";
+    let Some(state) = p.state.as_ref() else {
+        return r.skip(CHECK, "the stack is not deployed");
+    };
+    let mut walk = match Walk::new(engine, p, state, false) {
+        Ok(w) => w,
+        Err(e) => return r.skip(CHECK, e.to_string()),
+    };
+    if !walk.reachable() {
+        return r.skip(CHECK, walk.unreachable_reason());
+    }
+    let session = match walk.open(env).await {
+        Ok(s) => s,
+        Err(_) => return r.skip(CHECK, "the gateway cannot be reached (see `tools` above)"),
+    };
+    let tool = super::agent::qualified(&p.settings.target_name, "get-schema");
+    let result = session.call(&tool, serde_json::Map::new()).await;
+    session.close().await;
+    match result {
+        Ok(res) if res.is_error != Some(true) => r.pass(
+            CHECK,
+            format!("{tool} answered: the database {} has APOC (apoc.meta.schema)", p.settings.neo4j_database),
+        ),
+        Ok(res) => {
+            let text = crate::mcp::shorten(&crate::mcp::result_text(&res), 300);
+            if APOC_MISSING.iter().all(|m| text.contains(m)) {
+                r.fail(
+                    CHECK,
+                    format!(
+                        "the database {} lacks APOC: {tool} failed with {text}",
+                        p.settings.neo4j_database
+                    ),
+                    "install the APOC plugin (with its `meta` component: apoc.meta.schema) in the Neo4j database; \
+                     the Neo4j MCP server needs it for get-schema and checks it at start-up",
+                )
+            } else {
+                r.warn(
+                    CHECK,
+                    format!("{tool} failed, so whether the database has APOC is not known: {text}"),
+                    "see the message (credentials, database name); `neo4j-gw call get-schema` repeats the call",
+                )
+            }
+        }
+        Err(f) => r.warn(
+            CHECK,
+            format!("{tool} could not be called, so whether the database has APOC is not known: {f}"),
+            "see the `tools` check above",
+        ),
+    }
 }
 
 /// `tools/list` through the gateway with a token, as an agent does (the walk of `neo4j-gw tools`).

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway::GetGatewayOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
     AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration,
-    GatewayInterceptionPoint, GatewayInterceptorConfiguration, GatewayProtocolConfiguration,
+    ExceptionLevel, GatewayInterceptionPoint, GatewayInterceptorConfiguration,
+    GatewayProtocolConfiguration,
     GatewayProtocolType, GatewayStatus, InterceptorConfiguration, InterceptorInputConfiguration,
     LambdaInterceptorConfiguration, McpGatewayConfiguration,
 };
@@ -99,6 +100,22 @@ struct Desired {
     scope: String,
     interceptor_arn: String,
     versions: Vec<String>,
+    /// `exceptionLevel` DEBUG (`--gateway-debug`): see [`exception_level`].
+    debug: bool,
+}
+
+/// The gateway's `exceptionLevel` for the `gateway_debug` setting. SDK model (`CreateGatewayInput`,
+/// `UpdateGatewayInput`, `GetGatewayOutput`): the only value is `DEBUG` — "granular exception messages are
+/// returned to help a user debug the gateway"; "If the value is omitted, a generic error message is returned to
+/// the end user." Off is therefore the value omitted; UpdateGateway takes the whole configuration, so an update
+/// without it turns DEBUG off (an assumption the emulator follows: docs/emulator.md).
+pub fn exception_level(debug: bool) -> Option<ExceptionLevel> {
+    debug.then_some(ExceptionLevel::Debug)
+}
+
+/// `DEBUG` or `off`, as `status` shows the level.
+pub fn exception_level_word(level: Option<&ExceptionLevel>) -> String {
+    level.map_or_else(|| "off".to_owned(), |l| l.as_str().to_owned())
 }
 
 impl Desired {
@@ -113,6 +130,7 @@ impl Desired {
             scope: resource_server::full_scope(cx),
             interceptor_arn: cx.dep(interceptor_function::NODE, "arn")?,
             versions: cx.settings().protocol_versions.clone(),
+            debug: cx.settings().gateway_debug,
         })
     }
 
@@ -221,6 +239,13 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
             "CUSTOM_JWT with the stack's user pool",
             t.as_str(),
         )),
+    }
+    if g.exception_level() != exception_level(want.debug).as_ref() {
+        d.push(Drift::new(
+            "exception_level",
+            exception_level_word(exception_level(want.debug).as_ref()),
+            exception_level_word(g.exception_level()),
+        ));
     }
     let interceptors = g.interceptor_configurations();
     let ok = match interceptors {
@@ -420,6 +445,7 @@ impl GatewayResource {
             .authorizer_type(AuthorizerType::CustomJwt)
             .authorizer_configuration(want.authorizer()?)
             .interceptor_configurations(want.interceptor()?)
+            .set_exception_level(exception_level(want.debug))
             .set_tags(Some(cx.tags(name).into_iter().collect()))
             .send()
             .await
@@ -506,6 +532,11 @@ impl Resource for GatewayResource {
         drift.extend(status_drift(&g));
         let live = Live {
             health: health(&g),
+            // `status` shows the exception level (`--gateway-debug`), in its text and its JSON.
+            details: vec![(
+                "exception_level".to_owned(),
+                exception_level_word(g.exception_level()),
+            )],
             ..Live::new(gateway_ids(&g))
         };
         Ok(Observation::Present(live.with_drift(drift)))
@@ -590,6 +621,7 @@ impl Resource for GatewayResource {
             .authorizer_type(AuthorizerType::CustomJwt)
             .authorizer_configuration(want.authorizer()?)
             .interceptor_configurations(want.interceptor()?)
+            .set_exception_level(exception_level(want.debug))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "UpdateGateway", e))?;

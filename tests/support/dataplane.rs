@@ -52,6 +52,17 @@ pub async fn neo4j_password(emu: &Emulator, uri: &str, user: &str, password: &st
     .await;
 }
 
+/// Installs or removes the APOC plugin of one database of the Neo4j stand-in (issue 17).
+pub async fn neo4j_apoc(emu: &Emulator, uri: &str, database: &str, installed: bool) {
+    control(
+        emu,
+        reqwest::Method::POST,
+        "/_dataplane/neo4j/apoc",
+        json!({"uri": uri, "database": database, "installed": installed}),
+    )
+    .await;
+}
+
 /// Puts a resource in one of AWS's failure or transition states (see scripts/dataplane/states.py).
 pub async fn force_state(emu: &Emulator, doc: Value) {
     control(emu, reqwest::Method::POST, "/_dataplane/force-state", doc).await;
