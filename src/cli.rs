@@ -111,6 +111,11 @@ pub struct DoctorArgs {
     /// OAuth token endpoint to use instead of the Cognito domain's (for emulators)
     #[arg(long, value_name = "URL")]
     pub token_endpoint: Option<String>,
+    /// Once after the first `up` on an account: walk the agent's path method by method and answer, from the
+    /// stack's own evidence (target status, the interceptor's and the server's logs, the gateway's answers), the
+    /// questions docs/aws-behaviour.md leaves open. Creates and changes nothing
+    #[arg(long)]
+    pub agent_path: bool,
 }
 
 /// Whose logs `logs` shows.

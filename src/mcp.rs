@@ -180,6 +180,51 @@ pub async fn probe(
     })
 }
 
+/// One JSON-RPC message POSTed to the gateway as a plain HTTP request, with `token` as the bearer (or none), for
+/// evidence of how the gateway answers (`doctor --agent-path`). The request is never kept (it carries the token).
+pub async fn post(
+    url: &str,
+    token: Option<&Secret>,
+    reach: &Reach,
+    body: &Value,
+) -> Result<Probe, String> {
+    let route = reach.route(url, TIMEOUT).map_err(|e| e.to_string())?;
+    let mut request = route.client.post(&route.url).header(
+        reqwest::header::ACCEPT,
+        "application/json, text/event-stream",
+    );
+    if let Some(t) = token {
+        request = request.bearer_auth(t.expose());
+    }
+    let response = request.json(body).send().await.map_err(|e| chain(&e))?;
+    let status = response.status().as_u16();
+    let www_authenticate = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap_or_default();
+    Ok(Probe {
+        status,
+        www_authenticate,
+        body: shorten(&text, 600),
+    })
+}
+
+/// An `initialize` request body for the gateway's configured versions.
+pub fn initialize_body(versions: &[String]) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": protocol_version(versions).as_str(),
+            "capabilities": {},
+            "clientInfo": {"name": "neo4j-gw", "version": env!("CARGO_PKG_VERSION")},
+        },
+    })
+}
+
 /// At most `max` characters of `s`, on one line.
 pub fn shorten(s: &str, max: usize) -> String {
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");

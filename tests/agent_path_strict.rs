@@ -299,3 +299,43 @@ async fn doctor_says_when_the_database_lacks_apoc() {
     st.run(&["call", "read-cypher", "--args", r#"{"query":"RETURN 1 AS n"}"#])
         .ok();
 }
+
+/// The first-real-account check: after `up`, `doctor --agent-path` answers the open questions from the stack's
+/// evidence, creates and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_agent_path_answers_the_open_questions_and_leaves_nothing() {
+    let emu = Emulator::start();
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "probe");
+    support::verified(&st.up(&cert, &[]));
+    let run = st.run(&["doctor", "--agent-path", "--json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.mutating().is_empty(), "it changed something: {:?}", run.mutating());
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["agent_path_works"], true, "{doc}");
+    assert_eq!(doc["created"], json!([]));
+    let answer = |needle: &str| -> Value {
+        doc["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["question"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no answer about {needle}: {doc}"))
+            .clone()
+    };
+    assert!(answer("DYNAMIC target")["answer"].as_str().unwrap().contains("READY"));
+    assert!(answer("handshake")["answer"].as_str().unwrap().starts_with("yes"));
+    // The local gateway invokes the interceptor for every request: its log names each method.
+    let methods = answer("invoke the REQUEST interceptor")["answer"].as_str().unwrap().to_owned();
+    for m in ["initialize yes", "ping yes", "tools/list yes", "tools/call yes"] {
+        assert!(methods.contains(m), "{methods}");
+    }
+    let auth = answer("without a valid token")["evidence"].to_string();
+    assert!(auth.contains("no token: HTTP 401") && auth.contains("WWW-Authenticate"), "{auth}");
+    assert!(answer("image")["answer"].as_str().unwrap().starts_with("yes"), "{doc}");
+    assert!(answer("start-up checks")["answer"].as_str().unwrap().starts_with("yes"), "{doc}");
+    assert!(answer("exceptionLevel")["answer"].as_str().unwrap().contains("off"));
+    // The text report says the same in short.
+    let text = st.run(&["doctor", "--agent-path"]);
+    assert!(text.stdout.contains("nothing was created or changed"), "{}", text.stdout);
+}

@@ -101,6 +101,11 @@ impl<'a> Walk<'a> {
         self
     }
 
+    /// The access token of the session, once one was obtained.
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
+
     /// False against an emulator without a data plane: then nothing can be reached.
     pub fn reachable(&self) -> bool {
         self.reach.available()

@@ -6,7 +6,8 @@
 //! is delegated to it, the certificate (ISSUED, covers the FQDN, same region, not expiring within 30 days, not an
 //! imported self-signed one), the Cognito domain prefix is free or the stack's, and the service quotas `up` needs.
 //! Deployed: every resource healthy, the DNS record INSYNC, the gateway target READY, a token obtainable, the tools
-//! listable through the gateway and the origin lock (the last two come with the data path; here they say so).
+//! listable through the gateway, the database's APOC (get-schema through the gateway) and the origin lock.
+//! `--agent-path`: the first-real-account check of `agent_probe.rs` instead.
 
 use std::time::{Duration, SystemTime};
 
@@ -136,6 +137,15 @@ pub async fn run(env: &Env, args: &DoctorArgs) -> Result<i32> {
     let aws = Aws::new(&s, &prepared.region, &env.ledger).await;
 
     let account = credentials(&mut r, &aws, &prepared).await;
+    if args.agent_path {
+        let Some(account) = &account else {
+            return Err(Error::other(
+                "doctor --agent-path: no working AWS credentials (see `neo4j-gw doctor`)",
+            ));
+        };
+        let engine = super::engine(env, &prepared, aws.clone(), account);
+        return super::agent_probe::run(env, &engine, &prepared, args.json).await;
+    }
     if let Some(account) = &account {
         let engine = super::engine(env, &prepared, aws.clone(), account);
         let cx = |node: &'static str| {

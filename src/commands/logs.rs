@@ -188,7 +188,7 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
 }
 
 /// Every event of one log group from `start` on (all pages); `None` when the log group does not exist.
-async fn fetch(
+pub(crate) async fn fetch(
     cx: &Cx,
     source: &'static str,
     group: &str,

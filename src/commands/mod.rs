@@ -17,6 +17,7 @@ use crate::state::{Lock, State, StateFile};
 use crate::timings::Timings;
 
 pub mod agent;
+pub mod agent_probe;
 pub mod call;
 pub mod completions;
 pub mod connect;
