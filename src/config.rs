@@ -600,17 +600,26 @@ pub struct RestrictedHeaders {
 
 pub fn restricted_headers() -> &'static RestrictedHeaders {
     static LIST: std::sync::LazyLock<RestrictedHeaders> = std::sync::LazyLock::new(|| {
-        let doc: serde_json::Value =
-            serde_json::from_str(RESTRICTED_HEADERS_JSON).expect("the embedded header list is JSON");
+        let doc: serde_json::Value = serde_json::from_str(RESTRICTED_HEADERS_JSON)
+            .expect("the embedded header list is JSON");
         let strings = |v: &serde_json::Value| -> Vec<String> {
             v.as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str()).map(str::to_ascii_lowercase).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let mut names = strings(&doc["guide_table"]);
         names.extend(strings(&doc["project_names"]["names"]));
         let mut prefixes = strings(&doc["project_prefixes"]["prefixes"]);
-        prefixes.extend(doc["guide_prefix"]["prefix"].as_str().map(str::to_ascii_lowercase));
+        prefixes.extend(
+            doc["guide_prefix"]["prefix"]
+                .as_str()
+                .map(str::to_ascii_lowercase),
+        );
         let except = doc["guide_prefix"]["except"]
             .as_str()
             .unwrap_or_default()
@@ -634,10 +643,10 @@ pub fn reserved_header(name: &str) -> bool {
     }
     let list = restricted_headers();
     list.names.contains(&n)
-        || list
-            .prefixes
-            .iter()
-            .any(|p| n.starts_with(p.as_str()) && !(n.starts_with(list.except.as_str()) && !list.except.is_empty()))
+        || list.prefixes.iter().any(|p| {
+            n.starts_with(p.as_str())
+                && !(n.starts_with(list.except.as_str()) && !list.except.is_empty())
+        })
 }
 
 fn validate_auth_header(v: &str) -> std::result::Result<String, String> {
@@ -997,7 +1006,13 @@ mod tests {
         }
         assert!(up(&[("auth_header", "X-Db-Auth")]).is_ok());
         // Issue 17: the whole table of the guide, from the one shared list; and the guide's X-Amzn- exception.
-        for added in ["X-XSS-Protection", "Viewport-Width", "Access-Control-Max-Age", "CF-Ray", "Save-Data"] {
+        for added in [
+            "X-XSS-Protection",
+            "Viewport-Width",
+            "Access-Control-Max-Age",
+            "CF-Ray",
+            "Save-Data",
+        ] {
             assert!(up(&[("auth_header", added)]).is_err(), "{added}");
         }
         assert!(restricted_headers().names.len() >= 100);

@@ -45,7 +45,10 @@ async fn revoke(iam: &aws_sdk_iam::Client, role: &str, action: &str, resource: &
             };
             let left: Vec<Value> = resources
                 .into_iter()
-                .filter(|r| r.as_str() != Some(resource) && !resource.starts_with(r.as_str().unwrap().trim_end_matches('*')))
+                .filter(|r| {
+                    r.as_str() != Some(resource)
+                        && !resource.starts_with(r.as_str().unwrap().trim_end_matches('*'))
+                })
                 .collect();
             if left.is_empty() {
                 continue;
@@ -53,6 +56,10 @@ async fn revoke(iam: &aws_sdk_iam::Client, role: &str, action: &str, resource: &
             s["Resource"] = Value::Array(left);
         }
         kept.push(s);
+    }
+    if kept.is_empty() {
+        // IAM refuses a policy without statements: one that allows nothing of the path.
+        kept.push(json!({"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}));
     }
     doc["Statement"] = Value::Array(kept);
     iam.put_role_policy()
@@ -127,7 +134,11 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
     let r = fails_at_then_repaired(&st, &cert, "gateway → interceptor (invoke)", "gateway-role");
     // Off by default, the exception level is suggested; the generic message carries no IAM detail.
     assert!(r.stderr.contains("--gateway-debug"), "{}", r.stderr);
-    assert!(!r.stderr.contains("is not authorized to perform"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("is not authorized to perform"),
+        "{}",
+        r.stderr
+    );
 
     // The gateway's role no longer trusts AgentCore.
     iam.update_assume_role_policy()
@@ -145,9 +156,18 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
     // The interceptor's role may no longer read the Neo4j secret; then the origin secret.
     let interceptor_role = format!("{}-interceptor", st.name);
     for secret in [&neo4j_secret, &origin_secret] {
-        revoke(&iam, &interceptor_role, "secretsmanager:GetSecretValue", secret).await;
+        revoke(
+            &iam,
+            &interceptor_role,
+            "secretsmanager:GetSecretValue",
+            secret,
+        )
+        .await;
         let r = fails_at_then_repaired(&st, &cert, "interceptor", "interceptor-role");
-        assert!(!r.stderr.contains("companies\""), "a secret reached the output");
+        assert!(
+            !r.stderr.contains("companies\""),
+            "a secret reached the output"
+        );
     }
 
     // The task execution role may no longer read the task's secret; then no longer write its log stream. Each
@@ -163,12 +183,34 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
             .await
             .unwrap();
     };
-    revoke(&iam, &exec_role, "secretsmanager:GetSecretValue", &neo4j_secret).await;
+    revoke(
+        &iam,
+        &exec_role,
+        "secretsmanager:GetSecretValue",
+        &neo4j_secret,
+    )
+    .await;
     redeploy().await;
-    fails_at_then_repaired(&st, &cert, "MCP server's task (execution role)", "task-execution-role");
-    revoke(&iam, &exec_role, "logs:CreateLogStream", &format!("{log_group}:log-stream:x")).await;
+    fails_at_then_repaired(
+        &st,
+        &cert,
+        "MCP server's task (execution role)",
+        "task-execution-role",
+    );
+    revoke(
+        &iam,
+        &exec_role,
+        "logs:CreateLogStream",
+        &format!("{log_group}:log-stream:x"),
+    )
+    .await;
     redeploy().await;
-    fails_at_then_repaired(&st, &cert, "MCP server's task (execution role)", "task-execution-role");
+    fails_at_then_repaired(
+        &st,
+        &cert,
+        "MCP server's task (execution role)",
+        "task-execution-role",
+    );
 
     // With the exception level DEBUG the gateway's answer carries AWS's reason.
     support::verified(&st.up(&cert, &["--gateway-debug"]));
@@ -176,11 +218,16 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
     let r = st.run(&["tools"]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr.contains("is not authorized to perform: lambda:InvokeFunction"),
+        r.stderr
+            .contains("is not authorized to perform: lambda:InvokeFunction"),
         "{}",
         r.stderr
     );
-    assert!(!r.stderr.contains("up --gateway-debug`"), "already on: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("up --gateway-debug`"),
+        "already on: {}",
+        r.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,7 +330,13 @@ async fn doctor_says_when_the_database_lacks_apoc() {
     assert_eq!(check(&run).0, "pass", "{}", run.stdout);
     assert!(run.mutating().is_empty(), "{:?}", run.mutating());
 
-    support::dataplane::neo4j_apoc(&emu, "neo4j+s://demo.neo4jlabs.com:7687", "companies", false).await;
+    support::dataplane::neo4j_apoc(
+        &emu,
+        "neo4j+s://demo.neo4jlabs.com:7687",
+        "companies",
+        false,
+    )
+    .await;
     let run = st.run(&["doctor", "--json"]);
     assert_eq!(run.code, 3, "{}", run.stdout);
     let (status, message) = check(&run);
@@ -296,8 +349,13 @@ async fn doctor_says_when_the_database_lacks_apoc() {
     let call = st.run(&["call", "get-schema"]);
     assert_eq!(call.code, 1);
     assert!(call.stderr.contains("ProcedureNotFound"), "{}", call.stderr);
-    st.run(&["call", "read-cypher", "--args", r#"{"query":"RETURN 1 AS n"}"#])
-        .ok();
+    st.run(&[
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"RETURN 1 AS n"}"#,
+    ])
+    .ok();
 }
 
 /// The first-real-account check: after `up`, `doctor --agent-path` answers the open questions from the stack's
@@ -310,7 +368,11 @@ async fn doctor_agent_path_answers_the_open_questions_and_leaves_nothing() {
     support::verified(&st.up(&cert, &[]));
     let run = st.run(&["doctor", "--agent-path", "--json"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.mutating().is_empty(), "it changed something: {:?}", run.mutating());
+    assert!(
+        run.mutating().is_empty(),
+        "it changed something: {:?}",
+        run.mutating()
+    );
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["agent_path_works"], true, "{doc}");
     assert_eq!(doc["created"], json!([]));
@@ -323,19 +385,61 @@ async fn doctor_agent_path_answers_the_open_questions_and_leaves_nothing() {
             .unwrap_or_else(|| panic!("no answer about {needle}: {doc}"))
             .clone()
     };
-    assert!(answer("DYNAMIC target")["answer"].as_str().unwrap().contains("READY"));
-    assert!(answer("handshake")["answer"].as_str().unwrap().starts_with("yes"));
+    assert!(
+        answer("DYNAMIC target")["answer"]
+            .as_str()
+            .unwrap()
+            .contains("READY")
+    );
+    assert!(
+        answer("handshake")["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("yes")
+    );
     // The local gateway invokes the interceptor for every request: its log names each method.
-    let methods = answer("invoke the REQUEST interceptor")["answer"].as_str().unwrap().to_owned();
-    for m in ["initialize yes", "ping yes", "tools/list yes", "tools/call yes"] {
+    let methods = answer("invoke the REQUEST interceptor")["answer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for m in [
+        "initialize yes",
+        "ping yes",
+        "tools/list yes",
+        "tools/call yes",
+    ] {
         assert!(methods.contains(m), "{methods}");
     }
     let auth = answer("without a valid token")["evidence"].to_string();
-    assert!(auth.contains("no token: HTTP 401") && auth.contains("WWW-Authenticate"), "{auth}");
-    assert!(answer("image")["answer"].as_str().unwrap().starts_with("yes"), "{doc}");
-    assert!(answer("start-up checks")["answer"].as_str().unwrap().starts_with("yes"), "{doc}");
-    assert!(answer("exceptionLevel")["answer"].as_str().unwrap().contains("off"));
+    assert!(
+        auth.contains("no token: HTTP 401") && auth.contains("WWW-Authenticate"),
+        "{auth}"
+    );
+    assert!(
+        answer("image")["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("yes"),
+        "{doc}"
+    );
+    assert!(
+        answer("start-up checks")["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("yes"),
+        "{doc}"
+    );
+    assert!(
+        answer("exceptionLevel")["answer"]
+            .as_str()
+            .unwrap()
+            .contains("off")
+    );
     // The text report says the same in short.
     let text = st.run(&["doctor", "--agent-path"]);
-    assert!(text.stdout.contains("nothing was created or changed"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("nothing was created or changed"),
+        "{}",
+        text.stdout
+    );
 }

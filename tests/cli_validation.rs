@@ -257,7 +257,10 @@ fn every_restricted_header_is_refused_as_the_credentials_header() {
         "Public-Key-Pins",
         "Public-Key-Pins-Report-Only",
     ] {
-        assert!(names.iter().any(|n| n == added), "{added} is not in the list");
+        assert!(
+            names.iter().any(|n| n == added),
+            "{added} is not in the list"
+        );
     }
     let emu = Emulator::start();
     let st = Stack::new(&emu, "headers");

@@ -15,11 +15,10 @@
 //! It creates nothing and changes nothing in AWS (reads only — the test checks the ledger); in Neo4j it runs one
 //! read query. Its requests leave log lines, as any agent's do.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::agent::{Walk, qualified};
 use super::{Env, Prepared, logs};
@@ -143,7 +142,9 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
             }
             match session.tools().await {
                 Ok(tools) => session_evidence.push(format!("tools/list: {} tools", tools.len())),
-                Err(f) => session_evidence.push(format!("tools/list: {}", shorten(&f.to_string(), 300))),
+                Err(f) => {
+                    session_evidence.push(format!("tools/list: {}", shorten(&f.to_string(), 300)))
+                }
             }
             let mut args = serde_json::Map::new();
             args.insert("query".into(), json!("RETURN 1 AS probe"));
@@ -151,7 +152,10 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
             match session.call(&tool, args).await {
                 Ok(r) if r.is_error != Some(true) => {
                     call_ok = true;
-                    session_evidence.push(format!("tools/call {tool}: {}", shorten(&result_text(&r), 120)));
+                    session_evidence.push(format!(
+                        "tools/call {tool}: {}",
+                        shorten(&result_text(&r), 120)
+                    ));
                 }
                 Ok(r) => session_evidence.push(format!(
                     "tools/call {tool}: isError: {}",
@@ -189,19 +193,40 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
     let waited = Instant::now();
     let mut seen = Vec::new();
     loop {
-        if let Ok(Some(events)) = logs::fetch(&cx("logs"), "interceptor", &interceptor_group, start).await {
+        if let Ok(Some(events)) =
+            logs::fetch(&cx("logs"), "interceptor", &interceptor_group, start).await
+        {
             seen = logged_methods(events.iter().map(|e| e.message.as_str()));
         }
         if seen.iter().any(|m| m == "tools/call") || waited.elapsed() >= limit {
             break;
         }
-        if engine.shared.cancel.sleep(Duration::from_millis(if engine.shared.aws.emulated { 200 } else { 3000 })).await.is_err() {
+        if engine
+            .shared
+            .cancel
+            .sleep(Duration::from_millis(if engine.shared.aws.emulated {
+                200
+            } else {
+                3000
+            }))
+            .await
+            .is_err()
+        {
             break;
         }
     }
     let marks: Vec<String> = METHODS
         .iter()
-        .map(|m| format!("{m} {}", if seen.iter().any(|s| s == m) { "yes" } else { "no" }))
+        .map(|m| {
+            format!(
+                "{m} {}",
+                if seen.iter().any(|s| s == m) {
+                    "yes"
+                } else {
+                    "no"
+                }
+            )
+        })
         .collect();
     answers.push(Answer {
         question: "Which requests invoke the REQUEST interceptor (initialize, ping, notifications)?",
@@ -242,15 +267,20 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
     // 6. The server's start-up checks (v1.5.3 logs them at the first authenticated initialize).
     let server_group = (log_group::CONTAINER_LOGS.name)(&cx("logs"));
     let day_ago = start - 24 * 3600 * 1000;
-    let lines: Vec<String> = match logs::fetch(&cx("logs"), "server", &server_group, day_ago).await {
+    let lines: Vec<String> = match logs::fetch(&cx("logs"), "server", &server_group, day_ago).await
+    {
         Ok(Some(events)) => events
             .into_iter()
             .map(|e| e.message)
-            .filter(|m| m.contains("Verify server requirements") || m.contains("Error during verification"))
+            .filter(|m| {
+                m.contains("Verify server requirements") || m.contains("Error during verification")
+            })
             .collect(),
         _ => Vec::new(),
     };
-    let failed = lines.iter().any(|l| l.contains("Error during verification"));
+    let failed = lines
+        .iter()
+        .any(|l| l.contains("Error during verification"));
     answers.push(Answer {
         question: "Did the server's start-up checks (RETURN 1, APOC) pass with the forwarded credentials?",
         answer: match (lines.is_empty(), failed) {
@@ -308,7 +338,11 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
         }
         println!(
             "doctor --agent-path: nothing was created or changed; the agent path {}",
-            if call_ok { "works" } else { "does not work (see 2.)" }
+            if call_ok {
+                "works"
+            } else {
+                "does not work (see 2.)"
+            }
         );
     }
     Ok(if call_ok { exit::OK } else { exit::NOT_HEALTHY })
@@ -341,13 +375,20 @@ async fn image(engine: &Engine, state: &crate::state::State) -> Answer {
         .unwrap_or_default();
     let mut evidence = Vec::new();
     if !arns.is_empty()
-        && let Ok(out) = ecs.describe_tasks().cluster(&cluster).set_tasks(Some(arns)).send().await
+        && let Ok(out) = ecs
+            .describe_tasks()
+            .cluster(&cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
     {
         for t in out.tasks() {
             for c in t.containers() {
                 evidence.push(format!(
                     "task {}: {} {} (digest {})",
-                    t.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?"),
+                    t.task_arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or("?"),
                     c.image().unwrap_or("?"),
                     c.last_status().unwrap_or("?"),
                     c.image_digest().unwrap_or("not reported")

@@ -958,7 +958,10 @@ async fn database_has_apoc(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepa
     match result {
         Ok(res) if res.is_error != Some(true) => r.pass(
             CHECK,
-            format!("{tool} answered: the database {} has APOC (apoc.meta.schema)", p.settings.neo4j_database),
+            format!(
+                "{tool} answered: the database {} has APOC (apoc.meta.schema)",
+                p.settings.neo4j_database
+            ),
         ),
         Ok(res) => {
             let text = crate::mcp::shorten(&crate::mcp::result_text(&res), 300);
@@ -982,7 +985,9 @@ async fn database_has_apoc(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepa
         }
         Err(f) => r.warn(
             CHECK,
-            format!("{tool} could not be called, so whether the database has APOC is not known: {f}"),
+            format!(
+                "{tool} could not be called, so whether the database has APOC is not known: {f}"
+            ),
             "see the `tools` check above",
         ),
     }

@@ -15,9 +15,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway::GetGatewayOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
-    AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration,
-    ExceptionLevel, GatewayInterceptionPoint, GatewayInterceptorConfiguration,
-    GatewayProtocolConfiguration,
+    AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration, ExceptionLevel,
+    GatewayInterceptionPoint, GatewayInterceptorConfiguration, GatewayProtocolConfiguration,
     GatewayProtocolType, GatewayStatus, InterceptorConfiguration, InterceptorInputConfiguration,
     LambdaInterceptorConfiguration, McpGatewayConfiguration,
 };
@@ -782,6 +781,7 @@ mod tests {
             scope: "rs/invoke".into(),
             interceptor_arn: "arn:fn".into(),
             versions: vec!["2025-06-18".into(), "2025-03-26".into()],
+            debug: false,
         };
         // A bare gateway differs in everything.
         let attrs: Vec<String> = drift(&gateway(GatewayStatus::Ready, &[]), &want)
@@ -815,6 +815,23 @@ mod tests {
         g.interceptor_configurations = Some(vec![no_headers]);
         let attrs: Vec<String> = drift(&g, &want).into_iter().map(|d| d.attribute).collect();
         assert_eq!(attrs, ["interceptor"]);
+        // The exception level (issue 17): DEBUG when asked, absent otherwise.
+        g.interceptor_configurations = Some(vec![want.interceptor().unwrap()]);
+        g.exception_level = Some(ExceptionLevel::Debug);
+        let d = drift(&g, &want);
+        assert_eq!(
+            (
+                d[0].attribute.as_str(),
+                d[0].expected.as_str(),
+                d[0].actual.as_str()
+            ),
+            ("exception_level", "off", "DEBUG")
+        );
+        let debug = Desired {
+            debug: true,
+            ..want
+        };
+        assert_eq!(drift(&g, &debug), Vec::<Drift>::new());
     }
 
     #[test]
