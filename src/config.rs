@@ -642,11 +642,9 @@ pub fn reserved_header(name: &str) -> bool {
         return false;
     }
     let list = restricted_headers();
+    let excepted = !list.except.is_empty() && n.starts_with(list.except.as_str());
     list.names.contains(&n)
-        || list.prefixes.iter().any(|p| {
-            n.starts_with(p.as_str())
-                && !(n.starts_with(list.except.as_str()) && !list.except.is_empty())
-        })
+        || (!excepted && list.prefixes.iter().any(|p| n.starts_with(p.as_str())))
 }
 
 fn validate_auth_header(v: &str) -> std::result::Result<String, String> {
