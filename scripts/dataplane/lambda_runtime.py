@@ -176,7 +176,7 @@ class LambdaRuntime:
         state = getattr(fn, "state", "Active") or "Active"
         if state != "Active":
             raise InvokeError("ResourceConflictException", f"The operation cannot be performed at this time. The function is currently in the following state: {state}")
-        key = (fn.code_sha_256, json.dumps(fn.environment_vars or {}, sort_keys=True), fn.handler, str(fn.timeout))
+        key = (fn.code_sha_256, json.dumps(fn.environment_vars or {}, sort_keys=True), fn.handler, str(fn.timeout), fn.role)
         with self._lock:
             env = self._envs.get(arn)
             if env is None or env.key != key or env.proc.poll() is not None:
