@@ -143,41 +143,7 @@ pub async fn probe(
     reach: &Reach,
     versions: &[String],
 ) -> Result<Probe, String> {
-    let route = reach.route(url, TIMEOUT).map_err(|e| e.to_string())?;
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": protocol_version(versions).as_str(),
-            "capabilities": {},
-            "clientInfo": {"name": "neo4j-gw", "version": env!("CARGO_PKG_VERSION")},
-        },
-    });
-    let response = route
-        .client
-        .post(&route.url)
-        .bearer_auth(token.expose())
-        .header(
-            reqwest::header::ACCEPT,
-            "application/json, text/event-stream",
-        )
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| chain(&e))?;
-    let status = response.status().as_u16();
-    let www_authenticate = response
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let text = response.text().await.unwrap_or_default();
-    Ok(Probe {
-        status,
-        www_authenticate,
-        body: shorten(&text, 600),
-    })
+    post(url, Some(token), reach, &initialize_body(versions)).await
 }
 
 /// One JSON-RPC message POSTed to the gateway as a plain HTTP request, with `token` as the bearer (or none), for

@@ -183,34 +183,20 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
             .await
             .unwrap();
     };
-    revoke(
-        &iam,
-        &exec_role,
-        "secretsmanager:GetSecretValue",
-        &neo4j_secret,
-    )
-    .await;
-    redeploy().await;
-    fails_at_then_repaired(
-        &st,
-        &cert,
-        "MCP server's task (execution role)",
-        "task-execution-role",
-    );
-    revoke(
-        &iam,
-        &exec_role,
-        "logs:CreateLogStream",
-        &format!("{log_group}:log-stream:x"),
-    )
-    .await;
-    redeploy().await;
-    fails_at_then_repaired(
-        &st,
-        &cert,
-        "MCP server's task (execution role)",
-        "task-execution-role",
-    );
+    let log_stream = format!("{log_group}:log-stream:x");
+    for (action, resource) in [
+        ("secretsmanager:GetSecretValue", &neo4j_secret),
+        ("logs:CreateLogStream", &log_stream),
+    ] {
+        revoke(&iam, &exec_role, action, resource).await;
+        redeploy().await;
+        fails_at_then_repaired(
+            &st,
+            &cert,
+            "MCP server's task (execution role)",
+            "task-execution-role",
+        );
+    }
 
     // With the exception level DEBUG the gateway's answer carries AWS's reason.
     support::verified(&st.up(&cert, &["--gateway-debug"]));
