@@ -40,9 +40,9 @@ use crate::resources::{TAG_RESOURCE, TAG_STACK, new_create_token};
 /// The name the lease's AWS calls are recorded under (call ledger, `--timings`).
 pub const NODE: &str = "(lease)";
 /// How long a lease holds without being renewed.
-pub const TTL: Duration = Duration::from_secs(300);
+pub const TTL: Duration = Duration::from_secs(600);
 /// How often a run renews its lease.
-pub const RENEW_EVERY: Duration = Duration::from_secs(60);
+pub const RENEW_EVERY: Duration = Duration::from_secs(180);
 /// The `neo4j-gw:resource` tag of the lease secret.
 pub const RESOURCE: &str = "lease";
 const CURRENT: &str = "AWSCURRENT";
@@ -434,11 +434,18 @@ impl Lease {
         }
     }
 
+    /// Stops the renewal — after a renewal in flight has finished, so that the version this run holds is known —
+    /// and returns that version (None when another run took the lease over).
+    async fn stop_renewal(&self) -> Option<String> {
+        let mut held = self.version.lock().await;
+        self.renewal.abort();
+        held.take()
+    }
+
     /// Lets go of the lease (a released value, swapped in from the version this run holds). A failure is reported,
     /// not fatal: the lease then expires by itself.
     pub async fn release(self, progress: &Progress) {
-        self.renewal.abort();
-        let Some(from) = self.version.lock().await.take() else {
+        let Some(from) = self.stop_renewal().await else {
             return;
         };
         let released = Holder {
@@ -469,9 +476,7 @@ impl Lease {
 
     /// Removes the lease secret (`down`, once everything else is gone). A failure is reported, not fatal.
     pub async fn remove(self, progress: &Progress) {
-        self.renewal.abort();
-        let held = self.version.lock().await.take();
-        if held.is_none() {
+        if self.stop_renewal().await.is_none() {
             return;
         }
         let result = crate::ledger::SCOPE

@@ -139,9 +139,18 @@ fn is_lease(call: &Value) -> bool {
 impl Run {
     /// The mutating calls of the run, but for the lease's.
     pub fn mutating(&self) -> Vec<String> {
+        self.mutating_where(|c| !is_lease(c))
+    }
+
+    /// Every mutating call of the run, the lease's included (what a proxy in front of AWS sees).
+    pub fn mutating_all(&self) -> Vec<String> {
+        self.mutating_where(|_| true)
+    }
+
+    fn mutating_where(&self, keep: impl Fn(&Value) -> bool) -> Vec<String> {
         self.calls
             .iter()
-            .filter(|c| !is_lease(c))
+            .filter(|c| keep(c))
             .filter(|c| c["mutating"].as_bool() == Some(true))
             .map(|c| {
                 format!(
