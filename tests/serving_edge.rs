@@ -722,14 +722,16 @@ async fn foreign_record_is_never_overwritten_or_deleted() {
         "{:?}",
         up.mutating()
     );
-    let (_, status) = st.status_json();
+    // `up` recorded no settings (it changed nothing), so the domain is given again.
+    let status = st.run(&["status", "--json", "--domain-name", "example.com"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(
         report(&status, "dns-record")["state"],
         "foreign",
         "{status:#}"
     );
 
-    let down = st.run(&["down", "--yes"]);
+    let down = st.run(&["down", "--yes", "--domain-name", "example.com"]);
     down.ok();
     assert_eq!(down.count("ChangeResourceRecordSets"), 0);
     let rec = record(&r53, &zone, "mcp.example.com")
