@@ -110,6 +110,7 @@ async fn leased(
         }
         let (key, detail) = match r {
             Ok(o) => (o.key(), o.describe()),
+            Err(e @ Error::Skipped(_)) => ("skipped", e.to_string()),
             Err(e) => ("failed", e.to_string()),
         };
         outcomes.push(serde_json::json!({"resource": id, "outcome": key, "detail": detail}));
