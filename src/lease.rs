@@ -277,25 +277,31 @@ pub async fn take(
     account_check: impl Future<Output = Result<()>>,
     progress: &Progress,
 ) -> Result<Lease> {
+    let name = name(stack);
+    let (seen, account) = crate::ledger::SCOPE
+        .scope((NODE, "take"), async {
+            tokio::join!(look(aws, &name, stack), account_check)
+        })
+        .await;
+    account?;
     crate::ledger::SCOPE
         .scope(
             (NODE, "take"),
-            take_scoped(aws, stack, command, account_check, progress),
+            take_seen(aws, stack, &name, command, seen?, progress),
         )
         .await
 }
 
-async fn take_scoped(
+/// Takes the lease from what the first look found.
+async fn take_seen(
     aws: &Aws,
     stack: &str,
+    name: &str,
     command: &str,
-    account_check: impl Future<Output = Result<()>>,
+    mut seen: Option<Seen>,
     progress: &Progress,
 ) -> Result<Lease> {
-    let name = name(stack);
-    let (seen, account) = tokio::join!(look(aws, &name, stack), account_check);
-    account?;
-    let mut seen = seen?;
+    let name = name.to_owned();
     for _ in 0..ATTEMPTS {
         let me = Holder::new(command);
         let pause = match &seen {
