@@ -944,6 +944,25 @@ def patch_secretsmanager_put_on_deleted() -> None:
     wrap(SecretsManagerBackend, "put_secret_value", put_secret_value)
 
 
+def patch_secretsmanager_version_stage_current() -> None:
+    """AWS UpdateSecretVersionStage that moves AWSCURRENT makes the target version the secret's current one (what
+    GetSecretValue without a stage answers, and what a later PutSecretValue moves away from); moto moves the label
+    but keeps its own default version, so two versions end up labelled AWSCURRENT after the next PutSecretValue
+    (the lease's compare-and-swap, src/lease.rs). The check of RemoveFromVersionId itself moto does as AWS does."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    def update_secret_version_stage(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound(original, self, *args, **kwargs)
+        result = original(self, *args, **kwargs)
+        target = call.get("move_to_version_id")
+        if call.get("version_stage") == "AWSCURRENT" and target:
+            secret = self.secrets[call["secret_id"]]
+            secret.default_version_id = target
+        return result
+
+    wrap(SecretsManagerBackend, "update_secret_version_stage", update_secret_version_stage)
+
+
 LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 
@@ -1183,6 +1202,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_elbv2_dns_names()
     patch_route53_change_validation()
     patch_secretsmanager_put_on_deleted()
+    patch_secretsmanager_version_stage_current()
     patch_acm_dns_validation()
     patch_logs_retention_values()
     patch_iam_aws_managed_policies()

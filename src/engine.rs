@@ -267,6 +267,16 @@ pub struct Engine {
     observed: Mutex<BTreeMap<&'static str, Observation>>,
     /// Nodes this run created, changed or deleted.
     changed: Mutex<BTreeSet<&'static str>>,
+    /// What the last observe of each node found, for the nodes owned through it ([`Engine::judged`]).
+    seen: Mutex<BTreeMap<&'static str, Seen>>,
+}
+
+/// What the last observe of a node found, as far as the nodes owned through it care.
+#[derive(Debug, Clone)]
+enum Seen {
+    Read,
+    Foreign,
+    Unreadable(String),
 }
 
 impl Engine {
@@ -280,6 +290,7 @@ impl Engine {
             created_here: Mutex::new(BTreeSet::new()),
             observed: Mutex::new(BTreeMap::new()),
             changed: Mutex::new(BTreeSet::new()),
+            seen: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -303,8 +314,64 @@ impl Engine {
         cx: &Cx,
         recorded: Option<&Ids>,
     ) -> Result<Observation> {
-        self.timed(node.id(), "observe", node.observe(cx, recorded))
-            .await
+        let obs = self
+            .timed(node.id(), "observe", node.observe(cx, recorded))
+            .await;
+        self.judged(node, obs)
+    }
+
+    /// An observation as the run takes it: a node owned through another ([`Resource::owned_through`]) is foreign when
+    /// that node was found foreign, and cannot be judged (an error: nothing is done to it) when that node could not
+    /// be read. Remembers what was seen of every node for the nodes owned through it.
+    fn judged(&self, node: &Arc<dyn Resource>, obs: Result<Observation>) -> Result<Observation> {
+        let obs = match (obs, node.owned_through()) {
+            (Ok(Observation::Present(live)), Some(owner)) => match self.seen(owner) {
+                Some(Seen::Foreign) => Ok(Observation::Foreign(format!(
+                    "{} {} belongs to {owner} {}, which is not this stack's ({} has no tags of its own: it is the \
+                     stack's only when its {owner} is)",
+                    node.kind(),
+                    live.ids.values().next().map(String::as_str).unwrap_or("?"),
+                    self.shared
+                        .known
+                        .read()
+                        .ok()
+                        .and_then(|k| k.get(owner).and_then(|ids| ids.values().next().cloned()))
+                        .unwrap_or_default(),
+                    node.kind()
+                ))),
+                Some(Seen::Unreadable(why)) => Err(Error::other(format!(
+                    "{}: cannot tell whether it is this stack's: {owner} could not be read ({why})",
+                    node.id()
+                ))),
+                _ => Ok(Observation::Present(live)),
+            },
+            (obs, _) => obs,
+        };
+        let seen = match &obs {
+            Ok(Observation::Foreign(_)) => Seen::Foreign,
+            Ok(_) => Seen::Read,
+            Err(e) => Seen::Unreadable(first_line(&e.to_string()).to_owned()),
+        };
+        if let Ok(mut m) = self.seen.lock() {
+            m.insert(node.id(), seen);
+        }
+        obs
+    }
+
+    fn seen(&self, id: &str) -> Option<Seen> {
+        self.seen.lock().ok()?.get(id).cloned()
+    }
+
+    /// Observes the plan node `id` on its own (read-only calls), judged as every observation is.
+    pub async fn observe_node(&self, id: &str, recorded: Option<&Ids>) -> Result<Observation> {
+        let node = self
+            .plan
+            .iter()
+            .find(|n| n.id() == id)
+            .cloned()
+            .ok_or_else(|| Error::other(format!("internal: no node {id} in the plan")))?;
+        let cx = self.quiet_cx(&node);
+        self.observe(&node, &cx, recorded).await
     }
 
     /// Every node this one depends on, directly or not.
@@ -393,7 +460,32 @@ impl Engine {
             })
             .await;
         self.shared.batches.set_open(false);
-        results.by_node.into_iter().collect()
+        let mut results: BTreeMap<&'static str, Result<Observation>> =
+            results.by_node.into_iter().collect();
+        // Nodes observed at once with the node they are owned through are judged again by what it turned out to be.
+        for node in nodes {
+            if node.owned_through().is_none()
+                || !matches!(results.get(node.id()), Some(Ok(Observation::Present(_))))
+            {
+                continue;
+            }
+            let Some(obs) = results.remove(node.id()) else {
+                continue;
+            };
+            let judged = self.judged(node, obs);
+            if let Ok(mut m) = self.observed.lock() {
+                match &judged {
+                    Ok(o) => {
+                        m.insert(node.id(), o.clone());
+                    }
+                    Err(_) => {
+                        m.remove(node.id());
+                    }
+                }
+            }
+            results.insert(node.id(), judged);
+        }
+        results
     }
 
     fn cx(&self, node: &Arc<dyn Resource>) -> Cx {
@@ -490,7 +582,7 @@ impl Engine {
                     done_failed.insert(n.id());
                     let err = match self.shared.cancel.check() {
                         Err(interrupted) => interrupted,
-                        Ok(()) => Error::other(format!(
+                        Ok(()) => Error::Skipped(format!(
                             "{}: skipped because {} did not complete",
                             n.id(),
                             failed.join(", ")

@@ -42,6 +42,9 @@ pub enum Error {
     /// A resource exists under our deterministic name but is not tagged as this stack's.
     #[error("{0}")]
     Conflict(String),
+    /// A node of a walk was not worked on because a node it depends on failed (counted apart from the failures).
+    #[error("{0}")]
+    Skipped(String),
     /// The run was interrupted by a signal after the state was flushed.
     #[error(
         "interrupted by {0}; the state is saved and the next run resumes where this one stopped"

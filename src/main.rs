@@ -10,6 +10,7 @@ mod config;
 mod dns;
 mod engine;
 mod error;
+mod lease;
 mod ledger;
 mod mcp;
 mod outputs;

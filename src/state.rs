@@ -3,7 +3,10 @@
 //! The file records, per resource, its IDs, whether the stack created it and its status. It is written
 //! atomically (temp file, fsync, rename, fsync of the directory) with mode 0600 after every step; an intent
 //! record is written before every create call. A corrupt file, or one written by a newer version, is refused
-//! and left untouched. A copy of the last good file is kept as `<stack>.json.bak`.
+//! and left untouched. A copy of the last good file is kept as `<stack>.json.bak` — written only by the commands
+//! that change the state (`up`, `down`, `rotate-origin`), and only of a file that was checked to be this stack's
+//! ([`StateFile::keep_last_good`]); reading the state writes nothing, so the read-only commands work on a read-only
+//! state directory.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -95,7 +98,7 @@ impl StateFile {
         self.path.with_extension("lock")
     }
 
-    /// Loads the state; `Ok(None)` when there is none. Keeps a backup copy of a good file.
+    /// Loads the state; `Ok(None)` when there is none. Writes nothing.
     pub fn load(&self) -> Result<Option<State>> {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
@@ -107,10 +110,24 @@ impl StateFile {
                 )));
             }
         };
-        let state = self.parse(&text)?;
-        // Keep the last good state next to it, so a damaged file can be recovered by hand.
-        write_atomic(&self.backup_path(), text.as_bytes())?;
-        Ok(Some(state))
+        Ok(Some(self.parse(&text)?))
+    }
+
+    /// Keeps the state file as it is now as the last good copy (`<stack>.json.bak`), so that a file damaged later
+    /// can be recovered by hand. Called by the commands that change the state, once the file was checked to be
+    /// this stack's (stack, region, account) and while they hold the stack's lock; nothing to do without a file.
+    pub fn keep_last_good(&self) -> Result<()> {
+        match fs::read(&self.path) {
+            Ok(bytes) => {
+                self.parse(&String::from_utf8_lossy(&bytes))?;
+                write_atomic(&self.backup_path(), &bytes)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::State(format!(
+                "cannot read the state file {}: {e}",
+                self.path.display()
+            ))),
+        }
     }
 
     fn parse(&self, text: &str) -> Result<State> {
@@ -177,32 +194,39 @@ impl StateFile {
             })?;
         }
         let path = self.lock_path();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| {
-                Error::State(format!("cannot open the lock file {}: {e}", path.display()))
-            })?;
-        // flock is released by the kernel when the process dies, so a killed run never leaves a stale lock.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(Error::Locked(format!(
-                "stack is locked by another run ({}); wait for it to finish. The lock is {} and is released when that process exits",
-                if holder.is_empty() {
-                    "holder unknown"
-                } else {
-                    holder
-                },
-                path.display()
-            )));
-        }
+        let mut file = loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| {
+                    Error::State(format!("cannot open the lock file {}: {e}", path.display()))
+                })?;
+            // flock is released by the kernel when the process dies, so a killed run never leaves a stale lock.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc != 0 {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(Error::Locked(format!(
+                    "stack is locked by another run ({}); wait for it to finish. The lock is {} and is released when that process exits",
+                    if holder.is_empty() {
+                        "holder unknown"
+                    } else {
+                        holder
+                    },
+                    path.display()
+                )));
+            }
+            // A run removes the lock file when it lets go (no file is left behind): one opened just before that is
+            // no longer the lock, so open the one now at the path.
+            if same_file(&file, &path) {
+                break file;
+            }
+        };
         // A lock file that names a process which is gone means an earlier run was killed: say so.
         let mut previous = String::new();
         let _ = file.read_to_string(&mut previous);
@@ -230,19 +254,31 @@ impl StateFile {
         file.set_len(0).ok();
         file.write_all(info.as_bytes()).ok();
         file.sync_all().ok();
-        Ok(Lock { _file: file })
+        Ok(Lock { file, path })
     }
 }
 
-/// Held for the duration of an `up` or `down`; dropping it releases the lock.
+/// True when the open `file` is the one at `path` now.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Held for the duration of a run that changes the stack; dropping it releases the lock.
 pub struct Lock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        // A clean exit leaves an empty lock file; a killed run leaves its pid, which the next run reports.
-        let _ = self._file.set_len(0);
+        // A clean exit removes the lock file (while still holding it, so no other run can be holding this one);
+        // a killed run leaves its pid in it, which the next run reports.
+        let _ = self.file.set_len(0);
+        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -304,7 +340,6 @@ mod tests {
         assert_eq!(mode, 0o600);
         let back = sf.load().unwrap().unwrap();
         assert_eq!(back.resources["vpc"].ids["vpc_id"], "vpc-1");
-        assert!(sf.backup_path().exists());
     }
 
     #[test]
@@ -334,6 +369,26 @@ mod tests {
             "{e}"
         );
         drop(held);
-        assert!(sf.lock("down").is_ok());
+        let again = sf.lock("down").unwrap();
+        drop(again);
+        assert!(
+            !sf.lock_path().exists(),
+            "a released lock leaves no file behind"
+        );
+    }
+
+    #[test]
+    fn reading_writes_nothing_and_the_last_good_copy_is_kept_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = StateFile::new(dir.path(), "s4");
+        sf.save(&State::new("s4", "us-east-1", "123456789012"))
+            .unwrap();
+        sf.load().unwrap().unwrap();
+        assert!(!sf.backup_path().exists(), "load wrote a backup");
+        sf.keep_last_good().unwrap();
+        assert_eq!(
+            fs::read(sf.backup_path()).unwrap(),
+            fs::read(&sf.path).unwrap()
+        );
     }
 }

@@ -42,7 +42,7 @@ async fn crash_matrix_up() {
     let up = up_args(&cert);
     let clean = proxy.run(&st, &as_strs(&up), Faults::none(), LIMIT);
     clean.run.ok();
-    let mut from_ledger = clean.run.mutating();
+    let mut from_ledger = clean.run.mutating_all();
     let mut from_proxy = proxy.mutating();
     from_ledger.sort();
     from_proxy.sort();
@@ -131,7 +131,7 @@ async fn crash_matrix_down() {
     let n = proxy.mutating().len();
     assert_eq!(
         n,
-        clean.run.mutating().len(),
+        clean.run.mutating_all().len(),
         "the proxy and the ledger disagree on the mutating calls of down"
     );
     assert!(n > 0, "down made no mutating call");

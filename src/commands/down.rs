@@ -9,6 +9,7 @@ use crate::cli::DownArgs;
 use crate::config::{PasswordSource, Purpose};
 use crate::engine::{Outcome, Store};
 use crate::error::{Error, Result};
+use crate::lease;
 use crate::state::State;
 
 pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
@@ -43,6 +44,35 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
     }
     let (_lock, prepared) = prepared.locked("down")?;
     let mut connected = connect_beside(env, &prepared).await?;
+    let aws = connected.aws.clone();
+    let start = Instant::now();
+    let lease = lease::take(
+        &aws,
+        &prepared.settings.stack,
+        "down",
+        connected.verified(&prepared),
+        &env.progress,
+    )
+    .await?;
+    env.timings.step("(lease)", start);
+    let result = leased(env, args, &prepared, connected, started).await;
+    // Everything else is gone: the lease goes last. Otherwise it is let go of, for the next `down`.
+    match result {
+        Ok(true) => lease.remove(&env.progress).await,
+        _ => lease.release(&env.progress).await,
+    }
+    result.map(|_| ())
+}
+
+/// `down` while holding the stack's lease: Ok(true) when everything is gone and the state file was removed.
+async fn leased(
+    env: &Env,
+    args: &DownArgs,
+    prepared: &super::Prepared,
+    mut connected: super::Connected,
+    started: Instant,
+) -> Result<bool> {
+    prepared.keep_last_good()?;
     let (aws, account) = (connected.aws.clone(), connected.account.clone());
     let had_state = prepared.state.is_some();
     let state = prepared
@@ -50,7 +80,7 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| State::new(&prepared.settings.stack, &prepared.region, &account));
     let store = Store::new(prepared.file.clone(), state);
-    let engine = engine(env, &prepared, aws, &account);
+    let engine = engine(env, prepared, aws, &account);
     env.progress.note(&format!(
         "down: stack {} in {} (account {account}){}",
         prepared.settings.stack,
@@ -64,7 +94,7 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
     // Everything is read first (the delete walk acts on these observations), beside the account check; nothing is
     // deleted before the credentials are known to be the stack's account's.
     engine.status(prepared.state.as_ref()).await;
-    connected.verified(&prepared).await?;
+    connected.verified(prepared).await?;
     env.progress.begin("down", engine.owned_count());
     let results = engine.down(&store).await;
     env.progress.end();
@@ -80,6 +110,7 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
         }
         let (key, detail) = match r {
             Ok(o) => (o.key(), o.describe()),
+            Err(e @ Error::Skipped(_)) => ("skipped", e.to_string()),
             Err(e) => ("failed", e.to_string()),
         };
         outcomes.push(serde_json::json!({"resource": id, "outcome": key, "detail": detail}));
@@ -112,5 +143,5 @@ pub async fn run(env: &Env, args: &DownArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
-    combine(errors)
+    combine(errors).map(|()| ok)
 }

@@ -67,8 +67,50 @@ impl Prepared {
     pub fn locked(self, command: &str) -> Result<(Lock, Prepared)> {
         let lock = self.file.lock(command)?;
         let state = self.file.load()?;
+        if let Some(s) = &state {
+            this_stacks(s, &self.file, &self.settings.stack, &self.region)?;
+        }
         Ok((lock, Prepared { state, ..self }))
     }
+
+    /// Keeps the state file, now known to be this stack's (stack, region and account checked), as the last good
+    /// copy. Only for the commands that change the state, under the lock, after [`Connected::verified`].
+    pub fn keep_last_good(&self) -> Result<()> {
+        match &self.state {
+            Some(_) => self.file.keep_last_good(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Refuses a state file that records another stack or region than the run's: its recorded IDs are another
+/// stack's, and acting on them would change or delete that stack's resources (the account is checked against the
+/// credentials' in [`connect`] and [`Connected::verified`]).
+fn this_stacks(s: &State, file: &StateFile, stack: &str, region: &str) -> Result<()> {
+    if s.stack != stack {
+        return Err(Error::usage(
+            "--stack",
+            format!(
+                "the state file {} records stack `{}`, not `{stack}`: it is another stack's (copied or renamed), and \
+                 acting on it would touch that stack's resources. Nothing was read from or sent to AWS. Use \
+                 `--stack {}`, or move the file aside (without a state file, `up` and `down` find stack `{stack}`'s \
+                 resources by tag and name)",
+                file.path.display(),
+                s.stack,
+                s.stack
+            ),
+        ));
+    }
+    if s.region != region {
+        return Err(Error::usage(
+            "--region",
+            format!(
+                "stack {stack} was deployed to {} but this run targets {region}; pass --region {}",
+                s.region, s.region
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves settings for a command. Reads only local files and the environment.
@@ -103,6 +145,10 @@ pub async fn prepare(
     let file = StateFile::new(&PathBuf::from(state_dir), &stack);
     let state = file.load()?;
     if let Some(s) = &state {
+        // Before its settings are used for anything: a file of another stack is refused.
+        if s.stack != stack {
+            this_stacks(s, &file, &stack, &s.region)?;
+        }
         layers.recorded = s.settings.clone();
     }
     let settings = config::resolve(&layers, purpose, password)?;
@@ -125,16 +171,8 @@ pub async fn prepare(
         config::validate_certificate_arn(arn, Some(&region))
             .map_err(|m| Error::usage("--certificate-arn", m))?;
     }
-    if let Some(s) = &state
-        && s.region != region
-    {
-        return Err(Error::usage(
-            "--region",
-            format!(
-                "stack {stack} was deployed to {} but this run targets {region}; pass --region {}",
-                s.region, s.region
-            ),
-        ));
+    if let Some(s) = &state {
+        this_stacks(s, &file, &stack, &region)?;
     }
     Ok(Prepared {
         settings: Arc::new(settings),
@@ -180,7 +218,8 @@ fn wrong_account(s: &State, account: &str) -> Error {
     Error::usage(
         "credentials",
         format!(
-            "stack {} lives in account {} but the credentials in use belong to {account}; switch --profile or credentials",
+            "stack {} lives in account {} but the credentials in use belong to {account}; switch --profile or \
+             credentials. Nothing was changed",
             s.stack, s.account
         ),
     )

@@ -11,8 +11,9 @@ use super::{Env, connect, engine, prepare};
 use crate::cli::RotateOriginArgs;
 use crate::config::{PasswordSource, Purpose};
 use crate::error::{Error, Result};
+use crate::lease;
 use crate::resources::origin_secret::{self, Origin, ROTATION_MARGIN_S};
-use crate::resources::{Cx, origin_rule};
+use crate::resources::{Cx, Observation, origin_rule};
 
 pub async fn run(env: &Env, args: &RotateOriginArgs) -> Result<()> {
     let prepared = prepare(
@@ -33,14 +34,58 @@ pub async fn run(env: &Env, args: &RotateOriginArgs) -> Result<()> {
     let secret_arn = recorded(&state, origin_secret::NODE, "arn")?;
     let rule_arn = recorded(&state, origin_rule::NODE, "arn")?;
     let (aws, account) = connect(env, &prepared).await?;
-    let engine = engine(env, &prepared, aws, &account);
+    let lease = lease::take(
+        &aws,
+        &prepared.settings.stack,
+        "rotate-origin",
+        async { Ok(()) },
+        &env.progress,
+    )
+    .await?;
+    let result = leased(env, &prepared, aws, &account, &secret_arn, &rule_arn).await;
+    lease.release(&env.progress).await;
+    result
+}
+
+/// The rotation while holding the stack's lease.
+async fn leased(
+    env: &Env,
+    prepared: &super::Prepared,
+    aws: crate::aws::Aws,
+    account: &str,
+    secret_arn: &str,
+    rule_arn: &str,
+) -> Result<()> {
+    prepared.keep_last_good()?;
+    let engine = engine(env, prepared, aws, account);
+    // The recorded secret and rule are changed only once they are known to be this stack's (by their tags).
+    for node in [origin_secret::NODE, origin_rule::NODE] {
+        let recorded = prepared
+            .state
+            .as_ref()
+            .and_then(|s| s.resources.get(node))
+            .map(|r| r.ids.clone());
+        match engine.observe_node(node, recorded.as_ref()).await? {
+            Observation::Present(_) => {}
+            Observation::Foreign(why) => {
+                return Err(Error::Preflight(format!(
+                    "{node}: {why}; neo4j-gw never changes what it did not create: nothing was changed"
+                )));
+            }
+            Observation::Missing => {
+                return Err(Error::other(format!(
+                    "{node}: not found; run `neo4j-gw up`, which makes it again"
+                )));
+            }
+        }
+    }
     let cx = Cx::new(
         engine.shared.clone(),
         origin_rule::NODE,
         env.progress.line("rotate-origin"),
     );
     let ttl = u64::from(prepared.settings.secret_cache_ttl);
-    let old = origin_secret::read(&cx, &secret_arn).await?.ok_or_else(|| {
+    let old = origin_secret::read(&cx, secret_arn).await?.ok_or_else(|| {
         Error::other(format!(
             "{}: the origin secret holds no valid value: run `neo4j-gw up`, which makes a new one",
             origin_secret::NODE
@@ -60,12 +105,12 @@ pub async fn run(env: &Env, args: &RotateOriginArgs) -> Result<()> {
     let new = origin_secret::random_value()?;
     // 1. The door accepts both keys.
     cx.say("the listener rule accepts the old and the new value");
-    origin_rule::set_values(&cx, &rule_arn, &[new.clone(), old.current.clone()]).await?;
+    origin_rule::set_values(&cx, rule_arn, &[new.clone(), old.current.clone()]).await?;
     // 2. The interceptors get the new key (each as its cache expires).
     cx.say("the secret holds the new value");
     origin_secret::write(
         &cx,
-        &secret_arn,
+        secret_arn,
         &Origin {
             current: new.clone(),
             previous: Some(old.current.clone()),
@@ -83,10 +128,10 @@ pub async fn run(env: &Env, args: &RotateOriginArgs) -> Result<()> {
     }
     // 4. Only the new key.
     cx.say("the listener rule accepts only the new value");
-    origin_rule::set_values(&cx, &rule_arn, std::slice::from_ref(&new)).await?;
+    origin_rule::set_values(&cx, rule_arn, std::slice::from_ref(&new)).await?;
     origin_secret::write(
         &cx,
-        &secret_arn,
+        secret_arn,
         &Origin {
             current: new,
             previous: None,

@@ -12,6 +12,7 @@ use crate::cli::UpArgs;
 use crate::config::Purpose;
 use crate::engine::Store;
 use crate::error::{Error, Result, exit};
+use crate::lease;
 use crate::outputs;
 use crate::state::State;
 
@@ -31,13 +32,40 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     let prepared = prepare(env, Some(&args.settings), Purpose::Up, password).await?;
     let (_lock, prepared) = prepared.locked("up")?;
     let mut connected = connect_beside(env, &prepared).await?;
+    // One run per stack per account and region, whatever the state directory: the lease is taken (once the
+    // credentials are known to be the stack's account's) before anything is read for the plan or changed.
+    let aws = connected.aws.clone();
+    let start = Instant::now();
+    let lease = lease::take(
+        &aws,
+        &prepared.settings.stack,
+        "up",
+        connected.verified(&prepared),
+        &env.progress,
+    )
+    .await?;
+    env.timings.step("(lease)", start);
+    let result = leased(env, args, &prepared, connected, started).await;
+    lease.release(&env.progress).await;
+    result
+}
+
+/// `up` while holding the stack's lease.
+async fn leased(
+    env: &Env,
+    args: &UpArgs,
+    prepared: &super::Prepared,
+    mut connected: super::Connected,
+    started: Instant,
+) -> Result<i32> {
+    prepared.keep_last_good()?;
     let (aws, account) = (connected.aws.clone(), connected.account.clone());
     let state = prepared
         .state
         .clone()
         .unwrap_or_else(|| State::new(&prepared.settings.stack, &prepared.region, &account));
     let store = Store::new(prepared.file.clone(), state);
-    let engine = engine(env, &prepared, aws, &account);
+    let engine = engine(env, prepared, aws, &account);
     env.progress.note(&format!(
         "up: stack {} in {} (account {account})",
         prepared.settings.stack, prepared.region
@@ -47,13 +75,13 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     // Beside the reads: the token for the final check, used only if the identity resources stay as they are.
     let early = async {
         match (&prepared.state, args.no_verify) {
-            (Some(state), false) => agent::early_token(&engine, &prepared, state).await,
+            (Some(state), false) => agent::early_token(&engine, prepared, state).await,
             _ => None,
         }
     };
     let (reports, early_token) = tokio::join!(engine.status(prepared.state.as_ref()), early);
     // Nothing is changed before the credentials are known to be the stack's account's.
-    connected.verified(&prepared).await?;
+    connected.verified(prepared).await?;
     if let Err(e) = engine.preflight(Some(&store)).await {
         env.write_timings("up");
         return Err(e);
@@ -65,6 +93,7 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     for line in plan::lines(&changes, false) {
         env.progress.note(&format!("plan: {line}"));
     }
+    refuse_conflicts(&changes)?;
     confirm_replacements(args, &prepared.settings.stack, &changes)?;
     if let Some(w) = crate::config::allowed_cidrs_warning(&prepared.settings) {
         env.progress.note(&format!("warning: {w}"));
@@ -81,6 +110,7 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     for (id, r) in &results.by_node {
         let (key, detail) = match r {
             Ok(o) => (o.key(), o.describe()),
+            Err(e @ Error::Skipped(_)) => ("skipped", e.to_string()),
             Err(e) => ("failed", e.to_string()),
         };
         *counts.entry(key).or_default() += 1;
@@ -96,6 +126,9 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
     };
     outcomes.sort_by_key(order);
     store.flush()?;
+    if results.by_node.iter().all(|(_, r)| r.is_ok()) {
+        prepared.file.keep_last_good()?;
+    }
     let summary = counts
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
@@ -117,7 +150,7 @@ pub async fn run(env: &Env, args: &UpArgs) -> Result<i32> {
         None
     } else {
         let start = Instant::now();
-        let result = verify(env, &prepared, &engine, &store, early_token).await;
+        let result = verify(env, prepared, &engine, &store, early_token).await;
         env.timings.step("(verify)", start);
         Some(result)
     };
@@ -201,6 +234,27 @@ async fn verify(
     }
     let tools = walk.list_tools(env).await?;
     Ok(Some(tools.iter().map(|t| t.name.to_string()).collect()))
+}
+
+/// A plan with a conflict (a resource of the stack's name or place that is not the stack's) changes nothing: `up`
+/// would stop there half-way, so it stops before its first change instead.
+fn refuse_conflicts(changes: &[plan::Change]) -> Result<()> {
+    let conflicts: Vec<String> = changes
+        .iter()
+        .filter(|c| c.action == plan::Action::Conflict)
+        .map(|c| format!("{}: {}", c.resource, c.detail()))
+        .collect();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Preflight(format!(
+        "up stops before changing anything: the plan has {} conflict{} — what the stack would create, change or \
+         delete there is not the stack's, and neo4j-gw never adopts, changes or deletes what it did not create:\n  \
+         {}\nRemove or rename it, choose other settings (e.g. --subdomain), or use another --stack; nothing was changed",
+        conflicts.len(),
+        if conflicts.len() == 1 { "" } else { "s" },
+        conflicts.join("\n  ")
+    )))
 }
 
 /// Replacing a resource deletes it first: that needs a yes — typed on a terminal, or `--yes`.

@@ -125,6 +125,10 @@ impl Resource for AppClientResource {
         &[user_pool::NODE, resource_server::NODE]
     }
 
+    fn owned_through(&self) -> Option<&'static str> {
+        Some(user_pool::NODE)
+    }
+
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         // Only the stack's own pool is ever looked into, so a client of our name there is the stack's.
         let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {

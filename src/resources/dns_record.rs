@@ -371,6 +371,10 @@ impl Resource for DnsRecordResource {
         &["hosted-zone", "load-balancer"]
     }
 
+    fn owned_through(&self) -> Option<&'static str> {
+        Some(load_balancer::NODE)
+    }
+
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let want = desired(cx);
         let rec = recorded.and_then(|r| place_in(r, ""));

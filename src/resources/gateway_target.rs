@@ -210,6 +210,10 @@ impl Resource for GatewayTargetResource {
         ]
     }
 
+    fn owned_through(&self) -> Option<&'static str> {
+        Some(gateway::NODE)
+    }
+
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let known = cx
             .dep_opt(gateway::NODE, "gateway_id")

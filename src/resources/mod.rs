@@ -371,6 +371,13 @@ pub trait Resource: Send + Sync + 'static {
     fn external(&self) -> bool {
         false
     }
+    /// For a kind that carries no tags of its own (a DNS record, a Cognito domain, resource server or app client, a
+    /// gateway target): the node whose resource it lives in or serves, and whose tags therefore say whose it is. The
+    /// engine reports it foreign when that node is foreign, and acts on it only once that node was read
+    /// (`Engine::owned_through_check`): recorded IDs alone never prove that a resource is the stack's.
+    fn owned_through(&self) -> Option<&'static str> {
+        None
+    }
     /// False when the settings do not use this resource (e.g. the origin lock's secret and rule with
     /// `origin_lock = false`): `up` then deletes it if the stack made it, and `status` reports it `unused`.
     fn wanted(&self, cx: &Cx) -> bool {

@@ -105,6 +105,10 @@ impl Resource for UserPoolDomainResource {
         &[user_pool::NODE]
     }
 
+    fn owned_through(&self) -> Option<&'static str> {
+        Some(user_pool::NODE)
+    }
+
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let want = prefix(cx)?;
         // The prefix setting changed since the domain was made: the old domain is replaced (a domain cannot be

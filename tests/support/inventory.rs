@@ -57,6 +57,14 @@ pub const KINDS: &[(&str, &str)] = &[
     ("agentcore:gateway-target", "target_id"),
 ];
 
+/// The stack's lease (src/lease.rs): a Secrets Manager secret that is not a plan node and not in the state file. It
+/// lives from the first `up` to the end of the last `down`; [`check_state`] allows at most one.
+pub const LEASE_KIND: &str = "neo4j-gw:lease";
+
+pub fn lease_name(stack: &str) -> String {
+    format!("neo4j-gw/{stack}/lease")
+}
+
 pub fn primary_key(kind: &str) -> Option<&'static str> {
     KINDS.iter().find(|(k, _)| *k == kind).map(|(_, key)| *key)
 }
@@ -199,7 +207,10 @@ pub fn check_state(items: &[Item], state: &Value) -> Vec<String> {
             }
         }
     }
-    let actual = count_by_kind(items);
+    let mut actual = count_by_kind(items);
+    if actual.remove(LEASE_KIND).is_some_and(|n| n > 1) {
+        problems.push(format!("{LEASE_KIND}: more than one lease"));
+    }
     let kinds: BTreeSet<&str> = expected
         .keys()
         .map(String::as_str)
@@ -394,7 +405,11 @@ async fn secrets(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
         );
         if t.0 || scope.named(&name) {
             out.push(item(
-                "secretsmanager:secret",
+                if name == lease_name(&scope.stack) {
+                    LEASE_KIND
+                } else {
+                    "secretsmanager:secret"
+                },
                 s.arn().unwrap_or(""),
                 name,
                 t,

@@ -127,10 +127,30 @@ pub struct Run {
     pub calls: Vec<Value>,
 }
 
+/// The node the stack's lease records its calls under (src/lease.rs): every run that may change the stack takes and
+/// lets go of the lease, which is not a change of the stack — [`Run::mutating`] and [`Run::count`] leave those calls
+/// out; [`Run::lease_calls`] has them.
+pub const LEASE_NODE: &str = "(lease)";
+
+fn is_lease(call: &Value) -> bool {
+    call["node"].as_str() == Some(LEASE_NODE)
+}
+
 impl Run {
+    /// The mutating calls of the run, but for the lease's.
     pub fn mutating(&self) -> Vec<String> {
+        self.mutating_where(|c| !is_lease(c))
+    }
+
+    /// Every mutating call of the run, the lease's included (what a proxy in front of AWS sees).
+    pub fn mutating_all(&self) -> Vec<String> {
+        self.mutating_where(|_| true)
+    }
+
+    fn mutating_where(&self, keep: impl Fn(&Value) -> bool) -> Vec<String> {
         self.calls
             .iter()
+            .filter(|c| keep(c))
             .filter(|c| c["mutating"].as_bool() == Some(true))
             .map(|c| {
                 format!(
@@ -142,11 +162,22 @@ impl Run {
             .collect()
     }
 
+    /// How often the run called `operation`, but for the lease's calls.
     pub fn count(&self, operation: &str) -> usize {
         self.calls
             .iter()
+            .filter(|c| !is_lease(c))
             .filter(|c| c["operation"].as_str() == Some(operation))
             .count()
+    }
+
+    /// The operations of the lease's calls, in order (`take`, `renew`, `release`, `remove`).
+    pub fn lease_calls(&self) -> Vec<String> {
+        self.calls
+            .iter()
+            .filter(|c| is_lease(c))
+            .map(|c| c["operation"].as_str().unwrap_or("").to_owned())
+            .collect()
     }
 
     #[track_caller]
