@@ -115,6 +115,9 @@ pub struct Faults {
     pub land_late: Vec<&'static str>,
     /// SIGKILL the process once this many requests were held for late delivery in this run (0: never).
     pub kill_after_held: usize,
+    /// When the n-th request of this operation arrives in this run: let every held request land, then forward it
+    /// (so that very request is the first to see them).
+    pub release_late_at: Option<(&'static str, usize)>,
 }
 
 impl Faults {
@@ -248,6 +251,10 @@ struct Inner {
     /// `service:Operation` and moto's status of each late delivery, in landing order.
     landed: Mutex<Vec<(String, Option<u16>)>>,
     landed_cv: std::sync::Condvar,
+    /// Held requests that have not landed yet.
+    pending_late: watch::Sender<usize>,
+    /// Requests per operation in this run (for `release_late_at`).
+    seen: Mutex<BTreeMap<String, usize>>,
 }
 
 /// The proxy; stops when dropped.
@@ -291,6 +298,8 @@ impl Proxy {
             late_release: watch::channel(false).0,
             landed: Mutex::new(Vec::new()),
             landed_cv: std::sync::Condvar::new(),
+            pending_late: watch::channel(0).0,
+            seen: Mutex::new(BTreeMap::new()),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -356,6 +365,7 @@ impl Proxy {
         self.inner.dead.store(false, Ordering::SeqCst);
         self.inner.pid.send_replace(None);
         self.inner.held.store(0, Ordering::SeqCst);
+        self.inner.seen.lock().unwrap().clear();
     }
 
     /// How many requests this run had held for late delivery.
@@ -1172,8 +1182,27 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
             record(Fate::Dropped);
             return Ok(());
         }
+        if let Some((op, n)) = faults.release_late_at {
+            let nth = {
+                let mut seen = inner.seen.lock().unwrap();
+                let c = seen.entry(operation.clone()).or_default();
+                *c += 1;
+                *c
+            };
+            if op == operation && nth == n {
+                inner.late_release.send_replace(true);
+                let mut rx = inner.pending_late.subscribe();
+                if tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|p| *p == 0))
+                    .await
+                    .is_err()
+                {
+                    eprintln!("fault proxy: held requests did not land within 60 s");
+                }
+            }
+        }
         if mutating && faults.land_late.contains(&operation.as_str()) {
             record(Fate::HeldLate);
+            inner.pending_late.send_modify(|p| *p += 1);
             let late = inner.clone();
             let (late_head, late_body) = (head.clone(), body.clone());
             let what = format!("{service}:{operation}");
@@ -1186,6 +1215,7 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
                     .map(|u| u.status);
                 late.landed.lock().unwrap().push((what, status));
                 late.landed_cv.notify_all();
+                late.pending_late.send_modify(|p| *p -= 1);
             });
             let held = inner.held.fetch_add(1, Ordering::SeqCst) + 1;
             if faults.kill_after_held > 0 && held >= faults.kill_after_held {
