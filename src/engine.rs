@@ -656,25 +656,26 @@ impl Engine {
         self.observe_all(&owned, |id| store.get(id).map(|r| r.ids))
             .await;
         let mut duplicates_failed = self.remove_duplicates(&owned).await;
-        let mut results = self.walk("up", &owned, Order::Forward, true, |node| {
-            let cx = self.cx(&node);
-            Box::pin(async move {
-                let result = self
-                    .again_after_uncertain(&cx, || self.reconcile(&node, &cx, store))
-                    .await;
-                match &result {
-                    Ok(outcome) => {
-                        self.mark_changed(node.id(), outcome);
-                        cx.line.finish(outcome.describe(), true)
+        let mut results = self
+            .walk("up", &owned, Order::Forward, true, |node| {
+                let cx = self.cx(&node);
+                Box::pin(async move {
+                    let result = self
+                        .again_after_uncertain(&cx, || self.reconcile(&node, &cx, store))
+                        .await;
+                    match &result {
+                        Ok(outcome) => {
+                            self.mark_changed(node.id(), outcome);
+                            cx.line.finish(outcome.describe(), true)
+                        }
+                        Err(e) => cx
+                            .line
+                            .finish(format!("failed: {}", first_line(&e.to_string())), false),
                     }
-                    Err(e) => cx
-                        .line
-                        .finish(format!("failed: {}", first_line(&e.to_string())), false),
-                }
-                result
+                    result
+                })
             })
-        })
-        .await;
+            .await;
         for (id, result) in results.by_node.iter_mut() {
             if let Some(e) = duplicates_failed.remove(*id)
                 && result.is_ok()

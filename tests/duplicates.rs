@@ -93,7 +93,11 @@ async fn second_copies_are_planned_removed_reported_and_never_left_behind() {
 
     let copies = oob::second_copies(&sdk, name, &st.state()).await;
     let copied: BTreeSet<&str> = copies.iter().map(|(n, _)| *n).collect();
-    assert_eq!(copied, DUPLICABLE.into_iter().collect(), "a kind without copies");
+    assert_eq!(
+        copied,
+        DUPLICABLE.into_iter().collect(),
+        "a kind without copies"
+    );
 
     // plan: each copy a deletion of its own; exit 3.
     let mut plan_args = vec!["plan", "--json"];
@@ -238,8 +242,15 @@ async fn creates_that_land_after_the_next_run_looked_leave_one_of_each() {
             assert_eq!(rec["status"], "creating", "round {i}: {node}: {rec}");
         }
     }
-    let expected: BTreeSet<&str> = rounds[..2].iter().flat_map(|r| r.unanswered).copied().collect();
-    assert_eq!(looked_for, expected, "the runs did not look again for every unanswered create");
+    let expected: BTreeSet<&str> = rounds[..2]
+        .iter()
+        .flat_map(|r| r.unanswered)
+        .copied()
+        .collect();
+    assert_eq!(
+        looked_for, expected,
+        "the runs did not look again for every unanswered create"
+    );
 
     // Every held create lands now, after the runs that looked for it.
     proxy.release_late();
@@ -273,11 +284,22 @@ async fn creates_that_land_after_the_next_run_looked_leave_one_of_each() {
     // because their CIDRs were taken in the VPC by then (`InvalidSubnet.Conflict`, as on AWS).
     let removed: BTreeSet<&str> = DUPLICABLE
         .into_iter()
-        .filter(|n| fixed.run.stderr.contains(&format!("{n}: removed duplicate")))
+        .filter(|n| {
+            fixed
+                .run
+                .stderr
+                .contains(&format!("{n}: removed duplicate"))
+        })
         .collect();
     assert_eq!(
         removed,
-        BTreeSet::from(["vpc", "user-pool", "task-definition", "internet-gateway", "app-client"]),
+        BTreeSet::from([
+            "vpc",
+            "user-pool",
+            "task-definition",
+            "internet-gateway",
+            "app-client"
+        ]),
         "late creates: {landed:?}\n{}",
         fixed.run.stderr
     );
@@ -324,11 +346,19 @@ async fn a_create_that_lands_while_the_next_run_looks_again_is_adopted() {
         rerun.run.stderr
     );
     assert_eq!(
-        rerun.requests.iter().filter(|r| r.operation == "CreateVpc").count(),
+        rerun
+            .requests
+            .iter()
+            .filter(|r| r.operation == "CreateVpc")
+            .count(),
         0,
         "the rerun created a VPC of its own"
     );
-    assert!(!rerun.run.stderr.contains("removed duplicate"), "{}", rerun.run.stderr);
+    assert!(
+        !rerun.run.stderr.contains("removed duplicate"),
+        "{}",
+        rerun.run.stderr
+    );
     let mut problems = checks::converged(&emu, &st, &scope).await;
     checks::down_leaves_nothing(&emu, &st, &scope, &mut problems).await;
     assert_eq!(problems, Vec::<String>::new());

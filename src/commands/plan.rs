@@ -478,7 +478,11 @@ mod tests {
     #[test]
     fn each_duplicate_is_a_deletion_of_its_own_that_needs_no_confirmation() {
         let mut vpc = report("vpc", "drifted", &[]);
-        vpc.drift = vec![Drift::new(crate::resources::DUPLICATE, "no other copy", "vpc-2")];
+        vpc.drift = vec![Drift::new(
+            crate::resources::DUPLICATE,
+            "no other copy",
+            "vpc-2",
+        )];
         vpc.duplicates = vec!["vpc-2".into()];
         let mut pool = report("user-pool", "drifted", &[]);
         pool.drift = vec![
@@ -500,8 +504,16 @@ mod tests {
                 (Action::Delete, Some("eu-west-1_b")),
             ]
         );
-        assert_eq!(up[2].attributes.len(), 1, "the duplicate is not an attribute");
-        assert!(up[1].detail().contains("duplicate vpc-2"), "{}", up[1].detail());
+        assert_eq!(
+            up[2].attributes.len(),
+            1,
+            "the duplicate is not an attribute"
+        );
+        assert!(
+            up[1].detail().contains("duplicate vpc-2"),
+            "{}",
+            up[1].detail()
+        );
         assert!(replacements(&up).is_empty());
         let down = for_down(&[vpc, pool]);
         assert_eq!(

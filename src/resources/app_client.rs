@@ -179,7 +179,10 @@ impl Resource for AppClientResource {
             return Ok(Observation::Missing);
         };
         let mut found = by_id?;
-        let kept_id = found.as_ref().and_then(|c| c.client_id()).map(str::to_owned);
+        let kept_id = found
+            .as_ref()
+            .and_then(|c| c.client_id())
+            .map(str::to_owned);
         let mut others: Vec<String> = named
             .into_iter()
             .filter(|id| Some(id) != kept_id.as_ref())

@@ -132,9 +132,7 @@ impl Resource for InternetGatewayResource {
             })
             .collect();
         Ok(Observation::Present(
-            Live::new(ids)
-                .with_drift(drift)
-                .with_duplicates(duplicates),
+            Live::new(ids).with_drift(drift).with_duplicates(duplicates),
         ))
     }
 

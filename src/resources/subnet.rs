@@ -59,7 +59,9 @@ impl SubnetResource {
     /// is unique within its VPC). Without a record, the one in the stack's VPC is kept.
     async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<(Option<Subnet>, Vec<Subnet>)> {
         let ec2 = &cx.aws().ec2;
-        let recorded_id = recorded.and_then(|r| r.get("subnet_id")).map(String::as_str);
+        let recorded_id = recorded
+            .and_then(|r| r.get("subnet_id"))
+            .map(String::as_str);
         // Both subnets (and their copies) in one call while every node is observed.
         let tagged: Vec<Subnet> = match cx
             .batched("ec2:DescribeSubnets", || async {

@@ -468,14 +468,28 @@ impl Resource for TaskDefinitionResource {
     async fn delete_duplicate(&self, cx: &Cx, duplicate: &Duplicate) -> Result<()> {
         let ecs = &cx.aws().ecs;
         let arn = duplicate.ids.get("arn").cloned().unwrap_or_default();
-        match ecs.deregister_task_definition().task_definition(&arn).send().await {
+        match ecs
+            .deregister_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if error::code_of(&e) == Some("ClientException") => {}
             Err(e) => return Err(error::aws(cx.node, "DeregisterTaskDefinition", e)),
         }
         // Best effort, as in `delete`: deregistering is what matters.
-        if let Err(e) = ecs.delete_task_definitions().task_definitions(&arn).send().await {
-            tracing::warn!("{}: {}", cx.node, error::aws(cx.node, "DeleteTaskDefinitions", e));
+        if let Err(e) = ecs
+            .delete_task_definitions()
+            .task_definitions(&arn)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                "{}: {}",
+                cx.node,
+                error::aws(cx.node, "DeleteTaskDefinitions", e)
+            );
         }
         Ok(())
     }

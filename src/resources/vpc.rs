@@ -35,7 +35,8 @@ impl VpcResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeVpcs", e))?;
-        let (kept, others) = ec2::copies(out.vpcs().to_vec(), recorded_id, |v| v.vpc_id(), |_| false);
+        let (kept, others) =
+            ec2::copies(out.vpcs().to_vec(), recorded_id, |v| v.vpc_id(), |_| false);
         if let (None, Some(id)) = (&kept, recorded_id) {
             match ec2.describe_vpcs().vpc_ids(id).send().await {
                 Ok(out) => {
