@@ -399,8 +399,10 @@ impl Resource for TaskDefinitionResource {
             }
         };
         // RegisterTaskDefinition takes no idempotency token: a registration whose answer was lost leaves a newer
-        // revision than the recorded one. While the recorded revision is ACTIVE it is kept, and every newer one is a
-        // duplicate (older ones stay: the circuit breaker may roll the service back onto one).
+        // revision than the recorded one, the same definition again. While the recorded revision is ACTIVE and the
+        // latest is a copy of it, the recorded one is kept and every newer one is a duplicate. A newer revision with
+        // another definition is a change (out of band, or a lost update): judged as drift of the latest, as always.
+        // Older revisions stay either way (the circuit breaker may roll the service back onto one).
         let mut out = out;
         let mut duplicates = Vec::new();
         let recorded_arn = recorded.and_then(|r| r.get("arn")).cloned();
@@ -410,9 +412,19 @@ impl Resource for TaskDefinitionResource {
                 .task_definition()
                 .is_some_and(|td| td.revision() > rec_rev)
         {
-            let active = self.revisions(cx, TaskDefinitionStatus::Active).await?;
-            if active.contains(&rec_arn) {
-                duplicates = active
+            let rec = describe(rec_arn.clone())
+                .await
+                .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?;
+            let same = |o: &aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput| {
+                o.task_definition().and_then(live_spec)
+            };
+            let rec_active = rec
+                .task_definition()
+                .is_some_and(|td| td.status() == Some(&TaskDefinitionStatus::Active));
+            if rec_active && same(&rec).is_some() && same(&rec) == same(&out) {
+                duplicates = self
+                    .revisions(cx, TaskDefinitionStatus::Active)
+                    .await?
                     .into_iter()
                     .filter(|a| revision_of(a).is_some_and(|(_, r)| r > rec_rev))
                     .map(|a| Duplicate {
@@ -420,9 +432,7 @@ impl Resource for TaskDefinitionResource {
                         ids: ids([("arn", a)]),
                     })
                     .collect();
-                out = describe(rec_arn)
-                    .await
-                    .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?;
+                out = rec;
             }
         }
         let Some(td) = out.task_definition() else {
