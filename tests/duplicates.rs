@@ -363,3 +363,49 @@ async fn a_create_that_lands_while_the_next_run_looks_again_is_adopted() {
     checks::down_leaves_nothing(&emu, &st, &scope, &mut problems).await;
     assert_eq!(problems, Vec::<String>::new());
 }
+
+/// `down` deletes what lands while it runs: a killed run's `CreateVpc` reaches the emulator just before `down`'s
+/// own `DeleteVpc` (after `down` observed the stack). Its proof that the VPC is gone finds the late copy by its
+/// tags and deletes it too: exit 0, nothing of the stack left.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_deletes_a_copy_that_lands_while_it_runs() {
+    let emu = Emulator::start();
+    let proxy = Proxy::start(&emu.endpoint);
+    let cert = checks::fresh(&emu).await;
+    let name = "late-down";
+    let scope = Scope::new(name, &fqdn());
+    let st = Stack::new(&emu, name);
+    let up = up_args(&cert);
+    proxy.arm(Faults::land_late(&["CreateVpc"], 1));
+    let running = proxy.spawn(&st, &as_strs(&up));
+    proxy.set_pid(running.pid());
+    let killed = proxy.finish(running, LIMIT);
+    proxy.quiesce(Duration::from_secs(60));
+    assert_eq!(killed.signal, Some(libc::SIGKILL), "{}", killed.run.stderr);
+    // The next run does not see it within its bound, and makes the stack with a VPC of its own.
+    proxy
+        .run(&st, &as_strs(&up), Faults::none(), LIMIT)
+        .run
+        .ok();
+
+    let down = proxy.run(
+        &st,
+        &["down", "--yes"],
+        Faults {
+            release_late_at: Some(("DeleteVpc", 1)),
+            ..Faults::none()
+        },
+        LIMIT,
+    );
+    let landed = proxy.take_landed(1, Duration::from_secs(60));
+    assert_eq!(landed, vec![("ec2:CreateVpc".to_owned(), Some(200))]);
+    down.run.ok();
+    assert!(
+        down.run
+            .stderr
+            .contains("vpc: another copy carrying the stack's tags showed up after the delete"),
+        "{}",
+        down.run.stderr
+    );
+    assert_eq!(checks::leftovers(&emu, &st, &scope).await, "");
+}
