@@ -210,3 +210,34 @@ async fn blocking_enis(cx: &Cx, f: Filter) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::copies;
+
+    fn id<'a>(s: &'a &'static str) -> Option<&'a str> {
+        Some(s)
+    }
+
+    #[test]
+    fn the_recorded_copy_is_kept_else_the_preferred_else_the_smallest_id() {
+        let found = vec!["vpc-c", "vpc-a", "vpc-b"];
+        assert_eq!(
+            copies(found.clone(), Some("vpc-c"), id, |_| false),
+            (Some("vpc-c"), vec!["vpc-a", "vpc-b"])
+        );
+        assert_eq!(
+            copies(found.clone(), None, id, |_| false),
+            (Some("vpc-a"), vec!["vpc-b", "vpc-c"])
+        );
+        assert_eq!(
+            copies(found.clone(), None, id, |v| *v == "vpc-b"),
+            (Some("vpc-b"), vec!["vpc-a", "vpc-c"])
+        );
+        // A recorded ID not among the tagged copies: the caller looks it up by ID.
+        assert_eq!(
+            copies(found, Some("vpc-z"), id, |_| false),
+            (None, vec!["vpc-a", "vpc-b", "vpc-c"])
+        );
+    }
+}
