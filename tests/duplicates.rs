@@ -279,9 +279,12 @@ async fn creates_that_land_after_the_next_run_looked_leave_one_of_each() {
         "after the late creates landed:\n{}",
         checks::tail(&fixed.run.stderr, 40)
     );
-    // Each late create the emulator carried out was a copy the next run found and removed — but the route table's,
-    // which no run had created since (it was the last run's unanswered create: adopted), and the subnets', refused
-    // because their CIDRs were taken in the VPC by then (`InvalidSubnet.Conflict`, as on AWS).
+    // A late create the emulator carried out is a copy the next run removes when a later round had made that
+    // node's resource again: always the VPC, the user pool and the internet gateway (a later round held creates
+    // that need them). The task definition and the app client are made again only if their round got to them
+    // before its kill; else the late one is adopted, like the route table (the last round's own create). The
+    // subnets' late creates are refused: their CIDRs are taken in the VPC by then (`InvalidSubnet.Conflict`, as on
+    // AWS). Either way exactly one of each is left (above).
     let removed: BTreeSet<&str> = DUPLICABLE
         .into_iter()
         .filter(|n| {
@@ -291,16 +294,17 @@ async fn creates_that_land_after_the_next_run_looked_leave_one_of_each() {
                 .contains(&format!("{n}: removed duplicate"))
         })
         .collect();
-    assert_eq!(
-        removed,
-        BTreeSet::from([
-            "vpc",
-            "user-pool",
-            "task-definition",
-            "internet-gateway",
-            "app-client"
-        ]),
-        "late creates: {landed:?}\n{}",
+    let always = BTreeSet::from(["vpc", "user-pool", "internet-gateway"]);
+    let at_most = BTreeSet::from([
+        "vpc",
+        "user-pool",
+        "internet-gateway",
+        "task-definition",
+        "app-client",
+    ]);
+    assert!(
+        always.is_subset(&removed) && removed.is_subset(&at_most),
+        "removed duplicates of {removed:?}; late creates: {landed:?}\n{}",
         fixed.run.stderr
     );
 }
