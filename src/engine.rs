@@ -19,7 +19,8 @@ use tokio::sync::watch;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::resources::{
-    CREATE_TOKEN, Cx, Drift, Health, Live, Observation, Resource, Shared, new_create_token,
+    CREATE_TOKEN, Cx, DUPLICATE, Drift, Duplicate, Health, Live, Observation, Resource, Shared,
+    new_create_token,
 };
 use crate::state::{Ids, Record, State, StateFile, Status, now};
 use crate::timings::Timings;
@@ -28,6 +29,10 @@ use crate::timings::Timings;
 /// own retries of each call), and the pause before the second try (doubling after).
 pub const STEP_ATTEMPTS: u32 = 4;
 pub const STEP_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How many times `down` deletes what its proof of absence still finds (a copy that landed late: a create an
+/// earlier run sent without an idempotency token) before it gives up and says so.
+pub const GONE_ROUNDS: u32 = 3;
 
 /// Signals a run to stop after the calls in flight.
 #[derive(Clone)]
@@ -214,6 +219,9 @@ pub struct Report {
     pub details: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Other copies carrying the node's tags (also in `drift`): `up` and `down` delete them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<String>,
 }
 
 impl Report {
@@ -739,25 +747,130 @@ impl Engine {
         // What `up` acts on is what the plan showed; with `up` called on its own, observed here first.
         self.observe_all(&owned, |id| store.get(id).map(|r| r.ids))
             .await;
-        self.walk("up", &owned, Order::Forward, true, |node| {
-            let cx = self.cx(&node);
-            Box::pin(async move {
-                let result = self
-                    .again_after_uncertain(&cx, || self.reconcile(&node, &cx, store))
-                    .await;
-                match &result {
-                    Ok(outcome) => {
-                        self.mark_changed(node.id(), outcome);
-                        cx.line.finish(outcome.describe(), true)
+        let mut duplicates_failed = self.remove_duplicates(&owned).await;
+        let mut results = self
+            .walk("up", &owned, Order::Forward, true, |node| {
+                let cx = self.cx(&node);
+                Box::pin(async move {
+                    let result = self
+                        .again_after_uncertain(&cx, || self.reconcile(&node, &cx, store))
+                        .await;
+                    match &result {
+                        Ok(outcome) => {
+                            self.mark_changed(node.id(), outcome);
+                            cx.line.finish(outcome.describe(), true)
+                        }
+                        Err(e) => cx
+                            .line
+                            .finish(format!("failed: {}", first_line(&e.to_string())), false),
                     }
-                    Err(e) => cx
-                        .line
-                        .finish(format!("failed: {}", first_line(&e.to_string())), false),
-                }
-                result
+                    result
+                })
             })
-        })
-        .await
+            .await;
+        for (id, result) in results.by_node.iter_mut() {
+            if let Some(e) = duplicates_failed.remove(*id)
+                && result.is_ok()
+            {
+                *result = Err(e);
+            }
+        }
+        results
+    }
+
+    /// The duplicates the observation of `id` this run made found (see [`Live::duplicates`]).
+    fn observed_duplicates(&self, id: &str) -> Vec<Duplicate> {
+        match self.observed.lock().ok().and_then(|m| m.get(id).cloned()) {
+            Some(Observation::Present(live)) => live.duplicates,
+            _ => Vec::new(),
+        }
+    }
+
+    /// `up`: deletes the duplicates the observations found, before anything else changes — dependents first, so a
+    /// duplicate VPC's own subnets, internet gateway and route table (duplicates of theirs) go before it. What is
+    /// kept is each node's recorded copy (without a record, the oldest: see each kind's `observe`). Returns the
+    /// nodes whose duplicates could not all be deleted, with the error.
+    async fn remove_duplicates(
+        &self,
+        nodes: &[Arc<dyn Resource>],
+    ) -> BTreeMap<&'static str, Error> {
+        let with: Vec<Arc<dyn Resource>> = nodes
+            .iter()
+            .filter(|n| !self.observed_duplicates(n.id()).is_empty())
+            .cloned()
+            .collect();
+        if with.is_empty() {
+            return BTreeMap::new();
+        }
+        let results = self
+            .walk("duplicates", &with, Order::Reverse, false, |node| {
+                let cx = self.quiet_cx(&node);
+                Box::pin(async move {
+                    let duplicates = self.observed_duplicates(node.id());
+                    self.delete_duplicates(&node, &cx, &duplicates).await
+                })
+            })
+            .await;
+        results
+            .by_node
+            .into_iter()
+            .filter_map(|(id, r)| r.err().map(|e| (id, e)))
+            .collect()
+    }
+
+    /// Deletes each of `duplicates`, printing `<node>: removed duplicate <id>`.
+    async fn delete_duplicates(
+        &self,
+        node: &Arc<dyn Resource>,
+        cx: &Cx,
+        duplicates: &[Duplicate],
+    ) -> Result<()> {
+        for d in duplicates {
+            cx.shared.cancel.check()?;
+            cx.say(format!("deleting duplicate {}", d.id));
+            self.timed(node.id(), "delete", node.delete_duplicate(cx, d))
+                .await?;
+            self.progress
+                .note(&format!("{}: removed duplicate {}", node.id(), d.id));
+        }
+        Ok(())
+    }
+
+    /// A create an earlier run sent without an idempotency token (the intent is recorded, its answer is not) may
+    /// still land — AWS carries out what a killed process sent, and its reads are eventually consistent — so before
+    /// creating another, look again for `bound` ([`Resource::settle`]), saying so.
+    async fn look_again(
+        &self,
+        node: &Arc<dyn Resource>,
+        cx: &Cx,
+        recorded: Option<&Ids>,
+        bound: Duration,
+    ) -> Result<Observation> {
+        self.progress.note(&format!(
+            "{}: an earlier run sent its create and never recorded the answer; {} creates take no idempotency \
+             token, so looking for that one for up to {}s before creating another",
+            node.id(),
+            node.kind(),
+            bound.as_secs()
+        ));
+        let start = Instant::now();
+        let mut pause = Duration::from_secs(if cx.emulated() { 1 } else { 2 });
+        loop {
+            cx.say(format!(
+                "waiting for an earlier run's create to show ({}s of {}s)",
+                start.elapsed().as_secs(),
+                bound.as_secs()
+            ));
+            cx.shared
+                .cancel
+                .sleep(pause.min(bound.saturating_sub(start.elapsed())))
+                .await?;
+            let observation = self.observe(node, cx, recorded).await?;
+            if !matches!(observation, Observation::Missing) || start.elapsed() >= bound {
+                return Ok(observation);
+            }
+            pause = (pause * 2).min(Duration::from_secs(30));
+        }
     }
 
     /// Runs one node's step (`reconcile` or `remove`, both of which start by observing) again when it failed
@@ -802,10 +915,21 @@ impl Engine {
         cx.line.hint("checking");
         let record = store.get(id);
         let recorded_ids = record.as_ref().map(|r| r.ids.clone());
-        let observation = match self.take_observation(node) {
+        let mut observation = match self.take_observation(node) {
             Some(o) => o,
             None => self.observe(node, cx, recorded_ids.as_ref()).await?,
         };
+        let unanswered = record.as_ref().is_some_and(|r| {
+            r.status == Status::Creating && r.ids.keys().all(|k| k == CREATE_TOKEN)
+        });
+        if matches!(observation, Observation::Missing)
+            && unanswered
+            && let Some(bound) = node.settle(cx)
+        {
+            observation = self
+                .look_again(node, cx, recorded_ids.as_ref(), bound)
+                .await?;
+        }
         match observation {
             Observation::Foreign(why) => Err(Error::Conflict(format!(
                 "{id}: {why}. neo4j-gw never adopts or deletes what it did not create: remove or rename it, or use another --stack"
@@ -982,22 +1106,42 @@ impl Engine {
                 store.put(id, kind, true, Status::Deleting, &live.ids)?;
                 cx.say("deleting");
                 self.timed(id, "delete", node.delete(cx, &live)).await?;
-                // Prove it is gone.
+                self.delete_duplicates(node, cx, &live.duplicates).await?;
+                // Prove it is gone. The proof looks by tag (or name) too, so a copy that landed meanwhile — a create
+                // an earlier run sent without an idempotency token — is found: it is deleted in turn, a bounded
+                // number of times.
                 let gone_cx = Cx {
                     expect_gone: true,
                     ..cx.clone()
                 };
-                match self
-                    .timed(id, "gone", node.observe(&gone_cx, Some(&live.ids)))
-                    .await?
-                {
-                    Observation::Present(_) => Err(Error::other(format!(
-                        "{id}: still exists after it was deleted; re-run `neo4j-gw down` in a minute"
-                    ))),
-                    _ => {
-                        store.remove(id)?;
-                        self.forget(id);
-                        Ok(Outcome::Deleted)
+                let mut round = 0;
+                loop {
+                    match self
+                        .timed(id, "gone", node.observe(&gone_cx, Some(&live.ids)))
+                        .await?
+                    {
+                        Observation::Present(more) if round < GONE_ROUNDS => {
+                            round += 1;
+                            cx.shared.cancel.check()?;
+                            if more.ids != live.ids {
+                                self.progress.note(&format!(
+                                    "{id}: another copy carrying the stack's tags showed up after the delete ({}); deleting it too",
+                                    ids_label(&more.ids)
+                                ));
+                            }
+                            self.timed(id, "delete", node.delete(cx, &more)).await?;
+                            self.delete_duplicates(node, cx, &more.duplicates).await?;
+                        }
+                        Observation::Present(_) => {
+                            return Err(Error::other(format!(
+                                "{id}: still exists after it was deleted; re-run `neo4j-gw down` in a minute"
+                            )));
+                        }
+                        _ => {
+                            store.remove(id)?;
+                            self.forget(id);
+                            return Ok(Outcome::Deleted);
+                        }
                     }
                 }
             }
@@ -1032,6 +1176,7 @@ impl Engine {
             depends_on: node.depends_on().to_vec(),
             details: Vec::new(),
             message,
+            duplicates: Vec::new(),
         };
         let wanted = node.wanted(&self.quiet_cx(node));
         match observation {
@@ -1053,10 +1198,16 @@ impl Engine {
             Ok(Observation::Present(live)) => {
                 let Live {
                     ids,
-                    drift,
+                    mut drift,
                     health,
                     details,
+                    duplicates,
                 } = live;
+                drift.extend(
+                    duplicates
+                        .iter()
+                        .map(|d| Drift::new(DUPLICATE, "no other copy", &d.id)),
+                );
                 let (state, message) = match (&health, drift.is_empty()) {
                     (_, false) => ("drifted", None),
                     (Health::Ready, true) => ("present", None),
@@ -1066,12 +1217,22 @@ impl Engine {
                 Report {
                     drift,
                     details,
+                    duplicates: duplicates.into_iter().map(|d| d.id).collect(),
                     ..base(state, ids, message)
                 }
             }
             Err(e) => base("error", Ids::new(), Some(e.to_string())),
         }
     }
+}
+
+/// A resource's IDs for a message (the create token left out).
+fn ids_label(ids: &Ids) -> String {
+    ids.iter()
+        .filter(|(k, _)| k.as_str() != CREATE_TOKEN)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn first_line(s: &str) -> &str {

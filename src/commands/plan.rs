@@ -90,6 +90,9 @@ pub struct Change {
     /// Anything else worth knowing (a wait, a dependency that changes first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For the deletion of a second copy of the resource (a duplicate): its ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<String>,
 }
 
 impl Change {
@@ -101,6 +104,18 @@ impl Change {
             attributes: Vec::new(),
             reason: None,
             note: None,
+            duplicate: None,
+        }
+    }
+
+    /// The deletion of one duplicate of `r` (a second copy carrying its tags, or its name in the stack's pool).
+    fn duplicate(r: &Report, id: &str) -> Change {
+        Change {
+            reason: Some(format!(
+                "duplicate {id}: another copy carrying the stack's tags; only one is kept"
+            )),
+            duplicate: Some(id.to_owned()),
+            ..Change::new(r, Action::Delete)
         }
     }
 
@@ -126,7 +141,29 @@ pub fn for_up(reports: &[Report]) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::new();
     // Nodes that will be (re)made in this run, for their dependents.
     let mut made: BTreeMap<String, Action> = BTreeMap::new();
-    for r in reports {
+    for full in reports {
+        // Duplicates are deletions of their own (below); the rest of the report is judged without them.
+        let without_duplicates;
+        let r = if full.duplicates.is_empty() {
+            full
+        } else {
+            let drift: Vec<_> = full
+                .drift
+                .iter()
+                .filter(|d| d.attribute != crate::resources::DUPLICATE)
+                .cloned()
+                .collect();
+            without_duplicates = Report {
+                state: if full.state == "drifted" && drift.is_empty() {
+                    "present"
+                } else {
+                    full.state
+                },
+                drift,
+                ..full.clone()
+            };
+            &without_duplicates
+        };
         let replaced_deps: Vec<&str> = r
             .depends_on
             .iter()
@@ -227,6 +264,9 @@ pub fn for_up(reports: &[Report]) -> Vec<Change> {
             ));
         }
         out.push(c);
+        if r.owned {
+            out.extend(r.duplicates.iter().map(|id| Change::duplicate(r, id)));
+        }
     }
     out
 }
@@ -235,7 +275,7 @@ pub fn for_up(reports: &[Report]) -> Vec<Change> {
 pub fn for_down(reports: &[Report]) -> Vec<Change> {
     reports
         .iter()
-        .map(|r| {
+        .flat_map(|r| {
             let (action, note) = match (r.owned, r.state) {
                 (false, _) => (Action::None, Some("used, never deleted by neo4j-gw")),
                 (true, "missing") => (Action::None, Some("already gone")),
@@ -248,7 +288,12 @@ pub fn for_down(reports: &[Report]) -> Vec<Change> {
             if action == Action::Unknown {
                 c.reason = r.message.clone();
             }
-            c
+            let duplicates = r
+                .duplicates
+                .iter()
+                .filter(|_| r.owned)
+                .map(|id| Change::duplicate(r, id));
+            std::iter::once(c).chain(duplicates).collect::<Vec<_>>()
         })
         .collect()
 }
@@ -297,9 +342,10 @@ pub fn lines(changes: &[Change], all: bool) -> Vec<String> {
 
 /// The replacements among the changes, as `resource (why)`, for `up`'s confirmation.
 pub fn replacements(changes: &[Change]) -> Vec<String> {
+    // A duplicate's deletion needs no yes: it is a second copy of the stack's own resource, which nothing uses.
     changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
+        .filter(|c| matches!(c.action, Action::Replace | Action::Delete) && c.duplicate.is_none())
         .map(|c| format!("{} ({})", c.resource, c.detail()))
         .collect()
 }
@@ -425,7 +471,55 @@ mod tests {
             depends_on: deps.to_vec(),
             details: Vec::new(),
             message: None,
+            duplicates: Vec::new(),
         }
+    }
+
+    #[test]
+    fn each_duplicate_is_a_deletion_of_its_own_that_needs_no_confirmation() {
+        let mut vpc = report("vpc", "drifted", &[]);
+        vpc.drift = vec![Drift::new(
+            crate::resources::DUPLICATE,
+            "no other copy",
+            "vpc-2",
+        )];
+        vpc.duplicates = vec!["vpc-2".into()];
+        let mut pool = report("user-pool", "drifted", &[]);
+        pool.drift = vec![
+            Drift::new("allow_admin_create_user_only", true, false),
+            Drift::new(crate::resources::DUPLICATE, "no other copy", "eu-west-1_b"),
+        ];
+        pool.duplicates = vec!["eu-west-1_b".into()];
+        let up = for_up(&[vpc.clone(), pool.clone()]);
+        let actions: Vec<(Action, Option<&str>)> = up
+            .iter()
+            .map(|c| (c.action, c.duplicate.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                (Action::None, None),
+                (Action::Delete, Some("vpc-2")),
+                (Action::Update, None),
+                (Action::Delete, Some("eu-west-1_b")),
+            ]
+        );
+        assert_eq!(
+            up[2].attributes.len(),
+            1,
+            "the duplicate is not an attribute"
+        );
+        assert!(
+            up[1].detail().contains("duplicate vpc-2"),
+            "{}",
+            up[1].detail()
+        );
+        assert!(replacements(&up).is_empty());
+        let down = for_down(&[vpc, pool]);
+        assert_eq!(
+            down.iter().filter(|c| c.action == Action::Delete).count(),
+            4
+        );
     }
 
     #[test]

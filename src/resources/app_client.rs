@@ -10,7 +10,7 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
 };
 
-use super::{Cx, Drift, Live, Observation, Resource, ids, resource_server, user_pool};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ids, resource_server, user_pool};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 
@@ -40,6 +40,40 @@ pub async fn describe(
         Ok(out) => Ok(out.user_pool_client),
         Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(cx.node, "DescribeUserPoolClient", e)),
+    }
+}
+
+/// The IDs of every client named `<stack>-client` in the pool (all pages); None when the pool does not exist.
+async fn named_clients(cx: &Cx, pool_id: &str) -> Result<Option<Vec<String>>> {
+    let name = client_name(cx);
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = match cx
+            .aws()
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(pool_id)
+            .max_results(60)
+            .set_next_token(next.take())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(error::aws(cx.node, "ListUserPoolClients", e)),
+        };
+        for c in page.user_pool_clients() {
+            if c.client_name() == Some(name.as_str())
+                && let Some(id) = c.client_id()
+            {
+                out.push(id.to_owned());
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+            _ => return Ok(Some(out)),
+        }
     }
 }
 
@@ -134,44 +168,46 @@ impl Resource for AppClientResource {
         let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
             return Ok(Observation::Missing);
         };
-        let mut found = None;
-        if let Some(id) = recorded.and_then(|r| r.get("client_id")) {
-            found = describe(cx, &pool_id, id).await?;
-        }
-        if found.is_none() {
-            let name = client_name(cx);
-            let mut next: Option<String> = None;
-            'pages: loop {
-                let out = match cx
-                    .aws()
-                    .cognito
-                    .list_user_pool_clients()
-                    .user_pool_id(&pool_id)
-                    .max_results(60)
-                    .set_next_token(next.take())
-                    .send()
-                    .await
-                {
-                    Ok(out) => out,
-                    // The pool is gone (e.g. a `down` killed after DeleteUserPool, before the state said so),
-                    // and its clients with it.
-                    Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
-                        return Ok(Observation::Missing);
-                    }
-                    Err(e) => return Err(error::aws(cx.node, "ListUserPoolClients", e)),
-                };
-                for c in out.user_pool_clients() {
-                    if c.client_name() == Some(name.as_str())
-                        && let Some(id) = c.client_id()
-                    {
-                        found = describe(cx, &pool_id, id).await?;
-                        break 'pages;
-                    }
+        // CreateUserPoolClient takes no idempotency token and client names are not unique: every client of our
+        // name is listed (a create whose answer was lost leaves a second one) while the recorded one is described.
+        let by_id = async {
+            match recorded.and_then(|r| r.get("client_id")) {
+                Some(id) => describe(cx, &pool_id, id).await,
+                None => Ok(None),
+            }
+        };
+        let (by_id, named) = tokio::join!(by_id, named_clients(cx, &pool_id));
+        // The pool is gone (e.g. a `down` killed after DeleteUserPool, before the state said so), and its clients
+        // with it.
+        let Some(named) = named? else {
+            return Ok(Observation::Missing);
+        };
+        let mut found = by_id?;
+        let kept_id = found
+            .as_ref()
+            .and_then(|c| c.client_id())
+            .map(str::to_owned);
+        let mut others: Vec<String> = named
+            .into_iter()
+            .filter(|id| Some(id) != kept_id.as_ref())
+            .collect();
+        if found.is_none() && !others.is_empty() {
+            // Without a record, the oldest is kept (DescribeUserPoolClient gives each one's creation date).
+            let mut dated = Vec::new();
+            for id in others {
+                if let Some(c) = describe(cx, &pool_id, &id).await? {
+                    let created = c
+                        .creation_date()
+                        .map(|d| (d.secs(), d.subsec_nanos()))
+                        .unwrap_or((i64::MAX, 0));
+                    dated.push((created, id));
                 }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                    _ => break,
-                }
+            }
+            dated.sort();
+            others = dated.into_iter().map(|(_, id)| id).collect();
+            if !others.is_empty() {
+                let oldest = others.remove(0);
+                found = describe(cx, &pool_id, &oldest).await?;
             }
         }
         let Some(client) = found else {
@@ -180,9 +216,22 @@ impl Resource for AppClientResource {
         let client_id = client.client_id().unwrap_or_default().to_owned();
         let drift = drift(cx, &client);
         drop(client); // holds the secret: let it go at once
+        let duplicates = others
+            .into_iter()
+            .map(|id| Duplicate {
+                ids: ids([("client_id", id.clone())]),
+                id,
+            })
+            .collect();
         Ok(Observation::Present(
-            Live::new(ids([("client_id", client_id)])).with_drift(drift),
+            Live::new(ids([("client_id", client_id)]))
+                .with_drift(drift)
+                .with_duplicates(duplicates),
         ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {

@@ -69,6 +69,41 @@ pub fn pick<T: Clone>(
     }
 }
 
+/// Splits the copies of this node's resource (every one carrying its tags) into the one to keep and the
+/// duplicates. Kept: the recorded one; without a record, the first that `prefer` accepts (e.g. the one in the
+/// stack's VPC), else the first by ID — EC2 reports no creation time for VPCs, subnets, internet gateways or
+/// route tables, and the smallest ID is a rule every run applies alike. A recorded ID not among them gives no
+/// kept copy: the caller looks it up by ID (it may exist without the tags), then keeps [`first_kept`].
+pub fn copies<T>(
+    mut tagged: Vec<T>,
+    recorded: Option<&str>,
+    id_of: impl Fn(&T) -> Option<&str>,
+    prefer: impl Fn(&T) -> bool,
+) -> (Option<T>, Vec<T>) {
+    tagged.sort_by(|a, b| {
+        (!prefer(a), id_of(a).unwrap_or("")).cmp(&(!prefer(b), id_of(b).unwrap_or("")))
+    });
+    match recorded {
+        Some(id) => match tagged.iter().position(|t| id_of(t) == Some(id)) {
+            Some(i) => {
+                let kept = tagged.remove(i);
+                (Some(kept), tagged)
+            }
+            None => (None, tagged),
+        },
+        None => first_kept(tagged),
+    }
+}
+
+/// The first of `copies` kept, the others duplicates.
+pub fn first_kept<T>(mut copies: Vec<T>) -> (Option<T>, Vec<T>) {
+    if copies.is_empty() {
+        return (None, copies);
+    }
+    let kept = copies.remove(0);
+    (Some(kept), copies)
+}
+
 pub fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
@@ -173,5 +208,36 @@ async fn blocking_enis(cx: &Cx, f: Filter) -> String {
             "unknown ({})",
             error::aws(cx.node, "DescribeNetworkInterfaces", e)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copies;
+
+    fn id<'a>(s: &'a &'static str) -> Option<&'a str> {
+        Some(s)
+    }
+
+    #[test]
+    fn the_recorded_copy_is_kept_else_the_preferred_else_the_smallest_id() {
+        let found = vec!["vpc-c", "vpc-a", "vpc-b"];
+        assert_eq!(
+            copies(found.clone(), Some("vpc-c"), id, |_| false),
+            (Some("vpc-c"), vec!["vpc-a", "vpc-b"])
+        );
+        assert_eq!(
+            copies(found.clone(), None, id, |_| false),
+            (Some("vpc-a"), vec!["vpc-b", "vpc-c"])
+        );
+        assert_eq!(
+            copies(found.clone(), None, id, |v| *v == "vpc-b"),
+            (Some("vpc-b"), vec!["vpc-a", "vpc-c"])
+        );
+        // A recorded ID not among the tagged copies: the caller looks it up by ID.
+        assert_eq!(
+            copies(found, Some("vpc-z"), id, |_| false),
+            (None, vec!["vpc-a", "vpc-b", "vpc-c"])
+        );
     }
 }

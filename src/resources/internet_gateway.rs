@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 
-use super::ec2::{self, our_filters, single, tag_pairs, tag_spec};
-use super::{Cx, Drift, Live, Observation, Resource, ids};
+use super::ec2::{self, our_filters, tag_pairs, tag_spec};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
 use crate::state::Ids;
 
@@ -14,9 +14,35 @@ const NOT_ATTACHED: &str = "Gateway.NotAttached";
 pub struct InternetGatewayResource;
 
 impl InternetGatewayResource {
-    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<InternetGateway>> {
+    /// The gateway to keep and the other copies carrying this node's tags, from one filtered describe; without a
+    /// record, the one attached to the stack's VPC is kept.
+    async fn find(
+        &self,
+        cx: &Cx,
+        recorded: Option<&Ids>,
+    ) -> Result<(Option<InternetGateway>, Vec<InternetGateway>)> {
         let ec2 = &cx.aws().ec2;
-        if let Some(id) = recorded.and_then(|r| r.get("internet_gateway_id")) {
+        let recorded_id = recorded
+            .and_then(|r| r.get("internet_gateway_id"))
+            .map(String::as_str);
+        let out = ec2
+            .describe_internet_gateways()
+            .set_filters(Some(our_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "DescribeInternetGateways", e))?;
+        let vpc_id = cx.dep_opt("vpc", "vpc_id");
+        let (kept, others) = ec2::copies(
+            out.internet_gateways().to_vec(),
+            recorded_id,
+            |g| g.internet_gateway_id(),
+            |g| {
+                g.attachments()
+                    .iter()
+                    .any(|a| vpc_id.is_some() && a.vpc_id() == vpc_id.as_deref())
+            },
+        );
+        if let (None, Some(id)) = (&kept, recorded_id) {
             match ec2
                 .describe_internet_gateways()
                 .internet_gateway_ids(id)
@@ -25,22 +51,15 @@ impl InternetGatewayResource {
             {
                 Ok(out) => {
                     if let Some(g) = out.internet_gateways().first() {
-                        return Ok(Some(g.clone()));
+                        return Ok((Some(g.clone()), others));
                     }
                 }
                 Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
                 Err(e) => return Err(error::aws(cx.node, "DescribeInternetGateways", e)),
             }
+            return Ok(ec2::first_kept(others));
         }
-        let out = ec2
-            .describe_internet_gateways()
-            .set_filters(Some(our_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "DescribeInternetGateways", e))?;
-        single(cx, out.internet_gateways().to_vec(), |g| {
-            g.internet_gateway_id().unwrap_or("?").to_owned()
-        })
+        Ok((kept, others))
     }
 
     async fn attach(&self, cx: &Cx, igw_id: &str, vpc_id: &str) -> Result<()> {
@@ -69,7 +88,7 @@ impl Resource for InternetGatewayResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(igw) = self.find(cx, recorded).await? else {
+        let (Some(igw), others) = self.find(cx, recorded).await? else {
             return Ok(Observation::Missing);
         };
         let igw_id = igw.internet_gateway_id().unwrap_or_default().to_owned();
@@ -101,7 +120,24 @@ impl Resource for InternetGatewayResource {
         if let Some(v) = attached.first() {
             ids.insert("attached_vpc_id".into(), v.clone());
         }
-        Ok(Observation::Present(Live::new(ids).with_drift(drift)))
+        let duplicates = others
+            .iter()
+            .map(|g| {
+                let id = g.internet_gateway_id().unwrap_or_default().to_owned();
+                let mut ids = super::ids([("internet_gateway_id", id.clone())]);
+                if let Some(v) = g.attachments().iter().find_map(|a| a.vpc_id()) {
+                    ids.insert("attached_vpc_id".into(), v.to_owned());
+                }
+                Duplicate { id, ids }
+            })
+            .collect();
+        Ok(Observation::Present(
+            Live::new(ids).with_drift(drift).with_duplicates(duplicates),
+        ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {

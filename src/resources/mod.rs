@@ -140,6 +140,30 @@ pub struct Live {
     pub health: Health,
     /// Extra facts for `status` (e.g. running/desired counts).
     pub details: Vec<(String, String)>,
+    /// Other copies carrying this node's tags (or, for an app client, its name in the stack's pool): left by a
+    /// create whose answer was lost, or put there out of band. `up` and `down` delete them; the kept copy is
+    /// the one described by `ids` (see [`Resource::settle`] and docs/reliability.md, "Duplicates").
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A second copy of a node's resource: what `plan` and `status` show (`id`) and what
+/// [`Resource::delete_duplicate`] needs (`ids`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub id: String,
+    pub ids: Ids,
+}
+
+/// The drift attribute `status` reports for each [`Duplicate`].
+pub const DUPLICATE: &str = "duplicate";
+
+/// How long a create that an earlier run sent without an idempotency token, and whose answer it never recorded,
+/// is looked for before a new one is sent: AWS documents its control-plane reads as eventually consistent, to be
+/// retried "starting with a couple of seconds of wait time, and increasing gradually up to a few minutes" (EC2
+/// API, "Eventual consistency"; the ECS API reference says the same) — two minutes. The emulator answers
+/// consistently, so a short bound there still runs the same path.
+pub fn settle_bound(cx: &Cx) -> std::time::Duration {
+    std::time::Duration::from_secs(if cx.emulated() { 2 } else { 120 })
 }
 
 impl Live {
@@ -149,7 +173,12 @@ impl Live {
             drift: Vec::new(),
             health: Health::Ready,
             details: Vec::new(),
+            duplicates: Vec::new(),
         }
+    }
+    pub fn with_duplicates(mut self, duplicates: Vec<Duplicate>) -> Self {
+        self.duplicates = duplicates;
+        self
     }
     pub fn with_drift(mut self, drift: Vec<Drift>) -> Self {
         self.drift = drift;
@@ -408,6 +437,17 @@ pub trait Resource: Send + Sync + 'static {
     }
     /// Deletes it, waiting until AWS has really let go of it where that takes time.
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()>;
+    /// For a kind whose create has neither an idempotency token nor a unique name (docs/reliability.md,
+    /// "Idempotency of every create"): how long to look again for a create an earlier run sent and never recorded
+    /// the answer of, before sending another ([`settle_bound`]). None for the kinds AWS cannot duplicate.
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        let _ = cx;
+        None
+    }
+    /// Deletes one of the [`Live::duplicates`] `observe` found.
+    async fn delete_duplicate(&self, cx: &Cx, duplicate: &Duplicate) -> Result<()> {
+        self.delete(cx, &Live::new(duplicate.ids.clone())).await
+    }
     /// Waits until the resource works (after a create or update, or when found pending).
     async fn wait_ready(&self, cx: &Cx, ids: &Ids) -> Result<()> {
         let _ = (cx, ids);

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
 
-use super::ec2::{self, our_filters, single, tag_pairs, tag_spec};
-use super::{Cx, Drift, Live, Observation, Resource, ids};
+use super::ec2::{self, our_filters, tag_pairs, tag_spec};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
 use crate::state::Ids;
 
@@ -14,28 +14,43 @@ const SUBNETS: [&str; 2] = ["subnet-a", "subnet-b"];
 pub struct RouteTableResource;
 
 impl RouteTableResource {
-    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<RouteTable>> {
+    /// The route table to keep and the other copies carrying this node's tags, from one filtered describe;
+    /// without a record, the one in the stack's VPC is kept.
+    async fn find(
+        &self,
+        cx: &Cx,
+        recorded: Option<&Ids>,
+    ) -> Result<(Option<RouteTable>, Vec<RouteTable>)> {
         let ec2 = &cx.aws().ec2;
-        if let Some(id) = recorded.and_then(|r| r.get("route_table_id")) {
-            match ec2.describe_route_tables().route_table_ids(id).send().await {
-                Ok(out) => {
-                    if let Some(t) = out.route_tables().first() {
-                        return Ok(Some(t.clone()));
-                    }
-                }
-                Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
-                Err(e) => return Err(error::aws(cx.node, "DescribeRouteTables", e)),
-            }
-        }
+        let recorded_id = recorded
+            .and_then(|r| r.get("route_table_id"))
+            .map(String::as_str);
         let out = ec2
             .describe_route_tables()
             .set_filters(Some(our_filters(cx)))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeRouteTables", e))?;
-        single(cx, out.route_tables().to_vec(), |t| {
-            t.route_table_id().unwrap_or("?").to_owned()
-        })
+        let vpc_id = cx.dep_opt("vpc", "vpc_id");
+        let (kept, others) = ec2::copies(
+            out.route_tables().to_vec(),
+            recorded_id,
+            |t| t.route_table_id(),
+            |t| vpc_id.is_some() && t.vpc_id() == vpc_id.as_deref(),
+        );
+        if let (None, Some(id)) = (&kept, recorded_id) {
+            match ec2.describe_route_tables().route_table_ids(id).send().await {
+                Ok(out) => {
+                    if let Some(t) = out.route_tables().first() {
+                        return Ok((Some(t.clone()), others));
+                    }
+                }
+                Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
+                Err(e) => return Err(error::aws(cx.node, "DescribeRouteTables", e)),
+            }
+            return Ok(ec2::first_kept(others));
+        }
+        Ok((kept, others))
     }
 
     /// Adds the default route and the missing associations.
@@ -108,7 +123,7 @@ impl Resource for RouteTableResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(rt) = self.find(cx, recorded).await? else {
+        let (Some(rt), others) = self.find(cx, recorded).await? else {
             return Ok(Observation::Missing);
         };
         let rt_id = rt.route_table_id().unwrap_or_default().to_owned();
@@ -143,9 +158,23 @@ impl Resource for RouteTableResource {
                 ));
             }
         }
+        let duplicates = others
+            .iter()
+            .filter_map(|t| t.route_table_id())
+            .map(|id| Duplicate {
+                id: id.to_owned(),
+                ids: ids([("route_table_id", id.to_owned())]),
+            })
+            .collect();
         Ok(Observation::Present(
-            Live::new(ids([("route_table_id", rt_id)])).with_drift(drift),
+            Live::new(ids([("route_table_id", rt_id)]))
+                .with_drift(drift)
+                .with_duplicates(duplicates),
         ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
@@ -156,6 +185,10 @@ impl Resource for RouteTableResource {
             .create_route_table()
             .vpc_id(vpc_id)
             .tag_specifications(tag_spec(cx, ResourceType::RouteTable, &cx.name("public")))
+            // CreateRouteTable takes a ClientToken (aws-sdk-ec2 1.237 `CreateRouteTableInput`; "Ensuring
+            // idempotency", EC2 API): a repeat of this create is recognised by AWS. The emulator ignores it, so
+            // duplicates are still looked for (`observe`). At most 64 ASCII characters: the create token's 64 hex.
+            .client_token(cx.create_token())
             .customize()
             .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
@@ -190,7 +223,9 @@ impl Resource for RouteTableResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let rt_id = live.id("route_table_id")?.to_owned();
         let ec2 = &cx.aws().ec2;
-        if let Some(rt) = self.find(cx, Some(&live.ids)).await? {
+        if let (Some(rt), _) = self.find(cx, Some(&live.ids)).await?
+            && rt.route_table_id() == Some(rt_id.as_str())
+        {
             for a in rt.associations() {
                 if a.main() == Some(true) {
                     continue;

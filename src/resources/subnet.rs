@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet};
 
-use super::ec2::{self, our_filters, single, tag_pairs, tag_spec};
-use super::{Cx, Drift, Live, Observation, Resource, ids};
+use super::ec2::{self, our_filters, tag_pairs, tag_spec};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 
@@ -55,11 +55,15 @@ impl SubnetResource {
         })
     }
 
-    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<Subnet>> {
+    /// The subnet to keep and the other copies carrying this node's tags (a copy in another VPC: a subnet's CIDR
+    /// is unique within its VPC). Without a record, the one in the stack's VPC is kept.
+    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<(Option<Subnet>, Vec<Subnet>)> {
         let ec2 = &cx.aws().ec2;
-        let recorded_id = recorded.and_then(|r| r.get("subnet_id"));
-        // Both subnets in one call while every node is observed.
-        if let Some(all) = cx
+        let recorded_id = recorded
+            .and_then(|r| r.get("subnet_id"))
+            .map(String::as_str);
+        // Both subnets (and their copies) in one call while every node is observed.
+        let tagged: Vec<Subnet> = match cx
             .batched("ec2:DescribeSubnets", || async {
                 let out = ec2
                     .describe_subnets()
@@ -70,36 +74,41 @@ impl SubnetResource {
                 Ok(out.subnets().to_vec())
             })
             .await
-            && let Some(found) = ec2::pick(
-                cx,
-                &all,
-                recorded_id.map(String::as_str),
-                |s: &Subnet| s.subnet_id(),
-                |s| s.tags(),
-            )
         {
-            return Ok(found);
-        }
-        if let Some(id) = recorded_id {
+            Some(all) => all
+                .iter()
+                .filter(|s| cx.is_ours(tag_pairs(s.tags())))
+                .cloned()
+                .collect(),
+            None => ec2
+                .describe_subnets()
+                .set_filters(Some(our_filters(cx)))
+                .send()
+                .await
+                .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?
+                .subnets()
+                .to_vec(),
+        };
+        let vpc_id = cx.dep_opt("vpc", "vpc_id");
+        let (kept, others) = ec2::copies(
+            tagged,
+            recorded_id,
+            |s| s.subnet_id(),
+            |s| vpc_id.is_some() && s.vpc_id() == vpc_id.as_deref(),
+        );
+        if let (None, Some(id)) = (&kept, recorded_id) {
             match ec2.describe_subnets().subnet_ids(id).send().await {
                 Ok(out) => {
                     if let Some(s) = out.subnets().first() {
-                        return Ok(Some(s.clone()));
+                        return Ok((Some(s.clone()), others));
                     }
                 }
                 Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
                 Err(e) => return Err(error::aws(cx.node, "DescribeSubnets", e)),
             }
+            return Ok(ec2::first_kept(others));
         }
-        let out = ec2
-            .describe_subnets()
-            .set_filters(Some(our_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?;
-        single(cx, out.subnets().to_vec(), |s| {
-            s.subnet_id().unwrap_or("?").to_owned()
-        })
+        Ok((kept, others))
     }
 
     async fn map_public_ip(&self, cx: &Cx, subnet_id: &str) -> Result<()> {
@@ -128,7 +137,7 @@ impl Resource for SubnetResource {
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
-        let Some(subnet) = self.find(cx, recorded).await? else {
+        let (Some(subnet), others) = self.find(cx, recorded).await? else {
             return Ok(Observation::Missing);
         };
         let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
@@ -153,8 +162,22 @@ impl Resource for SubnetResource {
         let zone = subnet.availability_zone().unwrap_or_default().to_owned();
         Ok(Observation::Present(
             Live::new(ids([("subnet_id", subnet_id), ("availability_zone", zone)]))
-                .with_drift(drift),
+                .with_drift(drift)
+                .with_duplicates(
+                    others
+                        .iter()
+                        .filter_map(|s| s.subnet_id())
+                        .map(|id| Duplicate {
+                            id: id.to_owned(),
+                            ids: ids([("subnet_id", id.to_owned())]),
+                        })
+                        .collect(),
+                ),
         ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {

@@ -22,7 +22,7 @@ use aws_sdk_ecs::types::{
     TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 
-use super::{Cx, Drift, Live, Observation, Resource, ecs, ids};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ecs, ids};
 use crate::config::{Architecture, Settings};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
@@ -365,7 +365,7 @@ impl Resource for TaskDefinitionResource {
         &["secret", "log-group", "task-execution-role", "task-role"]
     }
 
-    async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let describe = |task_definition: String| {
             cx.aws()
                 .ecs
@@ -398,6 +398,43 @@ impl Resource for TaskDefinitionResource {
                     .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?
             }
         };
+        // RegisterTaskDefinition takes no idempotency token: a registration whose answer was lost leaves a newer
+        // revision than the recorded one, the same definition again. While the recorded revision is ACTIVE and the
+        // latest is a copy of it, the recorded one is kept and every newer one is a duplicate. A newer revision with
+        // another definition is a change (out of band, or a lost update): judged as drift of the latest, as always.
+        // Older revisions stay either way (the circuit breaker may roll the service back onto one).
+        let mut out = out;
+        let mut duplicates = Vec::new();
+        let recorded_arn = recorded.and_then(|r| r.get("arn")).cloned();
+        if let Some(rec_arn) = recorded_arn
+            && let Some((_, rec_rev)) = revision_of(&rec_arn)
+            && out
+                .task_definition()
+                .is_some_and(|td| td.revision() > rec_rev)
+        {
+            let rec = describe(rec_arn.clone())
+                .await
+                .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?;
+            let same = |o: &aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput| {
+                o.task_definition().and_then(live_spec)
+            };
+            let rec_active = rec
+                .task_definition()
+                .is_some_and(|td| td.status() == Some(&TaskDefinitionStatus::Active));
+            if rec_active && same(&rec).is_some() && same(&rec) == same(&out) {
+                duplicates = self
+                    .revisions(cx, TaskDefinitionStatus::Active)
+                    .await?
+                    .into_iter()
+                    .filter(|a| revision_of(a).is_some_and(|(_, r)| r > rec_rev))
+                    .map(|a| Duplicate {
+                        id: a.clone(),
+                        ids: ids([("arn", a)]),
+                    })
+                    .collect();
+                out = rec;
+            }
+        }
         let Some(td) = out.task_definition() else {
             return Ok(Observation::Missing);
         };
@@ -417,7 +454,8 @@ impl Resource for TaskDefinitionResource {
             ("family", family),
             ("revision", td.revision().to_string()),
         ]))
-        .with_drift(drift);
+        .with_drift(drift)
+        .with_duplicates(duplicates);
         live.details.push((
             "image".into(),
             td.container_definitions()
@@ -429,8 +467,41 @@ impl Resource for TaskDefinitionResource {
         Ok(Observation::Present(live))
     }
 
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
+    }
+
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         self.register(cx).await
+    }
+
+    async fn delete_duplicate(&self, cx: &Cx, duplicate: &Duplicate) -> Result<()> {
+        let ecs = &cx.aws().ecs;
+        let arn = duplicate.ids.get("arn").cloned().unwrap_or_default();
+        match ecs
+            .deregister_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if error::code_of(&e) == Some("ClientException") => {}
+            Err(e) => return Err(error::aws(cx.node, "DeregisterTaskDefinition", e)),
+        }
+        // Best effort, as in `delete`: deregistering is what matters.
+        if let Err(e) = ecs
+            .delete_task_definitions()
+            .task_definitions(&arn)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                "{}: {}",
+                cx.node,
+                error::aws(cx.node, "DeleteTaskDefinitions", e)
+            );
+        }
+        Ok(())
     }
 
     async fn update(&self, cx: &Cx, _live: &Live) -> Result<Ids> {

@@ -2,12 +2,13 @@
 //! only be created by an administrator, and the stack creates none (clients use the client-credentials grant).
 //!
 //! User pool names are not unique, so the pool is found by its recorded ID, else among the pools of that name
-//! by its `UserPoolTags` (the stack's tags, set in the create call).
+//! by its `UserPoolTags` (the stack's tags, set in the create call); other pools of that name carrying the tags
+//! are duplicates (docs/reliability.md, "Duplicates").
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{AdminCreateUserConfigType, UserPoolType};
 
-use super::{Cx, Drift, Live, Observation, Resource, ids};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
 use crate::state::Ids;
 
@@ -43,6 +44,38 @@ pub async fn describe(cx: &Cx, pool_id: &str) -> Result<Option<UserPoolType>> {
     }
 }
 
+/// Every pool named `name` (all pages), with its creation time (seconds, nanoseconds; unknown last).
+async fn named_pools(cx: &Cx, name: &str) -> Result<Vec<((i64, u32), String)>> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = cx
+            .aws()
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| error::aws(cx.node, "ListUserPools", e))?;
+        for p in page.user_pools() {
+            if p.name() == Some(name)
+                && let Some(id) = p.id()
+            {
+                let created = p
+                    .creation_date()
+                    .map(|d| (d.secs(), d.subsec_nanos()))
+                    .unwrap_or((i64::MAX, 0));
+                out.push((created, id.to_owned()));
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
 impl UserPoolResource {
     fn live(&self, pool: &UserPoolType) -> Live {
         let mut drift = Vec::new();
@@ -69,62 +102,73 @@ impl Resource for UserPoolResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let name = pool_name(cx);
-        if let Some(id) = recorded.and_then(|r| r.get("user_pool_id"))
-            && let Some(pool) = describe(cx, id).await?
-        {
-            if !cx.is_ours(
+        let ours = |pool: &UserPoolType| {
+            cx.is_ours(
                 pool.user_pool_tags()
                     .into_iter()
                     .flatten()
                     .map(|(k, v)| (k.as_str(), v.as_str())),
-            ) {
-                return Ok(Observation::Foreign(format!(
-                    "user pool {id} is not tagged as this stack's"
-                )));
+            )
+        };
+        // Names are not unique and CreateUserPool takes no idempotency token, so every pool of our name is looked
+        // at (a create whose answer was lost leaves a second one): the recorded pool is described while they are
+        // listed, one round trip.
+        let by_id = async {
+            match recorded.and_then(|r| r.get("user_pool_id")) {
+                Some(id) => describe(cx, id).await,
+                None => Ok(None),
             }
-            return Ok(Observation::Present(self.live(&pool)));
+        };
+        let (by_id, named) = tokio::join!(by_id, named_pools(cx, &name));
+        let (mut kept, named) = (by_id?, named?);
+        if let Some(pool) = &kept
+            && !ours(pool)
+        {
+            return Ok(Observation::Foreign(format!(
+                "user pool {} is not tagged as this stack's",
+                pool.id().unwrap_or("?")
+            )));
         }
-        // Not recorded (or gone): look among the pools of that name for the one carrying our tags.
-        let cognito = &cx.aws().cognito;
-        let mut next: Option<String> = None;
+        let kept_id = kept.as_ref().and_then(|p| p.id()).map(str::to_owned);
+        let mut copies = Vec::new();
         let mut foreign = None;
-        loop {
-            let out = cognito
-                .list_user_pools()
-                .max_results(60)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| error::aws(cx.node, "ListUserPools", e))?;
-            for p in out.user_pools() {
-                if p.name() != Some(name.as_str()) {
-                    continue;
-                }
-                let Some(id) = p.id() else { continue };
-                let Some(pool) = describe(cx, id).await? else {
-                    continue;
-                };
-                if cx.is_ours(
-                    pool.user_pool_tags()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.as_str(), v.as_str())),
-                ) {
-                    return Ok(Observation::Present(self.live(&pool)));
-                }
-                foreign = Some(id.to_owned());
+        for (created, id) in named {
+            if Some(&id) == kept_id.as_ref() {
+                continue;
             }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => break,
+            match describe(cx, &id).await? {
+                Some(pool) if ours(&pool) => copies.push((created, id, pool)),
+                Some(_) => foreign = Some(id),
+                None => {}
             }
         }
-        Ok(match foreign {
-            Some(id) => Observation::Foreign(format!(
-                "a user pool named {name} ({id}) exists without this stack's tags"
-            )),
-            None => Observation::Missing,
-        })
+        // Without a record, the oldest copy is kept (ListUserPools gives each pool's creation date).
+        copies.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        if kept.is_none() && !copies.is_empty() {
+            kept = Some(copies.remove(0).2);
+        }
+        let Some(pool) = kept else {
+            return Ok(match foreign {
+                Some(id) => Observation::Foreign(format!(
+                    "a user pool named {name} ({id}) exists without this stack's tags"
+                )),
+                None => Observation::Missing,
+            });
+        };
+        let duplicates = copies
+            .into_iter()
+            .map(|(_, id, pool)| Duplicate {
+                id,
+                ids: self.live(&pool).ids,
+            })
+            .collect();
+        Ok(Observation::Present(
+            self.live(&pool).with_duplicates(duplicates),
+        ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 
-use super::ec2::{self, our_filters, single, tag_pairs, tag_spec};
-use super::{Cx, Drift, Live, Observation, Resource, ids};
+use super::ec2::{self, our_filters, tag_pairs, tag_spec};
+use super::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
 use crate::state::Ids;
 
@@ -12,29 +12,44 @@ pub const CIDR: &str = "10.0.0.0/16";
 
 pub struct VpcResource;
 
+fn duplicates(others: &[Vpc]) -> Vec<Duplicate> {
+    others
+        .iter()
+        .filter_map(|v| v.vpc_id())
+        .map(|id| Duplicate {
+            id: id.to_owned(),
+            ids: ids([("vpc_id", id.to_owned())]),
+        })
+        .collect()
+}
+
 impl VpcResource {
-    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Option<Vpc>> {
+    /// The VPC to keep and the other copies carrying this node's tags: one filtered describe finds them all (the
+    /// recorded one among them); only a recorded VPC without the tags is looked up by ID.
+    async fn find(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<(Option<Vpc>, Vec<Vpc>)> {
         let ec2 = &cx.aws().ec2;
-        if let Some(id) = recorded.and_then(|r| r.get("vpc_id")) {
-            match ec2.describe_vpcs().vpc_ids(id).send().await {
-                Ok(out) => {
-                    if let Some(v) = out.vpcs().first() {
-                        return Ok(Some(v.clone()));
-                    }
-                }
-                Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
-                Err(e) => return Err(error::aws(cx.node, "DescribeVpcs", e)),
-            }
-        }
+        let recorded_id = recorded.and_then(|r| r.get("vpc_id")).map(String::as_str);
         let out = ec2
             .describe_vpcs()
             .set_filters(Some(our_filters(cx)))
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeVpcs", e))?;
-        single(cx, out.vpcs().to_vec(), |v| {
-            v.vpc_id().unwrap_or("?").to_owned()
-        })
+        let (kept, others) =
+            ec2::copies(out.vpcs().to_vec(), recorded_id, |v| v.vpc_id(), |_| false);
+        if let (None, Some(id)) = (&kept, recorded_id) {
+            match ec2.describe_vpcs().vpc_ids(id).send().await {
+                Ok(out) => {
+                    if let Some(v) = out.vpcs().first() {
+                        return Ok((Some(v.clone()), others));
+                    }
+                }
+                Err(e) if ec2::is_not_found(error::code_of(&e)) => {}
+                Err(e) => return Err(error::aws(cx.node, "DescribeVpcs", e)),
+            }
+            return Ok(ec2::first_kept(others));
+        }
+        Ok((kept, others))
     }
 
     async fn attribute(&self, cx: &Cx, vpc_id: &str, attr: VpcAttributeName) -> Result<bool> {
@@ -95,8 +110,8 @@ impl Resource for VpcResource {
             )
         };
         let recorded_id = recorded.and_then(|r| r.get("vpc_id")).map(String::as_str);
-        let (vpc, early) = super::alongside(cx, recorded_id, self.find(cx, recorded), dns).await;
-        let Some(vpc) = vpc? else {
+        let (found, early) = super::alongside(cx, recorded_id, self.find(cx, recorded), dns).await;
+        let (Some(vpc), others) = found? else {
             return Ok(Observation::Missing);
         };
         let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
@@ -121,8 +136,14 @@ impl Resource for VpcResource {
             drift.push(Drift::new("enable_dns_hostnames", true, false));
         }
         Ok(Observation::Present(
-            Live::new(ids([("vpc_id", vpc_id)])).with_drift(drift),
+            Live::new(ids([("vpc_id", vpc_id)]))
+                .with_drift(drift)
+                .with_duplicates(duplicates(&others)),
         ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(super::settle_bound(cx))
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {

@@ -16,7 +16,11 @@
 //!   HTTP 429 `TooManyRequestsException`, or HTTP 503. The decision for the n-th request of an operation is a
 //!   pure function of (seed, service, operation, n), so a seed replays the same faults whatever the
 //!   interleaving of concurrent calls;
-//! - latency added to every request.
+//! - latency added to every request;
+//! - creates that land late ([`Faults::land_late`]): the named operations are not forwarded but held, the process
+//!   is SIGKILLed once so many were held (each was in flight when it died), and the held requests reach the
+//!   emulator only when the test says so ([`Proxy::release_late`]) — after the next run looked for them. That is
+//!   what AWS does with a create a killed process sent: it carries it out, and its reads show it eventually.
 //!
 //! Plain HTTP/1.1 with Content-Length or chunked bodies (the SDK sends Content-Length for every call we make;
 //! chunked is decoded anyway). One upstream connection per request (`Connection: close`), keep-alive towards
@@ -107,6 +111,13 @@ pub struct Faults {
     pub seed: u64,
     /// Added before every request is handled.
     pub latency: Duration,
+    /// Mutating operations held and delivered late (see [`Faults::land_late`]).
+    pub land_late: Vec<&'static str>,
+    /// SIGKILL the process once this many requests were held for late delivery in this run (0: never).
+    pub kill_after_held: usize,
+    /// When the n-th request of this operation arrives in this run: let every held request land, then forward it
+    /// (so that very request is the first to see them).
+    pub release_late_at: Option<(&'static str, usize)>,
 }
 
 impl Faults {
@@ -160,6 +171,15 @@ impl Faults {
             ..Faults::default()
         }
     }
+    /// Holds every request of `operations` (no answer reaches the process) and SIGKILLs the process as soon as
+    /// `kill_after` of them are held; they reach the emulator only at [`Proxy::release_late`].
+    pub fn land_late(operations: &[&'static str], kill_after: usize) -> Faults {
+        Faults {
+            land_late: operations.to_vec(),
+            kill_after_held: kill_after,
+            ..Faults::default()
+        }
+    }
     pub fn transient(rate: f64, seed: u64) -> Faults {
         Faults {
             error_rate: rate,
@@ -180,6 +200,8 @@ pub enum Fate {
     Triggered(Option<u16>),
     /// Arrived after the process was killed: neither forwarded nor answered.
     Dropped,
+    /// Held for late delivery ([`Faults::land_late`]): never answered; forwarded at [`Proxy::release_late`].
+    HeldLate,
     /// The upstream connection failed.
     UpstreamError(String),
 }
@@ -222,6 +244,17 @@ struct Inner {
     max_in_flight: AtomicUsize,
     idle: std::sync::Condvar,
     generation: AtomicUsize,
+    /// Requests held for late delivery in this run.
+    held: AtomicUsize,
+    /// Releases every request held for late delivery (not reset by `arm`: they outlive their run).
+    late_release: watch::Sender<bool>,
+    /// `service:Operation` and moto's status of each late delivery, in landing order.
+    landed: Mutex<Vec<(String, Option<u16>)>>,
+    landed_cv: std::sync::Condvar,
+    /// Held requests that have not landed yet.
+    pending_late: watch::Sender<usize>,
+    /// Requests per operation in this run (for `release_late_at`).
+    seen: Mutex<BTreeMap<String, usize>>,
 }
 
 /// The proxy; stops when dropped.
@@ -261,6 +294,12 @@ impl Proxy {
             max_in_flight: AtomicUsize::new(0),
             idle: std::sync::Condvar::new(),
             generation: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            late_release: watch::channel(false).0,
+            landed: Mutex::new(Vec::new()),
+            landed_cv: std::sync::Condvar::new(),
+            pending_late: watch::channel(0).0,
+            seen: Mutex::new(BTreeMap::new()),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -325,6 +364,37 @@ impl Proxy {
         self.inner.released.send_replace(false);
         self.inner.dead.store(false, Ordering::SeqCst);
         self.inner.pid.send_replace(None);
+        self.inner.held.store(0, Ordering::SeqCst);
+        self.inner.seen.lock().unwrap().clear();
+    }
+
+    /// How many requests this run had held for late delivery.
+    pub fn held(&self) -> usize {
+        self.inner.held.load(Ordering::SeqCst)
+    }
+
+    /// Lets every request held for late delivery through to the emulator (and any held later, until
+    /// [`Proxy::take_landed`]).
+    pub fn release_late(&self) {
+        self.inner.late_release.send_replace(true);
+    }
+
+    /// Waits until `n` held requests have landed (bounded by `limit`: panics after it), returns what landed
+    /// (`service:Operation`, moto's status) and holds the next ones again.
+    pub fn take_landed(&self, n: usize, limit: Duration) -> Vec<(String, Option<u16>)> {
+        let guard = self.inner.landed.lock().unwrap();
+        let (mut guard, timeout) = self
+            .inner
+            .landed_cv
+            .wait_timeout_while(guard, limit, |l| l.len() < n)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "only {} of {n} held requests landed within {limit:?}",
+            guard.len()
+        );
+        self.inner.late_release.send_replace(false);
+        std::mem::take(&mut *guard)
     }
 
     /// The process the trigger signals (set right after spawning it).
@@ -437,6 +507,7 @@ fn draw(seed: u64, key: &str, n: u64, salt: u64) -> f64 {
     (r >> 11) as f64 / (1u64 << 53) as f64
 }
 
+#[derive(Clone)]
 struct Head {
     method: String,
     target: String,
@@ -1109,6 +1180,53 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
         };
         if inner.dead.load(Ordering::SeqCst) {
             record(Fate::Dropped);
+            return Ok(());
+        }
+        if let Some((op, n)) = faults.release_late_at {
+            let nth = {
+                let mut seen = inner.seen.lock().unwrap();
+                let c = seen.entry(operation.clone()).or_default();
+                *c += 1;
+                *c
+            };
+            if op == operation && nth == n {
+                inner.late_release.send_replace(true);
+                let mut rx = inner.pending_late.subscribe();
+                if tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|p| *p == 0))
+                    .await
+                    .is_err()
+                {
+                    eprintln!("fault proxy: held requests did not land within 60 s");
+                }
+            }
+        }
+        if mutating && faults.land_late.contains(&operation.as_str()) {
+            record(Fate::HeldLate);
+            inner.pending_late.send_modify(|p| *p += 1);
+            let late = inner.clone();
+            let (late_head, late_body) = (head.clone(), body.clone());
+            let what = format!("{service}:{operation}");
+            tokio::spawn(async move {
+                let mut rx = late.late_release.subscribe();
+                let _ = tokio::time::timeout(Duration::from_secs(600), rx.wait_for(|r| *r)).await;
+                let status = forward(&late, &late_head, &late_body)
+                    .await
+                    .ok()
+                    .map(|u| u.status);
+                late.landed.lock().unwrap().push((what, status));
+                late.landed_cv.notify_all();
+                late.pending_late.send_modify(|p| *p -= 1);
+            });
+            let held = inner.held.fetch_add(1, Ordering::SeqCst) + 1;
+            if faults.kill_after_held > 0 && held >= faults.kill_after_held {
+                inner.dead.store(true, Ordering::SeqCst);
+                signal_target(&inner, Sig::Kill).await;
+            }
+            // No answer: the connection stays open (so the client neither sees an error nor repeats the call)
+            // until the process dies and closes it. Not counted in flight: it is not at moto.
+            drop(_busy);
+            let mut byte = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_secs(600), rd.read(&mut byte)).await;
             return Ok(());
         }
         let trigger = faults.trigger.filter(|t| {
