@@ -5,7 +5,8 @@
 //! are at most 128 characters and may use `*` and `?` — the origin values are 64 hex digits.)
 //!
 //! The accepted values are the origin secret's current one and, during a rotation, the previous one
-//! (`origin_secret::Origin::accepted`). Drift in them is reported as `(hidden)`: the values never leave AWS and
+//! (`origin_secret::Origin::accepted`), each as the pattern `*<value>` ([`pattern`]): the gateway sends the value
+//! behind the origin key's `credentialPrefix`, with or without a space (not documented). Drift in them is reported as `(hidden)`: the values never leave AWS and
 //! this process.
 
 use async_trait::async_trait;
@@ -27,13 +28,19 @@ const HIDDEN: &str = "(hidden)";
 
 pub struct OriginRuleResource;
 
+/// The rule's value for an origin value: `*` (any prefix, ELB's wildcard) and the 64 hex digits — 65 characters, of
+/// the 128 a condition value may have.
+fn pattern(value: &Secret) -> String {
+    format!("*{}", value.expose())
+}
+
 fn condition(values: &[Secret]) -> RuleCondition {
     RuleCondition::builder()
         .field("http-header")
         .http_header_config(
             HttpHeaderConditionConfig::builder()
                 .http_header_name(HEADER)
-                .set_values(Some(values.iter().map(|v| v.expose().to_owned()).collect()))
+                .set_values(Some(values.iter().map(pattern).collect()))
                 .build(),
         )
         .build()
@@ -198,7 +205,7 @@ impl Resource for OriginRuleResource {
         // Compared only while the lock is wanted (when it is being removed, the secret may be gone already), and not
         // by the look that proves a delete took.
         if let Some(values) = values.transpose()?.flatten() {
-            let mut want: Vec<String> = values.iter().map(|v| v.expose().to_owned()).collect();
+            let mut want: Vec<String> = values.iter().map(pattern).collect();
             want.sort();
             match values_of(&r) {
                 Some(have) if have == want => {}
