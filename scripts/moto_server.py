@@ -1149,6 +1149,13 @@ def add_agentcore_api_key_credential_providers() -> None:
             raise _agentcore_error("ValidationException", f"Invalid credential provider name: {name!r}")
         return name
 
+    def drop_managed(self: Any, provider: dict[str, Any] | None) -> None:
+        """The token vault's own secret goes with the provider (or when the provider stops using it)."""
+        if provider is not None and provider["source"] == "MANAGED":
+            backend = secrets(self)
+            if backend._is_valid_identifier(provider["secret_arn"]):
+                backend.delete_secret(provider["secret_arn"], None, True)
+
     def source_of(self: Any, name: str, params: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
         source = params.get("apiKeySecretSource") or "MANAGED"
         if source == "EXTERNAL":
@@ -1161,6 +1168,7 @@ def add_agentcore_api_key_credential_providers() -> None:
             if not backend._is_valid_identifier(config["secretId"]):
                 raise _agentcore_error("ValidationException", f"Secret {config['secretId']} was not found")
             arn = backend.secrets[config["secretId"]].arn
+            drop_managed(self, previous)
             return {"source": "EXTERNAL", "secret_arn": arn, "json_key": config["jsonKey"]}
         if source != "MANAGED":
             raise _agentcore_error("ValidationException", f"Invalid apiKeySecretSource {source!r}")
@@ -1221,6 +1229,7 @@ def add_agentcore_api_key_credential_providers() -> None:
 
     def delete(self: Any) -> Any:
         provider = find(self)
+        drop_managed(self, provider)
         del providers(self.backend)[provider["name"]]
         self.backend.tagger.delete_all_tags_for_resource(provider["arn"])
         return EmptyResult()

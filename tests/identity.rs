@@ -218,8 +218,9 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         function_arn
     );
     assert_eq!(interceptor.interception_points()[0].as_str(), "REQUEST");
+    // The interceptor reads no request header: none is passed to it (they carry the caller's token).
     assert!(
-        interceptor
+        !interceptor
             .input_configuration()
             .unwrap()
             .pass_request_headers()

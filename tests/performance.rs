@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use support::{Emulator, Stack, fixtures, verified};
 
-/// The most AWS requests `status` of a deployed stack may make (32 resources): the figure reached when issue 11 was
-/// done, so that a change that adds requests to every run is noticed. docs/performance.md says what each is for.
-const STATUS_BUDGET: usize = 44;
+/// The most AWS requests `status` of a deployed stack may make (33 resources): the figure reached when issue 11 was
+/// done, so that a change that adds requests to every run is noticed, plus 2 for the origin key of issue 17
+/// (GetApiKeyCredentialProvider; ListTagsForResource, as AgentCore answers no tags with it). docs/performance.md
+/// says what each is for.
+const STATUS_BUDGET: usize = 46;
 /// A no-op `up` after a fresh one: `status`'s reads, the client secret for the verification's token, and one look at
 /// the DNS change the fresh `up` recorded (once INSYNC it is no longer recorded).
 const NOOP_UP_BUDGET: usize = STATUS_BUDGET + 2;
