@@ -8,9 +8,9 @@ use crate::resources::{
     dns_record::DnsRecordResource, hosted_zone::HostedZoneResource,
     internet_gateway::InternetGatewayResource, listener::ListenerResource,
     load_balancer::LoadBalancerResource, log_group, origin_key::OriginKeyResource,
-    origin_rule::OriginRuleResource,
-    origin_secret::OriginSecretResource, route_table::RouteTableResource, secret::SecretResource,
-    security_group, service::ServiceResource, subnet, target_group::TargetGroupResource,
+    origin_rule::OriginRuleResource, origin_secret::OriginSecretResource,
+    route_table::RouteTableResource, secret::SecretResource, security_group,
+    service::ServiceResource, subnet, target_group::TargetGroupResource,
     task_definition::TaskDefinitionResource, task_roles, vpc::VpcResource,
 };
 use crate::resources::{

@@ -234,7 +234,8 @@ async fn an_agent_lists_and_calls_tools_through_the_gateway() {
     // the task's proxy adds the Neo4j credentials. Its log names the method of every request, never a value.
     let log = interceptor_log(&sdk, &st.name).await;
     assert!(
-        log.iter().any(|l| l.contains("method=tools/call credentials=task")),
+        log.iter()
+            .any(|l| l.contains("method=tools/call credentials=task")),
         "{log:?}"
     );
     for line in &log {

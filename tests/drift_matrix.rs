@@ -1931,7 +1931,9 @@ async fn change_out_of_band(b: &Bench<'_>, case: &str) -> Result<String, String>
                 .update_api_key_credential_provider()
                 .name(b.id("origin-key", "name"))
                 .api_key("not-the-origin-value")
-                .api_key_secret_source(aws_sdk_bedrockagentcorecontrol::types::SecretSourceType::Managed)
+                .api_key_secret_source(
+                    aws_sdk_bedrockagentcorecontrol::types::SecretSourceType::Managed,
+                )
                 .send()
                 .await
                 .map_err(sdk("UpdateApiKeyCredentialProvider"))?;

@@ -261,10 +261,17 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         .unwrap();
     assert_eq!(key.provider_arn(), state_id(&state, "origin-key", "arn"));
     assert_eq!(
-        (key.credential_parameter_name(), key.credential_location().map(|l| l.as_str())),
+        (
+            key.credential_parameter_name(),
+            key.credential_location().map(|l| l.as_str())
+        ),
         (Some("X-Neo4j-Gw-Origin"), Some("HEADER"))
     );
-    assert!(target.metadata_configuration().is_none_or(|m| m.allowed_request_headers().is_empty()));
+    assert!(
+        target
+            .metadata_configuration()
+            .is_none_or(|m| m.allowed_request_headers().is_empty())
+    );
     // The provider reads the origin secret's `current`: it holds no copy of the value.
     let provider = c
         .agentcore
@@ -273,7 +280,10 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         .send()
         .await
         .unwrap();
-    assert_eq!(provider.api_key_secret_source().map(|s| s.as_str()), Some("EXTERNAL"));
+    assert_eq!(
+        provider.api_key_secret_source().map(|s| s.as_str()),
+        Some("EXTERNAL")
+    );
     assert_eq!(
         provider.api_key_secret_arn().map(|s| s.secret_arn()),
         Some(state_id(&state, "origin-secret", "arn").as_str())

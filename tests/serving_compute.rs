@@ -230,7 +230,10 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     let c = &td.container_definitions()[0];
     assert_eq!(c.name(), Some("neo4j-mcp"));
     assert_eq!(c.image(), Some("neo4j/mcp:v1.5.3"));
-    assert!(c.port_mappings().is_empty(), "the server is reached through the proxy only");
+    assert!(
+        c.port_mappings().is_empty(),
+        "the server is reached through the proxy only"
+    );
     // The proxy: Caddy's reverse-proxy command, the credentials header's value from the secret, never in argv.
     let proxy = &td.container_definitions()[1];
     assert_eq!(proxy.name(), Some("credentials-proxy"));

@@ -62,7 +62,9 @@ pub const ROLE: RoleResource = RoleResource {
         if cx.settings().origin_lock {
             statements.extend(origin_key_statements(cx)?);
         }
-        Ok(Some(json!({"Version": "2012-10-17", "Statement": statements})))
+        Ok(Some(
+            json!({"Version": "2012-10-17", "Statement": statements}),
+        ))
     },
 };
 
@@ -71,7 +73,12 @@ pub const ROLE: RoleResource = RoleResource {
 /// and the provider, and the key's secret).
 fn origin_key_statements(cx: &Cx) -> Result<Vec<serde_json::Value>> {
     let (account, region) = (&cx.shared.account, &cx.shared.region);
-    let arn = |rest: &str| format!("arn:{}:bedrock-agentcore:{region}:{account}:{rest}", super::partition(region));
+    let arn = |rest: &str| {
+        format!(
+            "arn:{}:bedrock-agentcore:{region}:{account}:{rest}",
+            super::partition(region)
+        )
+    };
     let directory = [
         arn("workload-identity-directory/default"),
         arn("workload-identity-directory/default/workload-identity/*"),

@@ -104,7 +104,9 @@ fn describe_providers(configs: &[CredentialProviderConfiguration]) -> String {
             Some(CredentialProvider::ApiKeyCredentialProvider(k)) => format!(
                 "API_KEY {} in {} {} prefix {}",
                 k.provider_arn(),
-                k.credential_location().map(|l| l.as_str()).unwrap_or("HEADER"),
+                k.credential_location()
+                    .map(|l| l.as_str())
+                    .unwrap_or("HEADER"),
                 k.credential_parameter_name().unwrap_or("Authorization"),
                 k.credential_prefix().unwrap_or("(default)"),
             ),

@@ -103,7 +103,9 @@ pub const ROLE: RoleResource = RoleResource {
                 "Resource": [cx.dep(SECRET_NODE, "arn")?],
             }));
         }
-        Ok(Some(json!({"Version": "2012-10-17", "Statement": statements})))
+        Ok(Some(
+            json!({"Version": "2012-10-17", "Statement": statements}),
+        ))
     },
 };
 

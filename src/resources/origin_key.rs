@@ -63,12 +63,18 @@ fn reference(cx: &Cx) -> Result<SecretReference> {
 /// What differs from "the origin secret's `current`, managed by us" (the secret's ARN only once it is known).
 fn drift(cx: &Cx, p: &GetApiKeyCredentialProviderOutput) -> Vec<Drift> {
     let mut d = Vec::new();
-    let source = p.api_key_secret_source().map(|s| s.as_str()).unwrap_or("MANAGED");
+    let source = p
+        .api_key_secret_source()
+        .map(|s| s.as_str())
+        .unwrap_or("MANAGED");
     if source != SecretSourceType::External.as_str() {
         d.push(Drift::new("key_source", "EXTERNAL", source));
     }
     if let Some(want) = cx.dep_opt(origin_secret::NODE, "arn") {
-        let have = p.api_key_secret_arn().map(|s| s.secret_arn()).unwrap_or("none");
+        let have = p
+            .api_key_secret_arn()
+            .map(|s| s.secret_arn())
+            .unwrap_or("none");
         if have != want {
             d.push(Drift::new("key_secret", want, have));
         }

@@ -300,7 +300,10 @@ mod tests {
         // Any prefix (the credential provider's), then the value: 65 characters of the 128 a value may have.
         assert_eq!(
             values_of(&rule).unwrap(),
-            vec![format!("*{}", "a".repeat(64)), format!("*{}", "b".repeat(64))]
+            vec![
+                format!("*{}", "a".repeat(64)),
+                format!("*{}", "b".repeat(64))
+            ]
         );
         assert!(values_of(&rule).unwrap().iter().all(|v| v.len() <= 128));
         assert_eq!(forwards_to(&rule), ["forward:arn:tg"]);

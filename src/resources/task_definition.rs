@@ -60,7 +60,11 @@ pub fn proxied(s: &Settings) -> bool {
 
 /// The container the service's load balancer sends to.
 pub fn front_container(s: &Settings) -> &'static str {
-    if proxied(s) { PROXY_CONTAINER } else { CONTAINER }
+    if proxied(s) {
+        PROXY_CONTAINER
+    } else {
+        CONTAINER
+    }
 }
 
 /// The proxy's command: everything it does, with no secret in it.
@@ -148,7 +152,12 @@ struct Spec {
     proxy: Option<String>,
 }
 
-fn proxy_spec(image: &str, command: &[String], secrets: &BTreeMap<String, String>, port: &str) -> String {
+fn proxy_spec(
+    image: &str,
+    command: &[String],
+    secrets: &BTreeMap<String, String>,
+    port: &str,
+) -> String {
     format!(
         "{image} `{}` secrets {} port {port}",
         command.join(" "),
