@@ -73,7 +73,7 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
     );
     let t = timings(&st, "noop.json");
     let observed = observes_per_node(&t);
-    assert_eq!(observed.len(), 32, "{observed:?}");
+    assert_eq!(observed.len(), 33, "{observed:?}");
     assert!(
         observed.values().all(|n| *n == 1),
         "observed more than once: {observed:?}"
@@ -175,7 +175,7 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
         })
         .collect();
     intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
-    assert_eq!(intervals.len(), 32);
+    assert_eq!(intervals.len(), 33);
     for w in intervals.windows(2) {
         assert!(
             w[1].0 >= w[0].1,
@@ -223,5 +223,5 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
         .into_iter()
         .filter(|((_, p), _)| p == "delete")
         .count();
-    assert_eq!(deletes, 30, "one delete per owned resource");
+    assert_eq!(deletes, 31, "one delete per owned resource");
 }

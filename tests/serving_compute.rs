@@ -9,7 +9,8 @@ use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField, TaskDefinitionStatus
 use serde_json::Value;
 use support::{Emulator, Stack, fixtures, report, state_id};
 
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 5] = [
+    "NEO4J_AUTHORIZATION",
     "NEO4J_DATABASE",
     "NEO4J_PASSWORD",
     "NEO4J_URI",
@@ -82,7 +83,8 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     up.ok();
     let state = st.state();
 
-    // The secret: named from the stack, tagged, the four JSON keys.
+    // The secret: named from the stack, tagged, the four JSON keys and the credentials header's value derived from
+    // them (which the task's proxy sends).
     let secret_arn = state_id(&state, "secret", "arn");
     assert_eq!(state_id(&state, "secret", "name"), "neo4j-gw/sc-life/neo4j");
     let value = secret_json(&sdk, &secret_arn).await;
@@ -94,6 +96,13 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     assert_eq!(value["NEO4J_DATABASE"], "movies");
     assert_eq!(value["NEO4J_USERNAME"], "reader");
     assert_eq!(value["NEO4J_PASSWORD"], "pw-life-1");
+    assert_eq!(
+        value["NEO4J_AUTHORIZATION"],
+        format!("Basic {}", {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode("reader:pw-life-1")
+        })
+    );
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let described = sm
         .describe_secret()
