@@ -37,7 +37,7 @@ fn origin_lock(
     } else if default_ok && rule == "present" {
         (
             true,
-            "on — the listener answers 403 unless a request carries the origin value the interceptor adds; \
+            "on — the listener answers 403 unless a request carries the origin value the gateway adds; \
              the origin rule forwards those"
                 .to_owned(),
         )
