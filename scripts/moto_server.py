@@ -4,12 +4,15 @@
 Usage (with the project's venv python, see scripts/venv):
 
     python scripts/moto_server.py [--port N] [--no-ecs-agent] [--agentcore-delay-seconds S] [--log-requests]
+                                  [--agentcore-reading strict|lenient]
 
 Binds 127.0.0.1 only (port 0 = let the kernel pick a free port, no race). When ready it prints exactly one JSON
 line on stdout, {"port": N, "endpoint": "http://127.0.0.1:N"}, and serves until stdin reaches EOF or it gets
 SIGTERM/SIGINT; then it exits 0. Diagnostics go to stderr. Unless --no-data-plane is given, it also starts the
 local data plane (scripts/dataplane: the gateway, Cognito token endpoint, load balancer and MCP server stand-ins)
-on another loopback port and adds {"data_plane": "http://127.0.0.1:M"} to that line.
+on another loopback port and adds {"data_plane": "http://127.0.0.1:M"} to that line. `--agentcore-reading`
+chooses how the gateway stand-in reads the AgentCore guide where it is silent (scripts/dataplane/gateway.py;
+docs/emulator.md): `strict` (the default, or the environment variable NEO4J_GW_AGENTCORE_READING) or `lenient`.
 
 Every patch below is one function with a docstring saying what AWS does and what moto does instead. They patch
 moto's classes in this process only; moto's files are untouched. docs/emulator.md lists them with the probes.
@@ -1146,6 +1149,149 @@ def add_agentcore_synchronize_gateway_targets() -> None:
     wrap(GatewayTarget, "to_dict", to_dict)
 
 
+def add_agentcore_api_key_credential_providers() -> None:
+    """moto 5.2.5 has no AgentCore Identity API-key credential providers (its dispatch answers HTTP 500). Serve
+    Create/Get/Update/Delete/ListApiKeyCredentialProviders as the SDK model (aws-sdk-bedrockagentcorecontrol
+    1.61.0; botocore `bedrock-agentcore-control`) describes them: `name` ([a-zA-Z0-9\\-_]+, 1..128, unique in the
+    account and region: ConflictException otherwise; ResourceNotFoundException for an unknown one); the ARN is
+    `arn:aws:bedrock-agentcore:<region>:<account>:token-vault/default/apikeycredentialprovider/<name>`; tags on it
+    through the service's Tag/ListTagsForResource. `apiKeySecretSource` EXTERNAL needs `apiKeySecretConfig`
+    {secretId, jsonKey} naming an existing Secrets Manager secret (ValidationException otherwise) and stores no
+    value; MANAGED (the default) stores `apiKey` in a secret `bedrock-agentcore-identity!default/apikey/<name>`
+    under the JSON key `api_key_value` (the token vault's naming as AWS samples show it; an assumption). Either
+    way `apiKeySecretArn` {secretArn} and `apiKeySecretJsonKey` say where the gateway reads the key
+    (scripts/dataplane/gateway.py adds it to every call it makes to a target that names the provider)."""
+    import re
+
+    from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
+    from moto.bedrockagentcorecontrol.responses import BedrockAgentCoreControlResponse
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.core.utils import utcnow
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    managed_key = "api_key_value"
+
+    def providers(backend: Any) -> dict[str, dict[str, Any]]:
+        if not hasattr(backend, "api_key_providers"):
+            backend.api_key_providers = {}
+        return backend.api_key_providers
+
+    def secrets(self: Any) -> Any:
+        return secretsmanager_backends[self.current_account][self.region]
+
+    def valid_name(name: Any) -> str:
+        if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9\-_]{1,128}", name):
+            raise _agentcore_error("ValidationException", f"Invalid credential provider name: {name!r}")
+        return name
+
+    def drop_managed(self: Any, provider: dict[str, Any] | None) -> None:
+        """The token vault's own secret goes with the provider (or when the provider stops using it)."""
+        if provider is not None and provider["source"] == "MANAGED":
+            backend = secrets(self)
+            if backend._is_valid_identifier(provider["secret_arn"]):
+                backend.delete_secret(provider["secret_arn"], None, True)
+
+    def source_of(self: Any, name: str, params: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        source = params.get("apiKeySecretSource") or "MANAGED"
+        if source == "EXTERNAL":
+            config = params.get("apiKeySecretConfig") or {}
+            if not config.get("secretId") or not config.get("jsonKey"):
+                raise _agentcore_error(
+                    "ValidationException", "apiKeySecretConfig is required when apiKeySecretSource is EXTERNAL"
+                )
+            backend = secrets(self)
+            if not backend._is_valid_identifier(config["secretId"]):
+                raise _agentcore_error("ValidationException", f"Secret {config['secretId']} was not found")
+            arn = backend.secrets[config["secretId"]].arn
+            drop_managed(self, previous)
+            return {"source": "EXTERNAL", "secret_arn": arn, "json_key": config["jsonKey"]}
+        if source != "MANAGED":
+            raise _agentcore_error("ValidationException", f"Invalid apiKeySecretSource {source!r}")
+        backend = secrets(self)
+        secret_name = f"bedrock-agentcore-identity!default/apikey/{name}"
+        value = json.dumps({managed_key: params.get("apiKey") or ""})
+        if previous is not None and previous["source"] == "MANAGED":
+            backend.put_secret_value(secret_name, value, None, None, None)  # type: ignore[arg-type]
+        else:
+            backend.create_secret(secret_name, value, None, None, None, None, None, [], False)
+        arn = backend.secrets[secret_name].arn
+        return {"source": "MANAGED", "secret_arn": arn, "json_key": managed_key}
+
+    def answer(provider: dict[str, Any], times: bool) -> Any:
+        out: dict[str, Any] = {
+            "apiKeySecretArn": {"secretArn": provider["secret_arn"]},
+            "apiKeySecretJsonKey": provider["json_key"],
+            "apiKeySecretSource": provider["source"],
+            "name": provider["name"],
+            "credentialProviderArn": provider["arn"],
+        }
+        if times:
+            out["createdTime"] = provider["created"]
+            out["lastUpdatedTime"] = provider["updated"]
+        return ActionResult(out)
+
+    def find(self: Any) -> dict[str, Any]:
+        name = self._get_param("name")
+        provider = providers(self.backend).get(name)
+        if provider is None:
+            raise _agentcore_error("ResourceNotFoundException", f"Credential provider {name} not found")
+        return provider
+
+    def create(self: Any) -> Any:
+        params = self._get_params()
+        name = valid_name(params.get("name"))
+        if name in providers(self.backend):
+            raise _agentcore_error("ConflictException", f"Credential provider {name} already exists")
+        arn = (
+            f"arn:aws:bedrock-agentcore:{self.region}:{self.current_account}:"
+            f"token-vault/default/apikeycredentialprovider/{name}"
+        )
+        now = utcnow()
+        provider = {"name": name, "arn": arn, "created": now, "updated": now, **source_of(self, name, params, None)}
+        providers(self.backend)[name] = provider
+        if params.get("tags"):
+            self.backend.tag_resource(arn, params["tags"])
+        return answer(provider, times=False)
+
+    def get(self: Any) -> Any:
+        return answer(find(self), times=True)
+
+    def update(self: Any) -> Any:
+        provider = find(self)
+        provider.update(source_of(self, provider["name"], self._get_params(), provider))
+        provider["updated"] = utcnow()
+        return answer(provider, times=True)
+
+    def delete(self: Any) -> Any:
+        provider = find(self)
+        drop_managed(self, provider)
+        del providers(self.backend)[provider["name"]]
+        self.backend.tagger.delete_all_tags_for_resource(provider["arn"])
+        return EmptyResult()
+
+    def list_all(self: Any) -> Any:
+        items = [
+            {
+                "name": p["name"],
+                "credentialProviderArn": p["arn"],
+                "createdTime": p["created"],
+                "lastUpdatedTime": p["updated"],
+            }
+            for p in providers(self.backend).values()
+        ]
+        return ActionResult({"credentialProviders": items})
+
+    for op, fn in (
+        ("create_api_key_credential_provider", create),
+        ("get_api_key_credential_provider", get),
+        ("update_api_key_credential_provider", update),
+        ("delete_api_key_credential_provider", delete),
+        ("list_api_key_credential_providers", list_all),
+    ):
+        setattr(BedrockAgentCoreControlResponse, op, fn)
+    BedrockAgentCoreControlBackend.api_key_provider = lambda self, name: providers(self).get(name)  # type: ignore[attr-defined]
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # All services
 # ----------------------------------------------------------------------------------------------------------------
@@ -1210,6 +1356,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     patch_cognito_client_scopes()
     add_cognito_missing_actions()
     add_agentcore_synchronize_gateway_targets()
+    add_agentcore_api_key_credential_providers()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1228,6 +1375,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0.0,
         metavar="S",
         help="AgentCore gateways/targets take S seconds to become READY (and to disappear once deleted)",
+    )
+    parser.add_argument(
+        "--agentcore-reading",
+        choices=("strict", "lenient"),
+        default=os.environ.get("NEO4J_GW_AGENTCORE_READING") or "strict",
+        help="where the AgentCore guide is silent, the gateway stand-in takes the strict (default) or lenient reading",
     )
     return parser.parse_args(argv)
 
@@ -1280,14 +1433,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from dataplane import DataPlane
 
-        plane = DataPlane(ready["endpoint"], agentcore_delay_seconds=args.agentcore_delay_seconds)
+        plane = DataPlane(
+            ready["endpoint"],
+            agentcore_delay_seconds=args.agentcore_delay_seconds,
+            agentcore_reading=args.agentcore_reading,
+        )
         ready["data_plane"] = plane.start()
         SYNC_HOOK = plane.gateways.sync_hook
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     log(
         f"serving on 127.0.0.1:{port} (ecs agent {'off' if args.no_ecs_agent else 'on'}, "
-        f"agentcore delay {args.agentcore_delay_seconds:g}s)"
+        f"agentcore delay {args.agentcore_delay_seconds:g}s, agentcore reading {args.agentcore_reading})"
     )
 
     while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals

@@ -287,7 +287,7 @@ pub struct SettingArgs {
     #[arg(long, help_heading = "Deployment")]
     pub allowed_cidrs: Option<String>,
     /// Only requests that came through the gateway reach the MCP server: the load balancer answers 403 unless a
-    /// request carries the stack's origin secret, which the interceptor adds [default: true]
+    /// request carries the stack's origin secret, which the gateway adds (its origin key) [default: true]
     #[arg(long, help_heading = "Deployment", value_name = "BOOL")]
     pub origin_lock: Option<String>,
     /// Neo4j URI (neo4j, neo4j+s, neo4j+ssc, bolt, bolt+s, bolt+ssc) [default: the public demo database]

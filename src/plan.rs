@@ -7,9 +7,10 @@ use crate::resources::{
     Resource, certificate::CertificateResource, cluster::ClusterResource,
     dns_record::DnsRecordResource, hosted_zone::HostedZoneResource,
     internet_gateway::InternetGatewayResource, listener::ListenerResource,
-    load_balancer::LoadBalancerResource, log_group, origin_rule::OriginRuleResource,
-    origin_secret::OriginSecretResource, route_table::RouteTableResource, secret::SecretResource,
-    security_group, service::ServiceResource, subnet, target_group::TargetGroupResource,
+    load_balancer::LoadBalancerResource, log_group, origin_key::OriginKeyResource,
+    origin_rule::OriginRuleResource, origin_secret::OriginSecretResource,
+    route_table::RouteTableResource, secret::SecretResource, security_group,
+    service::ServiceResource, subnet, target_group::TargetGroupResource,
     task_definition::TaskDefinitionResource, task_roles, vpc::VpcResource,
 };
 use crate::resources::{
@@ -39,6 +40,8 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
         // The origin lock: only requests that came through the gateway reach the server.
         Arc::new(OriginSecretResource),
         Arc::new(OriginRuleResource),
+        // …and the gateway sends it on every request to the server, its own handshake included.
+        Arc::new(OriginKeyResource),
         Arc::new(DnsRecordResource),
         // The compute: the secret, container logs, task roles, cluster, task definition, service.
         Arc::new(SecretResource),

@@ -39,6 +39,29 @@ async fn interceptor_log(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String
         .collect()
 }
 
+/// `up`, then the tools listed and `read-cypher` answered through the gateway: what every reading must allow.
+fn lists_and_reads(st: &Stack<'_>, up: &support::Run) {
+    support::verified(up);
+    let tools = st.run(&["tools", "--json"]);
+    tools.ok();
+    assert!(
+        tool_names(&tools.stdout).contains("neo4j-mcp___read-cypher"),
+        "{}",
+        tools.stdout
+    );
+    let call = st.run(&[
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"RETURN 1 AS n"}"#,
+    ]);
+    call.ok();
+    assert_eq!(call.stdout.trim(), r#"[{"n": 1}]"#);
+}
+
+/// Under the strict reading of the AgentCore guide (the emulator's default): the gateway's own handshake with the
+/// server carries only the credential provider's header, the interceptor's answer is validated, the target is
+/// contacted at creation — and the stack works, with the origin lock on.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_lists_and_calls_tools_through_the_gateway() {
     let emu = Emulator::start();
@@ -207,6 +230,54 @@ async fn an_agent_lists_and_calls_tools_through_the_gateway() {
         "a token of another client must be refused: {body}"
     );
 
+    // With the origin lock the interceptor sets nothing: the gateway's credential provider sends the origin value and
+    // the task's proxy adds the Neo4j credentials. Its log names the method of every request, never a value.
+    let log = interceptor_log(&sdk, &st.name).await;
+    assert!(
+        log.iter()
+            .any(|l| l.contains("method=tools/call credentials=task")),
+        "{log:?}"
+    );
+    for line in &log {
+        assert!(
+            !line.contains("Bearer") && !line.contains("Basic"),
+            "{line}"
+        );
+    }
+
+    st.run(&["down", "--yes"]).ok();
+    let gone = st.run(&["tools"]);
+    assert_ne!(gone.code, 0);
+    assert!(gone.stderr.contains("not deployed"), "{}", gone.stderr);
+}
+
+/// Under the lenient reading (the handshake carries the forwarded headers, refused interceptor headers are dropped,
+/// a DYNAMIC target is not contacted at creation) the same stack works the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_path_works_under_the_lenient_reading() {
+    let emu = Emulator::start_with(&["--agentcore-reading", "lenient"]);
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "lenient");
+    lists_and_reads(&st, &st.up(&cert, &[]));
+}
+
+/// Without the origin lock the interceptor carries the credentials (today's path before the lock); that needs the
+/// lenient reading. The Neo4j password is then rotated out of band and picked up without a redeploy.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_lock_the_interceptor_carries_the_credentials_under_the_lenient_reading() {
+    let emu = Emulator::start_with(&["--agentcore-reading", "lenient"]);
+    let sdk = emu.sdk().await;
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "nolock");
+    lists_and_reads(
+        &st,
+        &st.up(
+            &cert,
+            &["--secret-cache-ttl", "2", "--origin-lock", "false", "--yes"],
+        ),
+    );
+    let state = st.state();
+
     // The Neo4j password is rotated (in Neo4j and in the secret) out of band: once the interceptor's cache
     // expires (2 s here), it reads the new one and calls work again — without a redeploy.
     let before = interceptor_log(&sdk, &st.name).await;
@@ -277,9 +348,21 @@ async fn an_agent_lists_and_calls_tools_through_the_gateway() {
             "a credential in the interceptor's log: {line}"
         );
     }
+}
 
-    st.run(&["down", "--yes"]).ok();
-    let gone = st.run(&["tools"]);
-    assert_ne!(gone.code, 0);
-    assert!(gone.stderr.contains("not deployed"), "{}", gone.stderr);
+/// Without the origin lock, under the strict reading, nothing can carry the credentials on the gateway's own
+/// handshake: the target cannot be created, and `up` says so with AgentCore's reason. (Why the lock's design moves
+/// them into the task.)
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_lock_the_strict_reading_refuses_the_handshake() {
+    let emu = Emulator::start();
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "strictopen");
+    let up = st.up(&cert, &["--origin-lock", "false", "--yes"]);
+    assert_ne!(up.code, 0, "{}", up.stdout);
+    assert!(
+        up.stderr.contains("gateway-target") && up.stderr.contains("401"),
+        "{}",
+        up.stderr
+    );
 }

@@ -34,11 +34,17 @@ async fn each_broken_hop_is_named_with_its_evidence() {
         .unwrap();
     let good = good.secret_string().unwrap().to_owned();
 
-    // Interceptor: the secret is no longer JSON; it answers with a JSON-RPC error, and its log says why.
-    secrets
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string("not json")
+    // Interceptor: its configuration changed out of band, it looks for a secret it was never given and answers with
+    // a JSON-RPC error; its log says why.
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    lambda
+        .update_function_configuration()
+        .function_name(state_id(&state, "interceptor-function", "name"))
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .variables("NEO4J_CREDENTIALS", "interceptor")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -58,13 +64,7 @@ async fn each_broken_hop_is_named_with_its_evidence() {
         r.stderr
     );
     assert!(!r.stderr.contains(&good), "the secret reached the output");
-    secrets
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string(&good)
-        .send()
-        .await
-        .unwrap();
+    support::verified(&st.up(&cert, &["--secret-cache-ttl", "0"]));
     st.run(&["tools"]).ok();
 
     // Gateway 401: the authorizer no longer allows the stack's client (changed out of band).
@@ -114,24 +114,39 @@ async fn each_broken_hop_is_named_with_its_evidence() {
     );
     support::verified(&st.up(&cert, &[]));
 
-    // The target no longer lets the credentials header through: the server refuses the unauthenticated request.
+    // The target loses its credential provider (the origin key): the load balancer refuses the gateway's requests —
+    // under the strict reading already the update's own contact with the server, which leaves the target
+    // UPDATE_UNSUCCESSFUL.
     let target_id = state_id(&state, "gateway-target", "target_id");
-    support::oob::set_target_allowed_headers(&sdk, &gateway_id, &target_id, &["X-Something-Else"])
-        .await;
+    support::oob::clear_target_credential_providers(&sdk, &gateway_id, &target_id).await;
     let r = st.run(&["tools"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    // Neither the credentials nor the origin value get through: the load balancer (403) or the server (401) refuses.
     assert!(
-        r.stderr.contains("HTTP 403") || r.stderr.contains("HTTP 401"),
+        r.stderr.contains("failed at the gateway target"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("gateway target: drifted"), "{}", r.stderr);
+    let (_, status) = st.status_json();
+    let target = report(&status, "gateway-target").to_string();
+    assert!(
+        target.contains("UPDATE_UNSUCCESSFUL") && target.contains("HTTP 403"),
+        "{target}"
+    );
+    let (_, status) = st.status_json();
+    assert!(
+        drift_attributes(&status, "gateway-target").contains(&"credential_provider".to_owned())
+    );
+    support::verified(&st.up(&cert, &[]));
+    // An allow-listed header the stack does not need is drift too; the target is replaced (an update cannot empty
+    // the list).
+    let target_id = state_id(&st.state(), "gateway-target", "target_id");
+    support::oob::set_target_allowed_headers(&sdk, &gateway_id, &target_id, &["X-Something-Else"])
+        .await;
     let (_, status) = st.status_json();
     assert!(
         drift_attributes(&status, "gateway-target").contains(&"allowed_request_headers".to_owned())
     );
-    support::verified(&st.up(&cert, &[]));
+    support::verified(&st.up(&cert, &["--yes"]));
 
     // The server is unhealthy: no task runs (scaled to 0 out of band).
     let ecs = aws_sdk_ecs::Client::new(&sdk);
@@ -271,7 +286,9 @@ async fn up_repairs_what_aws_leaves_failed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_original_design_fails_on_the_local_plane_and_the_service_linked_role_is_made() {
-    let emu = Emulator::start();
+    // Lenient: the stack without the origin lock (below) relies on that reading (docs/aws-behaviour.md, "Strict and
+    // lenient readings"); the sample's DEFAULT target fails under either.
+    let emu = Emulator::start_with(&["--agentcore-reading", "lenient"]);
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
 
@@ -303,7 +320,7 @@ async fn the_original_design_fails_on_the_local_plane_and_the_service_linked_rol
     .await;
     // The sample's open configuration (no origin lock), so that the target's requests reach the server itself.
     let st = Stack::new(&emu, "design");
-    let up = st.up(&cert, &["--origin-lock", "false"]);
+    let up = st.up(&cert, &["--origin-lock", "false", "--yes"]);
     support::verified(&up);
     assert_eq!(up.count("CreateServiceLinkedRole"), 1);
     assert_eq!(up.count("CreateGateway"), 3, "{}", up.stderr);

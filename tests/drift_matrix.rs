@@ -301,6 +301,9 @@ fn op_nodes(op: &str) -> Option<&'static [&'static str]> {
         | "UpdateGatewayTarget"
         | "SynchronizeGatewayTargets"
         | "DeleteGatewayTarget" => &["gateway-target"],
+        "CreateApiKeyCredentialProvider"
+        | "UpdateApiKeyCredentialProvider"
+        | "DeleteApiKeyCredentialProvider" => &["origin-key"],
         _ => return None,
     })
 }
@@ -330,6 +333,7 @@ fn creates(op: &str) -> bool {
             | "CreateFunction"
             | "CreateGateway"
             | "CreateGatewayTarget"
+            | "CreateApiKeyCredentialProvider"
     )
 }
 
@@ -1067,6 +1071,15 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 "ChangeResourceRecordSets DELETE of the alias record",
             )
         }
+        "origin-key" => {
+            aws.ac
+                .delete_api_key_credential_provider()
+                .name(b.id(node, "name"))
+                .send()
+                .await
+                .map_err(sdk("DeleteApiKeyCredentialProvider"))?;
+            fault(&[node], &[], "DeleteApiKeyCredentialProvider")
+        }
         "origin-secret" => {
             aws.sm
                 .delete_secret()
@@ -1684,6 +1697,9 @@ async fn register_edited_revision(
             .set_log_configuration(c.log_configuration().cloned()),
     )
     .build();
+    // The other containers (the credentials proxy) as they are.
+    let mut containers = vec![container];
+    containers.extend(td.container_definitions().iter().skip(1).cloned());
     let out = ecs
         .register_task_definition()
         .family(td.family().unwrap_or_default())
@@ -1694,7 +1710,7 @@ async fn register_edited_revision(
         .set_runtime_platform(td.runtime_platform().cloned())
         .set_execution_role_arn(td.execution_role_arn().map(str::to_owned))
         .set_task_role_arn(td.task_role_arn().map(str::to_owned))
-        .container_definitions(container)
+        .set_container_definitions(Some(containers))
         .set_tags(Some(current.tags().to_vec()))
         .send()
         .await
@@ -1909,6 +1925,20 @@ async fn change_out_of_band(b: &Bench<'_>, case: &str) -> Result<String, String>
                 .map_err(sdk("UpdateGatewayTarget"))?;
             "UpdateGatewayTarget with the endpoint https://elsewhere.example.com/mcp".into()
         }
+        "origin-key: key source" => {
+            // The provider made to hold a key of its own instead of reading the origin secret.
+            aws.ac
+                .update_api_key_credential_provider()
+                .name(b.id("origin-key", "name"))
+                .api_key("not-the-origin-value")
+                .api_key_secret_source(
+                    aws_sdk_bedrockagentcorecontrol::types::SecretSourceType::Managed,
+                )
+                .send()
+                .await
+                .map_err(sdk("UpdateApiKeyCredentialProvider"))?;
+            "UpdateApiKeyCredentialProvider with a MANAGED key of its own".into()
+        }
         "interceptor-function: code" => {
             let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
             zip.start_file("interceptor.py", zip::write::SimpleFileOptions::default())
@@ -2008,6 +2038,13 @@ fn changes() -> Vec<Change> {
             touched: vec![],
             updated: vec!["gateway-target"],
             ops: vec!["UpdateGatewayTarget"],
+        },
+        Change {
+            case: "origin-key: key source",
+            drift: vec![("origin-key", "key_source"), ("origin-key", "key_secret")],
+            touched: vec![],
+            updated: vec!["origin-key"],
+            ops: vec!["UpdateApiKeyCredentialProvider"],
         },
         Change {
             case: "interceptor-function: code",

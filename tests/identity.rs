@@ -218,8 +218,9 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         function_arn
     );
     assert_eq!(interceptor.interception_points()[0].as_str(), "REQUEST");
+    // The interceptor reads no request header: none is passed to it (they carry the caller's token).
     assert!(
-        interceptor
+        !interceptor
             .input_configuration()
             .unwrap()
             .pass_request_headers()
@@ -248,7 +249,46 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         .unwrap()
         .endpoint();
     assert_eq!(endpoint, out("McpServiceUrl"));
-    assert!(target.credential_provider_configurations().is_empty());
+    // With the origin lock (the default) the target's credential provider is the origin key: the gateway sends its
+    // value in X-Neo4j-Gw-Origin on every request to the server; no header needs to be allow-listed.
+    let providers = target.credential_provider_configurations();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].credential_provider_type().as_str(), "API_KEY");
+    let key = providers[0]
+        .credential_provider()
+        .unwrap()
+        .as_api_key_credential_provider()
+        .unwrap();
+    assert_eq!(key.provider_arn(), state_id(&state, "origin-key", "arn"));
+    assert_eq!(
+        (
+            key.credential_parameter_name(),
+            key.credential_location().map(|l| l.as_str())
+        ),
+        (Some("X-Neo4j-Gw-Origin"), Some("HEADER"))
+    );
+    assert!(
+        target
+            .metadata_configuration()
+            .is_none_or(|m| m.allowed_request_headers().is_empty())
+    );
+    // The provider reads the origin secret's `current`: it holds no copy of the value.
+    let provider = c
+        .agentcore
+        .get_api_key_credential_provider()
+        .name("id-life-origin-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        provider.api_key_secret_source().map(|s| s.as_str()),
+        Some("EXTERNAL")
+    );
+    assert_eq!(
+        provider.api_key_secret_arn().map(|s| s.secret_arn()),
+        Some(state_id(&state, "origin-secret", "arn").as_str())
+    );
+    assert_eq!(provider.api_key_secret_json_key(), Some("current"));
 
     // The Lambda: runtime, architecture, handler, size, environment, not in a VPC, the recorded code hash.
     let f = c
@@ -268,10 +308,12 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         Some(state_id(&state, "interceptor-function", "code_sha256").as_str())
     );
     assert!(conf.vpc_config().is_none_or(|v| v.subnet_ids().is_empty()));
+    // With the origin lock the task adds the credentials: the function reads no secret and sets no header.
     let vars = conf.environment().unwrap().variables().unwrap();
-    assert_eq!(vars["SECRET_ARN"], out("Neo4jSecretArn"));
-    assert_eq!(vars["AUTH_HEADER"], "X-Neo4j-Authorization");
-    assert_eq!(vars["SECRET_TTL_SECONDS"], "300");
+    assert_eq!(
+        vars.iter().collect::<Vec<_>>(),
+        [(&"NEO4J_CREDENTIALS".to_owned(), &"task".to_owned())]
+    );
 
     // Its log group has the retention setting.
     let groups = c
@@ -283,8 +325,8 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         .unwrap();
     assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
 
-    // Roles: the interceptor's reads one secret and writes one log group; the gateway's is confused-deputy
-    // protected and invokes one function.
+    // Roles: the interceptor's writes one log group and reads no secret; the gateway's is confused-deputy protected,
+    // invokes one function and reads the origin key (its provider, and the origin secret it names).
     let ipol = c
         .iam
         .get_role_policy()
@@ -295,7 +337,7 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         .unwrap();
     let ipol = policy(ipol.policy_document());
     let text = ipol.to_string();
-    assert!(text.contains(&out("Neo4jSecretArn")), "{text}");
+    assert!(!text.contains("secretsmanager"), "{text}");
     assert!(text.contains("/aws/lambda/id-life-interceptor"), "{text}");
     assert!(!text.contains("\"*\""), "no wildcard resources: {text}");
     let grole = c
@@ -327,6 +369,15 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
     let gpol = policy(gpol.policy_document());
     assert_eq!(gpol["Statement"][0]["Action"][0], "lambda:InvokeFunction");
     assert_eq!(gpol["Statement"][0]["Resource"][0], function_arn.as_str());
+    let gtext = gpol.to_string();
+    for want in [
+        "bedrock-agentcore:GetWorkloadAccessToken",
+        "bedrock-agentcore:GetResourceApiKey",
+        state_id(&state, "origin-key", "arn").as_str(),
+        state_id(&state, "origin-secret", "arn").as_str(),
+    ] {
+        assert!(gtext.contains(want), "{want} not in {gtext}");
+    }
 
     // Cognito: no self sign-up, the client's OAuth settings, the domain on our pool.
     let pool = c

@@ -150,26 +150,21 @@ async fn only_the_gateway_reaches_the_server() {
     let (_, doc) = st.status_json();
     assert_eq!(report(&doc, "target-group")["state"], "present");
 
-    // The key alone opens the door, and behind it the server wants credentials for everything but /healthz
-    // (its unauthenticated tools/list is off with the lock).
+    // The key alone opens the door — as the gateway's credential provider sends it, or bare — and behind it the
+    // task's proxy adds the Neo4j credentials, whatever the caller sent: the origin value is the one secret
+    // between the internet and the database (and it never leaves AWS).
     let value = origin(&sdk, &st).await["current"]
         .as_str()
         .unwrap()
         .to_owned();
-    let keyed = [("x-neo4j-gw-origin", value.as_str())];
-    let (code, body) = direct(
-        &emu,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-        &keyed,
-    )
-    .await;
-    assert_eq!(
-        code, 401,
-        "tools/list needs credentials behind the lock: {body}"
-    );
-    let mut both = creds.to_vec();
-    both.push(keyed[0]);
-    assert_eq!(direct(&emu, init(), &both).await.0, 200);
+    let as_sent = format!("Origin{value}");
+    for key in [as_sent.as_str(), value.as_str()] {
+        let keyed = [
+            ("x-neo4j-gw-origin", key),
+            ("x-neo4j-authorization", "Basic d3Jvbmc6d3Jvbmc="),
+        ];
+        assert_eq!(direct(&emu, init(), &keyed).await.0, 200);
+    }
 
     // Through the gateway it all works.
     let tools = st.run(&["tools"]);
@@ -197,7 +192,11 @@ async fn only_the_gateway_reaches_the_server() {
         .iter()
         .map(|e| e.message().unwrap_or_default().to_owned())
         .collect();
-    assert!(log.iter().any(|l| l.contains("origin=on")), "{log:?}");
+    // The interceptor carries neither the value nor the credentials any more: the task does.
+    assert!(
+        log.iter().any(|l| l.contains("credentials=task")),
+        "{log:?}"
+    );
     assert_hidden(
         "outputs, state or logs",
         &[
@@ -224,7 +223,7 @@ async fn the_origin_value_rotates_under_load_without_a_failed_call() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(rule_values(&sdk, &st).await, vec![before.clone()]);
+    assert_eq!(rule_values(&sdk, &st).await, vec![format!("*{before}")]);
 
     // A loop of calls through the gateway while the value rotates (bounded by the rotation itself).
     let stop = Arc::new(AtomicBool::new(false));
@@ -275,7 +274,7 @@ async fn the_origin_value_rotates_under_load_without_a_failed_call() {
     let new = after["current"].as_str().unwrap().to_owned();
     assert_ne!(new, before);
     assert!(after.get("previous").is_none(), "{after}");
-    assert_eq!(rule_values(&sdk, &st).await, vec![new.clone()]);
+    assert_eq!(rule_values(&sdk, &st).await, vec![format!("*{new}")]);
     let keyed_old = [("x-neo4j-gw-origin", before.as_str())];
     assert_eq!(
         direct(&emu, init(), &keyed_old).await.0,
@@ -297,7 +296,9 @@ async fn the_origin_value_rotates_under_load_without_a_failed_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_costs() {
-    let emu = Emulator::start();
+    // Lenient: without the lock the interceptor carries the credentials, which needs that reading (the opt-out
+    // below; docs/aws-behaviour.md, "Strict and lenient readings").
+    let emu = Emulator::start_with(&["--agentcore-reading", "lenient"]);
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
     let st = Stack::new(&emu, "lockdrift");
@@ -365,15 +366,16 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
     );
     support::verified(&st.up(&cert, &[]));
 
-    // The target no longer allows the origin header: drifted, and the path fails until up restores it.
+    // The target loses its credential provider (the origin key): drifted, and the path fails until up restores it.
     let (gw, target) = (
         state_id(&st.state(), "gateway", "gateway_id"),
         state_id(&st.state(), "gateway-target", "target_id"),
     );
-    support::oob::set_target_allowed_headers(&sdk, &gw, &target, &["X-Neo4j-Authorization"]).await;
+    support::oob::clear_target_credential_providers(&sdk, &gw, &target).await;
     let (_, doc) = st.status_json();
     assert!(
-        drift_attributes(&doc, "gateway-target").contains(&"allowed_request_headers".to_owned())
+        drift_attributes(&doc, "gateway-target").contains(&"credential_provider".to_owned()),
+        "{doc}"
     );
     assert_eq!(
         st.run(&["tools"]).code,
@@ -405,13 +407,19 @@ async fn a_broken_lock_is_drift_and_up_restores_it_and_the_opt_out_says_what_it_
     let (_, doc) = st.status_json();
     assert_eq!(report(&doc, "origin-rule")["state"], "unused");
     assert_eq!(report(&doc, "origin-secret")["state"], "unused");
+    assert_eq!(report(&doc, "origin-key")["state"], "unused");
     let (code, body) = direct(&emu, tools_list.clone(), &[]).await;
     assert_eq!(
-        code, 200,
-        "the hole the lock closes: anyone lists the tools: {body}"
+        code, 401,
+        "the hole the lock closes: anyone reaches the server (which, without the unauthenticated tools/list of \
+         old, asks for credentials): {body}"
     );
-    // And back on.
-    support::verified(&st.up(&cert, &["--origin-lock", "true"]));
+    // And back on: the target then allows no header, which only a new target can do (an update cannot empty the
+    // list), so `up` asks first.
+    let back = st.up(&cert, &["--origin-lock", "true"]);
+    assert_eq!(back.code, 2, "{}", back.stderr);
+    assert!(back.stderr.contains("gateway-target"), "{}", back.stderr);
+    support::verified(&st.up(&cert, &["--origin-lock", "true", "--yes"]));
     assert_eq!(direct(&emu, tools_list, &[]).await.0, 403);
     st.run(&["down", "--yes"]).ok();
 }

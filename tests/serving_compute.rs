@@ -9,7 +9,8 @@ use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField, TaskDefinitionStatus
 use serde_json::Value;
 use support::{Emulator, Stack, fixtures, report, state_id};
 
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 5] = [
+    "NEO4J_AUTHORIZATION",
     "NEO4J_DATABASE",
     "NEO4J_PASSWORD",
     "NEO4J_URI",
@@ -82,7 +83,8 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     up.ok();
     let state = st.state();
 
-    // The secret: named from the stack, tagged, the four JSON keys.
+    // The secret: named from the stack, tagged, the four JSON keys and the credentials header's value derived from
+    // them (which the task's proxy sends).
     let secret_arn = state_id(&state, "secret", "arn");
     assert_eq!(state_id(&state, "secret", "name"), "neo4j-gw/sc-life/neo4j");
     let value = secret_json(&sdk, &secret_arn).await;
@@ -94,6 +96,13 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     assert_eq!(value["NEO4J_DATABASE"], "movies");
     assert_eq!(value["NEO4J_USERNAME"], "reader");
     assert_eq!(value["NEO4J_PASSWORD"], "pw-life-1");
+    assert_eq!(
+        value["NEO4J_AUTHORIZATION"],
+        format!("Basic {}", {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode("reader:pw-life-1")
+        })
+    );
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let described = sm
         .describe_secret()
@@ -196,7 +205,8 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     );
 
     // The task definition: Fargate, awsvpc, ARM64, 256/1024, the roles, the environment of stack.md row 5,
-    // the two ECS secrets from the secret's JSON keys, awslogs, port 8080, and no credentials.
+    // the two ECS secrets from the secret's JSON keys, awslogs, and no credentials; with the origin lock (the
+    // default) the server listens on the task's loopback behind the credentials proxy, which has port 8080.
     let td_arn = state_id(&state, "task-definition", "arn");
     assert_eq!(state_id(&state, "task-definition", "family"), "sc-life-mcp");
     let td = ecs
@@ -225,11 +235,35 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         td.task_role_arn().unwrap(),
         state_id(&state, "task-role", "arn")
     );
-    assert_eq!(td.container_definitions().len(), 1);
+    assert_eq!(td.container_definitions().len(), 2);
     let c = &td.container_definitions()[0];
     assert_eq!(c.name(), Some("neo4j-mcp"));
     assert_eq!(c.image(), Some("neo4j/mcp:v1.5.3"));
-    assert_eq!(c.port_mappings()[0].container_port(), Some(8080));
+    assert!(
+        c.port_mappings().is_empty(),
+        "the server is reached through the proxy only"
+    );
+    // The proxy: Caddy's reverse-proxy command, the credentials header's value from the secret, never in argv.
+    let proxy = &td.container_definitions()[1];
+    assert_eq!(proxy.name(), Some("credentials-proxy"));
+    assert!(proxy.image().unwrap().starts_with("caddy:"));
+    assert_eq!(proxy.port_mappings()[0].container_port(), Some(8080));
+    assert_eq!(
+        proxy.command().join(" "),
+        "caddy reverse-proxy --from :8080 --to 127.0.0.1:8081 --header-up \
+         X-Neo4j-Authorization: {env.NEO4J_AUTHORIZATION}"
+    );
+    assert_eq!(
+        proxy
+            .secrets()
+            .iter()
+            .map(|s| (s.name(), s.value_from()))
+            .collect::<Vec<_>>(),
+        [(
+            "NEO4J_AUTHORIZATION",
+            format!("{secret_arn}:NEO4J_AUTHORIZATION::").as_str()
+        )]
+    );
     let env: BTreeMap<&str, &str> = c
         .environment()
         .iter()
@@ -237,11 +271,10 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         .collect();
     let want: BTreeMap<&str, &str> = [
         ("NEO4J_TRANSPORT_MODE", "http"),
-        ("NEO4J_MCP_HTTP_PORT", "8080"),
-        ("NEO4J_MCP_HTTP_HOST", "0.0.0.0"),
+        ("NEO4J_MCP_HTTP_PORT", "8081"),
+        ("NEO4J_MCP_HTTP_HOST", "127.0.0.1"),
         ("NEO4J_READ_ONLY", "true"),
-        // With the origin lock (the default), /healthz is the server's only unauthenticated path: no
-        // NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flags.
+        // In no mode an unauthenticated ping or tools/list: no NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flags.
         ("NEO4J_TELEMETRY", "false"),
         ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
     ]
@@ -301,7 +334,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     );
     assert_eq!(
         (lb.container_name(), lb.container_port()),
-        (Some("neo4j-mcp"), Some(8080))
+        (Some("credentials-proxy"), Some(8080))
     );
     let breaker = svc
         .deployment_configuration()

@@ -1,18 +1,24 @@
 """REQUEST interceptor for the Amazon Bedrock AgentCore Gateway in front of the Neo4j MCP server.
 
 The gateway authenticates callers with a Cognito bearer token and invokes this function before it forwards an MCP
-request to the Neo4j MCP server. The function replaces the caller's ``Authorization`` header (in any case) with HTTP
-Basic credentials for Neo4j, read from a Secrets Manager secret and cached in memory for a short time.
+request to the Neo4j MCP server. The function returns only the headers it sets itself — never the request's own
+(the AgentCore guide validates every header an interceptor returns like a configured one: restricted names and
+`X-Amzn-` are refused) — and reads no request header (the gateway passes none: `passRequestHeaders` is off). It
+logs the JSON-RPC method of each request, never a value.
+
+Where the Neo4j credentials come from (NEO4J_CREDENTIALS):
+    interceptor (default)  the function sets AUTH_HEADER to HTTP Basic credentials for Neo4j, read from a Secrets
+                           Manager secret and cached in memory for a short time. (The stack without the origin lock.)
+    task                   the ECS task adds them (its proxy in front of the server): the function sets no header and
+                           reads no secret. (The stack with the origin lock, whose origin value the target's
+                           credential provider sends: docs/aws-behaviour.md, "Strict and lenient readings".)
 
 Environment:
+    NEO4J_CREDENTIALS   `interceptor` or `task`, as above. Default `interceptor`.
     SECRET_ARN          ARN (or name) of the secret; its SecretString is JSON with NEO4J_USERNAME and
-                        NEO4J_PASSWORD (NEO4J_URI and NEO4J_DATABASE are ignored here). Required.
+                        NEO4J_PASSWORD (NEO4J_URI and NEO4J_DATABASE are ignored here). Required with `interceptor`.
     AUTH_HEADER         name of the header to set on the forwarded request. Default ``Authorization``.
     SECRET_TTL_SECONDS  how long the credentials stay cached, in seconds. Default 300; 0 disables the cache.
-    ORIGIN_SECRET_ARN   (the origin lock) ARN of a secret whose SecretString is JSON with "current": a value the
-                        load balancer requires. When set, every forwarded request carries it in ORIGIN_HEADER
-                        (default ``X-Neo4j-Gw-Origin``), whatever the caller sent there; it is cached like the
-                        credentials. Optional: without it no origin header is added.
 
 On any failure the function answers the caller directly (``transformedGatewayResponse``) with a JSON-RPC error
 instead of raising: HTTP 503 when Secrets Manager could not be reached or answered with a transient error
@@ -36,7 +42,6 @@ from typing import Any, Callable, Optional
 OUTPUT_VERSION = "1.0"
 DEFAULT_AUTH_HEADER = "Authorization"
 DEFAULT_TTL_SECONDS = 300.0
-DEFAULT_ORIGIN_HEADER = "X-Neo4j-Gw-Origin"
 USERNAME_KEY = "NEO4J_USERNAME"
 PASSWORD_KEY = "NEO4J_PASSWORD"
 JSONRPC_INTERNAL_ERROR = -32603
@@ -75,9 +80,6 @@ _client: Any = None
 # Cached credentials: {"secret_id": str, "username": str, "password": str, "expires_at": float} or None.
 _cache: Optional[dict] = None
 
-# Cached origin value (the origin lock): {"secret_id": str, "value": str, "expires_at": float} or None.
-_origin_cache: Optional[dict] = None
-
 _lock = threading.Lock()
 
 
@@ -91,12 +93,11 @@ class InterceptorError(Exception):
 
 
 def reset() -> None:
-    """Forget the cached credentials, the origin value and the client (used by tests)."""
-    global _client, _cache, _origin_cache
+    """Forget the cached credentials and the client (used by tests)."""
+    global _client, _cache
     with _lock:
         _client = None
         _cache = None
-        _origin_cache = None
 
 
 def _get_client() -> Any:
@@ -189,29 +190,6 @@ def _credentials() -> tuple[str, str, bool]:
         return username, password, False
 
 
-def _origin() -> tuple[Optional[str], bool]:
-    """Return (origin value or None when the origin lock is off, from_cache). Only successful reads are cached."""
-    global _origin_cache
-    secret_id = os.environ.get("ORIGIN_SECRET_ARN", "").strip()
-    if not secret_id:
-        return None, False
-    ttl = _ttl_seconds()
-    with _lock:
-        now = _now()
-        cached = _origin_cache
-        if cached is not None and cached["secret_id"] == secret_id and now < cached["expires_at"]:
-            return cached["value"], True
-        try:
-            data = json.loads(_fetch(secret_id))
-        except ValueError:
-            raise InterceptorError(500, "OriginSecretNotJson") from None
-        value = data.get("current") if isinstance(data, dict) else None
-        if not isinstance(value, str) or not value:
-            raise InterceptorError(500, "OriginSecretMissingCurrent")
-        _origin_cache = {"secret_id": secret_id, "value": value, "expires_at": now + ttl} if ttl > 0 else None
-        return value, False
-
-
 def basic_auth_value(username: str, password: str) -> str:
     """``Basic`` + base64 of the UTF-8 bytes of ``username:password`` (RFC 7617 with charset UTF-8)."""
     token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
@@ -254,22 +232,6 @@ def _jsonrpc_method(body: Any) -> str:
     return "-"
 
 
-def _forward_headers(
-    headers: Any, auth_header: str, auth_value: str, origin_header: str = "", origin: Optional[str] = None
-) -> dict:
-    drop = {"authorization", auth_header.lower(), origin_header.lower(), DEFAULT_ORIGIN_HEADER.lower()}
-    out = {}
-    if isinstance(headers, dict):
-        for name, value in headers.items():
-            if isinstance(name, str) and name.lower() in drop:
-                continue
-            out[name] = value
-    out[auth_header] = auth_value
-    if origin is not None:
-        out[origin_header] = origin
-    return out
-
-
 def _error_response(status: int, request_id: Any) -> dict:
     message = (
         "Neo4j credentials are temporarily unavailable"
@@ -292,6 +254,10 @@ def _error_response(status: int, request_id: Any) -> dict:
     }
 
 
+def _credentials_in_task() -> bool:
+    return (os.environ.get("NEO4J_CREDENTIALS") or "").strip().lower() == "task"
+
+
 def handler(event: Any, context: Any) -> dict:
     mcp = _as_dict(_as_dict(event).get("mcp"))
     gateway_request = _as_dict(mcp.get("gatewayRequest"))
@@ -299,32 +265,24 @@ def handler(event: Any, context: Any) -> dict:
     method = _jsonrpc_method(body)
     request_id = _jsonrpc_id(body)
 
-    auth_header = (os.environ.get("AUTH_HEADER") or "").strip() or DEFAULT_AUTH_HEADER
-
-    origin_header = (os.environ.get("ORIGIN_HEADER") or "").strip() or DEFAULT_ORIGIN_HEADER
-
-    try:
-        username, password, from_cache = _credentials()
-        origin, _ = _origin()
-    except InterceptorError as exc:
-        logger.error("method=%s status=%s error=%s", method, exc.status, exc.kind)
-        return _error_response(exc.status, request_id)
-    except Exception as exc:  # never let the gateway see a raw Lambda error
-        logger.error("method=%s status=500 error=%s", method, type(exc).__name__)
-        return _error_response(500, request_id)
-
-    transformed = {
-        "headers": _forward_headers(
-            gateway_request.get("headers"), auth_header, basic_auth_value(username, password), origin_header, origin
+    transformed: dict = {}
+    if _credentials_in_task():
+        logger.info("method=%s credentials=task", method)
+    else:
+        auth_header = (os.environ.get("AUTH_HEADER") or "").strip() or DEFAULT_AUTH_HEADER
+        try:
+            username, password, from_cache = _credentials()
+        except InterceptorError as exc:
+            logger.error("method=%s status=%s error=%s", method, exc.status, exc.kind)
+            return _error_response(exc.status, request_id)
+        except Exception as exc:  # never let the gateway see a raw Lambda error
+            logger.error("method=%s status=500 error=%s", method, type(exc).__name__)
+            return _error_response(500, request_id)
+        # Only the header this function sets: the gateway merges it with the allow-listed client headers itself.
+        transformed["headers"] = {auth_header: basic_auth_value(username, password)}
+        logger.info(
+            "method=%s credentials=%s header=%s", method, "cache" if from_cache else "secretsmanager", auth_header
         )
-    }
     if has_body:
         transformed["body"] = body
-    logger.info(
-        "method=%s credentials=%s header=%s origin=%s",
-        method,
-        "cache" if from_cache else "secretsmanager",
-        auth_header,
-        "on" if origin is not None else "off",
-    )
     return {"interceptorOutputVersion": OUTPUT_VERSION, "mcp": {"transformedGatewayRequest": transformed}}

@@ -70,67 +70,65 @@ def error_answer(result):
     return response
 
 
-# 1. The documented event.
-def test_documented_event_gets_basic_auth(secret):
-    event = documented_event()
+# 1. The documented event: the function returns only the header it sets.
+def a_documented_request_event():
+    """A REQUEST event as the guide documents it, with the headers a real request carries (as if
+    `passRequestHeaders` were on): none of them may come back."""
+    return documented_event(
+        headers={
+            "Host": "gw-abc.gateway.bedrock-agentcore.us-east-1.amazonaws.com",
+            "Content-Length": "47",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "User-Agent": "test-client/1.0",
+            "X-Amzn-Trace-Id": "Root=1-00000000-000000000000000000000000",
+            "Mcp-Session-Id": "session-123",
+            "Mcp-Protocol-Version": "2025-06-18",
+            "Authorization": f"Bearer {BEARER}",
+            "X-Neo4j-Authorization": "Basic Zm9yZ2VkOmZvcmdlZA==",
+        }
+    )
+
+
+def test_documented_event_gets_only_the_basic_auth_header(secret):
+    event = a_documented_request_event()
     original_body = copy.deepcopy(event["mcp"]["gatewayRequest"]["body"])
 
     result = interceptor.handler(event, None)
 
     request = forwarded(result)
-    assert request["headers"] == {"Mcp-Session-Id": "session-123", "Authorization": basic()}
+    assert request["headers"] == {"Authorization": basic()}
     assert decode_basic(request["headers"]["Authorization"]) == f"{USERNAME}:{PASSWORD}"
     assert request["body"] == original_body
     assert set(result) == {"interceptorOutputVersion", "mcp"}
     assert set(result["mcp"]) == {"transformedGatewayRequest"}
+    assert BEARER not in json.dumps(result)
 
 
-def test_other_headers_are_kept_with_their_names_and_values(secret):
-    headers = {
-        "authorization": f"Bearer {BEARER}",
-        "accept": "application/json, text/event-stream",
-        "mcp-session-id": "abc",
-        "MCP-Protocol-Version": "2025-03-26",
-        "User-Agent": "test-client/1.0",
-    }
-    request = forwarded(interceptor.handler(documented_event(headers=headers), None))
-    assert request["headers"] == {
-        "accept": "application/json, text/event-stream",
-        "mcp-session-id": "abc",
-        "MCP-Protocol-Version": "2025-03-26",
-        "User-Agent": "test-client/1.0",
-        "Authorization": basic(),
-    }
+def test_the_credentials_header_replaces_a_callers_whatever_its_case(secret, monkeypatch):
+    monkeypatch.setenv("AUTH_HEADER", "X-Neo4j-Authorization")
+    request = forwarded(interceptor.handler(a_documented_request_event(), None))
+    assert request["headers"] == {"X-Neo4j-Authorization": basic()}
 
 
-# 2. Header names in any case, and duplicates in different cases.
-def test_lower_case_authorization_is_replaced(secret):
-    event = documented_event(headers={"authorization": f"Bearer {BEARER}", "mcp-session-id": "s1"})
-    request = forwarded(interceptor.handler(event, None))
-    assert request["headers"] == {"mcp-session-id": "s1", "Authorization": basic()}
-
-
-def test_mixed_case_duplicates_are_all_removed(secret):
-    headers = {
-        "Authorization": f"Bearer {BEARER}",
-        "AUTHORIZATION": f"Bearer {BEARER}-2",
-        "authorization": "Basic Zm9vOmJhcg==",
-        "Mcp-Session-Id": "s1",
-    }
-    request = forwarded(interceptor.handler(documented_event(headers=headers), None))
-    auth_headers = [name for name in request["headers"] if name.lower() == "authorization"]
-    assert auth_headers == ["Authorization"]
-    assert request["headers"]["Authorization"] == basic()
-    assert request["headers"]["Mcp-Session-Id"] == "s1"
-    assert BEARER not in json.dumps(request)
-
-
-# 3. No headers at all.
 @pytest.mark.parametrize("headers", ["missing", None, {}], ids=["key-missing", "null", "empty"])
-def test_no_headers_gives_just_the_auth_header(secret, headers):
+def test_no_request_headers_give_the_same_answer(secret, headers):
     request = forwarded(interceptor.handler(documented_event(headers=headers), None))
     assert request["headers"] == {"Authorization": basic()}
     assert request["body"] == {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+
+
+def test_with_credentials_in_the_task_no_header_is_set_and_no_secret_read(get_secret_calls, monkeypatch, caplog):
+    monkeypatch.setenv("NEO4J_CREDENTIALS", "task")
+    monkeypatch.delenv("SECRET_ARN", raising=False)
+    with caplog.at_level(logging.INFO):
+        result = interceptor.handler(a_documented_request_event(), None)
+    request = forwarded(result)
+    assert "headers" not in request
+    assert request["body"] == {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert get_secret_calls.calls == 0
+    assert "method=tools/list credentials=task" in caplog.text
+    assert BEARER not in caplog.text and "session-123" not in caplog.text
 
 
 # 4. Non-ASCII credentials are encoded as UTF-8.
@@ -164,7 +162,7 @@ def test_custom_auth_header(secret, monkeypatch):
         "Mcp-Session-Id": "s1",
     }
     request = forwarded(interceptor.handler(documented_event(headers=headers), None))
-    assert request["headers"] == {"Mcp-Session-Id": "s1", "X-Neo4j-Authorization": basic()}
+    assert request["headers"] == {"X-Neo4j-Authorization": basic()}
 
 
 def test_blank_auth_header_falls_back_to_authorization(secret, monkeypatch):
@@ -481,46 +479,3 @@ def test_network_guard_refuses_non_loopback():
 # --- the origin lock -------------------------------------------------------------------------------------------
 
 ORIGIN = "0123456789abcdef" * 4
-
-
-@pytest.fixture
-def origin(sm, monkeypatch):
-    """An origin secret as neo4j-gw writes it; ORIGIN_SECRET_ARN points at it. Returns the ARN."""
-    arn = sm.create_secret(Name="neo4j-gw/test/origin", SecretString=json.dumps({"current": ORIGIN}))["ARN"]
-    monkeypatch.setenv("ORIGIN_SECRET_ARN", arn)
-    return arn
-
-
-def test_the_origin_header_is_added_and_a_callers_is_replaced(secret, origin, caplog):
-    event = documented_event(
-        headers={"Authorization": f"Bearer {BEARER}", "x-neo4j-gw-origin": "forged", "Mcp-Session-Id": "s"}
-    )
-    with caplog.at_level(logging.DEBUG):
-        request = forwarded(interceptor.handler(event, None))
-    assert request["headers"]["X-Neo4j-Gw-Origin"] == ORIGIN
-    assert "x-neo4j-gw-origin" not in request["headers"]
-    assert ORIGIN not in caplog.text and "forged" not in caplog.text
-    assert "origin=on" in caplog.text
-
-
-def test_without_the_origin_lock_no_header_is_added(secret):
-    request = forwarded(interceptor.handler(documented_event(), None))
-    assert not any(k.lower() == "x-neo4j-gw-origin" for k in request["headers"])
-
-
-def test_the_origin_value_is_cached_like_the_credentials_and_a_rotation_is_picked_up(secret, origin, sm, clock):
-    assert forwarded(interceptor.handler(documented_event(), None))["headers"]["X-Neo4j-Gw-Origin"] == ORIGIN
-    rotated = "f" * 64
-    sm.put_secret_value(SecretId=origin, SecretString=json.dumps({"current": rotated, "previous": ORIGIN}))
-    clock.advance(299)
-    assert forwarded(interceptor.handler(documented_event(), None))["headers"]["X-Neo4j-Gw-Origin"] == ORIGIN
-    clock.advance(2)
-    assert forwarded(interceptor.handler(documented_event(), None))["headers"]["X-Neo4j-Gw-Origin"] == rotated
-
-
-def test_an_unreadable_origin_secret_fails_closed(secret, sm, monkeypatch):
-    arn = sm.create_secret(Name="neo4j-gw/test/bad-origin", SecretString="not json")["ARN"]
-    monkeypatch.setenv("ORIGIN_SECRET_ARN", arn)
-    result = interceptor.handler(documented_event(), None)
-    answer = result["mcp"]["transformedGatewayResponse"]
-    assert answer["statusCode"] == 500 and answer["body"]["error"]["code"] == -32603

@@ -210,6 +210,29 @@ class Aws:
             out.append(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=item["targetId"]))
         return out
 
+    def api_key(self, region: str, provider_arn: str) -> str:
+        """The API key an AgentCore Identity API-key credential provider vends: read from the secret and JSON key
+        the provider names (`apiKeySecretArn`, `apiKeySecretJsonKey`), as the token vault does at each call.
+        Raises NotFound when the provider or its key is gone."""
+        client = self.client("bedrock-agentcore-control", region)
+        name = provider_arn.rsplit("/", 1)[-1]
+        try:
+            provider = client.get_api_key_credential_provider(name=name)
+        except client.exceptions.ResourceNotFoundException:
+            raise NotFound(f"no API key credential provider {name}") from None
+        if provider.get("credentialProviderArn") != provider_arn:
+            raise NotFound(f"no API key credential provider {provider_arn}")
+        import json
+
+        try:
+            value = json.loads(self.secret_string(region, provider["apiKeySecretArn"]["secretArn"]))
+            key = value[provider["apiKeySecretJsonKey"]]
+        except Exception:  # noqa: BLE001 - the secret or its key is gone: the provider vends nothing
+            raise NotFound(f"the API key of {name} cannot be read") from None
+        if not isinstance(key, str) or not key:
+            raise NotFound(f"the API key of {name} is empty")
+        return key
+
     def user_pool_of_domain(self, region: str, prefix: str) -> str:
         domain = self.client("cognito-idp", region).describe_user_pool_domain(Domain=prefix)
         description = domain.get("DomainDescription") or {}

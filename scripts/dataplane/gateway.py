@@ -24,16 +24,36 @@ A request to the gateway:
    (transformed) request.
 
 Synchronisation (CreateGatewayTarget, UpdateGatewayTarget, SynchronizeGatewayTargets): for listingMode DEFAULT
-the gateway connects to the endpoint as an MCP client without credentials and without interceptors (they act on
-requests to the gateway) and lists its tools; if it cannot, the target ends FAILED (create),
-UPDATE_UNSUCCESSFUL (update) or SYNCHRONIZE_UNSUCCESSFUL with the reason. For DYNAMIC nothing is cached and no
-tools are listed at creation.
+the gateway connects to the endpoint as an MCP client with only what the target's credential provider adds (no
+interceptor runs: they act on requests to the gateway) and lists its tools; if it cannot, the target ends FAILED
+(create), UPDATE_UNSUCCESSFUL (update) or SYNCHRONIZE_UNSUCCESSFUL with the reason.
+
+Credential providers: an `API_KEY` provider on a target adds its key to EVERY request the gateway sends to that
+target — synchronisation, the session's `initialize` and `notifications/initialized`, and the request itself — in
+the header `credentialParameterName` (default `Authorization`) as `credentialPrefix` + key (default prefix
+`Bearer `; the defaults are those AWS CDK documents). The key is read at each call from the secret the provider
+names (moto_server.py serves the providers).
+
+Where the AgentCore guide is silent, two readings (docs/aws-behaviour.md, "Strict and lenient readings"):
+- strict (the default): the gateway's own handshake with a target (`initialize`, `notifications/initialized`) and
+  a DYNAMIC target's listing carry only what the credential provider adds — never the interceptor's or the
+  client's headers, which go on `tools/call` only; an interceptor answer with a header the guide's validation
+  rules refuse (a restricted name, an `X-Amzn-` prefix, a name outside `^[a-zA-Z0-9_-]+$`, a value over 4 KB or
+  not printable ASCII) fails the request (HTTP 500, JSON-RPC -32603 "Interceptor returned an invalid response":
+  the error an invalid interceptor answer gets; which error AWS gives is not documented); and a DYNAMIC target
+  is contacted at create, update and synchronisation exactly like a DEFAULT one (its tools are not cached).
+- lenient: the handshake and the listing carry the forwarded headers too; refused interceptor headers are
+  dropped silently; a DYNAMIC target is not contacted until a client asks.
+The reading comes from `Gateways(reading=…)`: moto_server.py's `--agentcore-reading`, whose default is the
+environment variable NEO4J_GW_AGENTCORE_READING, else `strict`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import threading
 import time
 from datetime import datetime
@@ -48,6 +68,13 @@ from .aws import Aws, NotFound
 from .cognito import TokenCheck
 from .lambda_runtime import InvokeError, LambdaRuntime
 
+READINGS = ("strict", "lenient")
+DEFAULT_READING = os.environ.get("NEO4J_GW_AGENTCORE_READING") or "strict"
+HANDSHAKE_METHODS = ("initialize", "notifications/initialized")
+# Defaults of an API-key credential provider's placement (AWS CDK, ApiKeyAdditionalConfiguration).
+API_KEY_DEFAULT_HEADER = "Authorization"
+API_KEY_DEFAULT_PREFIX = "Bearer "
+MAX_HEADER_VALUE = 4096
 INTERNET_GATEWAY_SOURCE = "198.51.100.20"  # a documentation address: AgentCore publishes no egress ranges
 PAGE_SIZE = 2  # tools per tools/list page: small, so clients must follow nextCursor
 SERVER_VERSION = "1.0.0"
@@ -75,6 +102,19 @@ def _restricted(name: str) -> bool:
     if n in RESTRICTED_HEADERS:
         return True
     return any(n.startswith(p) for p in _RESTRICTED_PREFIXES) and not n.startswith(_RESTRICTED_EXCEPT)
+
+
+def _refused_by_validation(name: str, value: str) -> bool:
+    """The guide's rules for headers an interceptor returns ("All lambda-provided headers are subject to the same
+    validation rules as configured headers"): `Authorization` is the one restricted name an interceptor may set."""
+    if name.lower() == "authorization":
+        return False
+    return (
+        _restricted(name)
+        or not re.fullmatch(r"[a-zA-Z0-9_-]+", name)
+        or len(value.encode("utf-8")) > MAX_HEADER_VALUE
+        or not all(32 <= ord(c) < 127 for c in value)
+    )
 
 
 _sync_lock = threading.Lock()
@@ -105,19 +145,22 @@ class AlbTransport(httpx.AsyncBaseTransport):
     """httpx transport that sends requests for https://<fqdn>/… through the load balancer stand-in, as a client on
     the internet would: no DNS, no socket to the public name."""
 
-    def __init__(self, albs: LoadBalancers, source_ip: str):
+    def __init__(self, albs: LoadBalancers, source_ip: str, headers: "SessionHeaders | None" = None):
         self.albs = albs
         self.source_ip = source_ip
+        self.session_headers = headers or SessionHeaders({}, {})
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
+        extra = self.session_headers.for_body(body)
         try:
             r = await self.albs.request(
                 request.url.host,
                 method=request.method,
                 path=request.url.path,
                 query=request.url.query.decode() if isinstance(request.url.query, bytes) else str(request.url.query),
-                headers=[(k, v) for k, v in request.headers.items()],
+                headers=[(k, v) for k, v in request.headers.items() if k.lower() not in {e.lower() for e in extra}]
+                + list(extra.items()),
                 body=body,
                 source_ip=self.source_ip,
                 port=request.url.port or 443,
@@ -127,12 +170,30 @@ class AlbTransport(httpx.AsyncBaseTransport):
         return httpx.Response(r.status, headers=r.headers, content=r.body, request=request)
 
 
-async def _target_session(albs: LoadBalancers, endpoint: str, headers: dict[str, str], work: Any) -> Any:
+class SessionHeaders:
+    """The headers of each request of one session with a target: `handshake` on the session's own requests
+    (`initialize`, `notifications/initialized`, and any request without a JSON-RPC method), `request` on the rest."""
+
+    def __init__(self, handshake: dict[str, str], request: dict[str, str]):
+        self.handshake = handshake
+        self.request = request
+
+    def for_body(self, body: bytes) -> dict[str, str]:
+        try:
+            method = json.loads(body).get("method") if body else None
+        except (ValueError, AttributeError):
+            method = None
+        if not isinstance(method, str) or method in HANDSHAKE_METHODS:
+            return self.handshake
+        return self.request
+
+
+async def _target_session(albs: LoadBalancers, endpoint: str, headers: SessionHeaders, work: Any) -> Any:
     """Runs `work(session)` in an initialized MCP client session with the target (official MCP Python SDK)."""
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    client = httpx.AsyncClient(transport=AlbTransport(albs, INTERNET_GATEWAY_SOURCE), headers=headers, timeout=30)
+    client = httpx.AsyncClient(transport=AlbTransport(albs, INTERNET_GATEWAY_SOURCE, headers), timeout=30)
     try:
         async with client:
             async with streamable_http_client(endpoint, http_client=client) as (read, write, _):
@@ -187,7 +248,18 @@ def _mcp_endpoint(target: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 
 class Gateways:
-    def __init__(self, aws: Aws, albs: LoadBalancers, lambdas: LambdaRuntime, tokens: TokenCheck, delay: float = 0.0):
+    def __init__(
+        self,
+        aws: Aws,
+        albs: LoadBalancers,
+        lambdas: LambdaRuntime,
+        tokens: TokenCheck,
+        delay: float = 0.0,
+        reading: str = DEFAULT_READING,
+    ):
+        if reading not in READINGS:
+            raise ValueError(f"unknown reading {reading!r}: one of {', '.join(READINGS)}")
+        self.reading = reading  # where the AgentCore guide is silent: "strict" or "lenient" (module docstring)
         self.delay = delay  # --agentcore-delay-seconds: how long a synchronisation takes
         self.aws = aws
         self.albs = albs
@@ -278,6 +350,13 @@ class Gateways:
             transformed = mcp_out.get("transformedGatewayRequest") or {}
             if "headers" in transformed and isinstance(transformed["headers"], dict):
                 interceptor_headers = {str(k): str(v) for k, v in transformed["headers"].items()}
+                refused = sorted(k for k, v in interceptor_headers.items() if _refused_by_validation(k, v))
+                if refused and self.reading == "strict":
+                    return JSONResponse(
+                        _jsonrpc_error(body.get("id"), -32603, "Interceptor returned an invalid response"),
+                        status_code=500,
+                        headers={"x-standin-reason": "interceptor headers refused: " + ",".join(refused)},
+                    )
             if "body" in transformed and isinstance(transformed["body"], dict):
                 body = transformed["body"]
 
@@ -361,15 +440,48 @@ class Gateways:
                 out["Authorization"] = v
         return out
 
+    def _provider_headers(self, region: str, target: dict[str, Any]) -> dict[str, str]:
+        """What the target's credential provider adds to every request to it (module docstring)."""
+        out: dict[str, str] = {}
+        for config in target.get("credentialProviderConfigurations") or []:
+            if config.get("credentialProviderType") != "API_KEY":
+                continue
+            provider = (config.get("credentialProvider") or {}).get("apiKeyCredentialProvider") or {}
+            if (provider.get("credentialLocation") or "HEADER") != "HEADER":
+                raise TargetError("the stand-in places API keys in headers only")
+            try:
+                key = self.aws.api_key(region, provider.get("providerArn", ""))
+            except NotFound as e:
+                raise TargetError(f"the credential provider could not vend its key: {e}") from None
+            name = provider.get("credentialParameterName") or API_KEY_DEFAULT_HEADER
+            prefix = provider.get("credentialPrefix")
+            out[name] = (API_KEY_DEFAULT_PREFIX if prefix is None else prefix) + key
+        return out
+
+    def _session_headers(self, region: str, target: dict[str, Any], headers: tuple, listing: bool) -> SessionHeaders:
+        """The headers of a session for a client's request: the credential provider's on every request; the
+        forwarded ones (client and interceptor) on the request itself, and — under the lenient reading only — on
+        the handshake and on a DYNAMIC listing too."""
+        provider = self._provider_headers(region, target)
+        forwarded = self._forwarded(target, *headers)
+        both = {k: v for k, v in forwarded.items() if k.lower() not in {p.lower() for p in provider}} | provider
+        if "Authorization" in forwarded:  # an interceptor's Authorization overrides the provider's
+            both = {k: v for k, v in both.items() if k.lower() != "authorization"} | {"Authorization": forwarded["Authorization"]}
+        if self.reading == "lenient":
+            return SessionHeaders(both, both)
+        return SessionHeaders(provider, provider if listing else both)
+
     def _ready_targets(self, region: str, gateway_id: str) -> list[dict[str, Any]]:
         return [t for t in self.aws.targets(region, gateway_id) if t.get("status") == "READY"]
 
-    async def _target_tools(self, gateway_id: str, target: dict[str, Any], headers: tuple) -> list[dict[str, Any]]:
+    async def _target_tools(self, region: str, gateway_id: str, target: dict[str, Any], headers: tuple) -> list[dict[str, Any]]:
         endpoint, mode, _ = _mcp_endpoint(target)
         if mode == "DEFAULT":
             return self.cache.get((gateway_id, target["targetId"]), [])
 
-        return await _target_session(self.albs, endpoint, self._forwarded(target, *headers), _all_tools)
+        return await _target_session(
+            self.albs, endpoint, self._session_headers(region, target, headers, listing=True), _all_tools
+        )
 
     async def _tools_list(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple) -> Any:
         from starlette.responses import JSONResponse
@@ -378,7 +490,7 @@ class Gateways:
         listed: list[dict[str, Any]] = []
         for target in self._ready_targets(region, gateway["gatewayId"]):
             try:
-                tools = await self._target_tools(gateway["gatewayId"], target, headers)
+                tools = await self._target_tools(region, gateway["gatewayId"], target, headers)
             except TargetError as e:
                 return JSONResponse(
                     _jsonrpc_error(request_id, -32603, f"Failed to list tools of target {target['name']}: {e}")
@@ -418,7 +530,8 @@ class Gateways:
             return {"result": result.model_dump(by_alias=True, exclude_none=True)}
 
         try:
-            answer = await _target_session(self.albs, endpoint, self._forwarded(target, *headers), work)
+            session = self._session_headers(region, target, headers, listing=False)
+            answer = await _target_session(self.albs, endpoint, session, work)
         except TargetError as e:
             return JSONResponse(_jsonrpc_error(request_id, -32603, f"Failed to call tool {name} on target {target_name}: {e}"))
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, **answer})
@@ -437,14 +550,17 @@ class Gateways:
         endpoint, mode = server.get("endpoint", ""), server.get("listingMode") or "DEFAULT"
         key = (target_obj.gateway_id, target_obj.target_id)
         status, reasons = "READY", []
-        if mode == "DEFAULT":
+        self.cache.pop(key, None)
+        # Strict reading: a DYNAMIC target is contacted exactly like a DEFAULT one (its tools are not cached).
+        if mode == "DEFAULT" or self.reading == "strict":
+            target = {"credentialProviderConfigurations": target_obj.credential_provider_configurations or []}
             try:
-                self.cache[key] = asyncio.run(_target_session(self.albs, endpoint, {}, _all_tools))
+                provider = self._provider_headers(target_obj.region_name, target)
+                tools = asyncio.run(_target_session(self.albs, endpoint, SessionHeaders(provider, provider), _all_tools))
+                if mode == "DEFAULT":
+                    self.cache[key] = tools
             except TargetError as e:
                 status, reasons = failed_status, [f"Unable to connect to the MCP server: {e}"]
-                self.cache.pop(key, None)
-        else:
-            self.cache.pop(key, None)
         with _sync_lock:
             target_obj.status = status
             target_obj.status_reasons = reasons

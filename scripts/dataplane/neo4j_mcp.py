@@ -378,6 +378,15 @@ class TaskServer:
     server: Any = None
     log_lines: list[tuple[int, str]] = field(default_factory=list)
     retry: bool = False  # the start failed for a reason a replacement task may not meet (IAM): try again
+    # The task's in-task proxy (caddy.py), when the task definition has one: its settings, its loopback address.
+    proxy: Any = None
+    proxy_listen: tuple[str, int] | None = None
+    proxy_server: Any = None
+
+
+class TaskStartDenied(Exception):
+    """The task execution role may not do what starting the task needs (iam.py): ECS stops the task, and the task
+    it starts in its place tries again."""
 
 
 class ConnectionRefused(Exception):
@@ -420,9 +429,84 @@ class Tasks:
         return log
 
     def _start(self, region: str, task: dict[str, Any]) -> TaskServer:
+        """Starts the task's containers: the Neo4j MCP server, and an in-task proxy (caddy.py) if there is one."""
+        from . import caddy
+
         definition = self.aws.task_definition(region, task["taskDefinitionArn"])
-        container = definition["containerDefinitions"][0]
+        containers = definition["containerDefinitions"]
+        proxies = [c for c in containers if caddy.is_caddy(c.get("image", ""))]
+        servers = [c for c in containers if not caddy.is_caddy(c.get("image", ""))]
+        ts = self._start_server(region, task, definition, servers[0]) if servers else TaskServer(task["taskArn"], region, None, "no server container")
+        if proxies and ts.error is None:
+            self._start_proxy(region, task, definition, ts, proxies[0])
+        return ts
+
+    def _container_env(
+        self, region: str, container: dict[str, Any], execution_role: str, session: str
+    ) -> dict[str, str]:
+        """The container's environment as ECS gives it: `environment`, and `secrets` resolved from Secrets Manager
+        with the task execution role (TaskStartDenied when the role may not read one: iam.py; raises otherwise when
+        one cannot be read: the task does not start)."""
         env = {e["name"]: e["value"] for e in container.get("environment", [])}
+        for secret in container.get("secrets", []):
+            # valueFrom: <secret arn>:<json key>:<version stage>:<version id>
+            arn, _, rest = secret["valueFrom"].partition(":secret:")
+            name_and_key = rest.split(":")
+            secret_arn = f"{arn}:secret:{name_and_key[0]}"
+            try:
+                iam.assume(execution_role, "ecs-tasks.amazonaws.com")
+                iam.check(execution_role, "secretsmanager:GetSecretValue", secret_arn, session)
+            except iam.AccessDenied as e:
+                raise TaskStartDenied(
+                    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                    "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
+                    f"time(s): AccessDeniedException: {e}"
+                ) from e
+            value = self.aws.secret_string(region, secret_arn)
+            key = name_and_key[1] if len(name_and_key) > 1 else ""
+            env[secret["name"]] = str(json.loads(value)[key]) if key else value
+        return env
+
+    def _start_proxy(
+        self, region: str, task: dict[str, Any], definition: dict[str, Any], ts: TaskServer, container: dict[str, Any]
+    ) -> None:
+        from . import caddy
+
+        try:
+            env = self._container_env(
+                region, container, definition.get("executionRoleArn") or "", task["taskArn"].rsplit("/", 1)[-1]
+            )
+        except TaskStartDenied as e:
+            ts.error = str(e)
+            ts.retry = True
+            return
+        except Exception as e:  # noqa: BLE001 - ECS cannot start the task
+            ts.error = f"ResourceInitializationError: unable to pull secrets or registry auth: {type(e).__name__}"
+            return
+        try:
+            settings = caddy.parse_command(container.get("command") or [])
+        except caddy.ProxyStartupError as e:
+            ts.error = f"the proxy container exited: {e}"
+            return
+        server_settings = ts.settings
+
+        def upstream(host: str, port: int) -> tuple[str, int] | None:
+            # Inside the task, the loopback interface is shared by its containers (awsvpc network mode).
+            if server_settings is None or ts.listen is None:
+                return None
+            if host in ("127.0.0.1", "localhost", "::1") and port == server_settings.port:
+                if server_settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::"):
+                    return ts.listen
+            return None
+
+        ts.proxy = settings
+        ts.proxy_server, port = _uvicorn(caddy.build_app(settings, env, upstream))
+        ts.proxy_listen = ("127.0.0.1", port)
+
+    def _start_server(
+        self, region: str, task: dict[str, Any], definition: dict[str, Any], container: dict[str, Any]
+    ) -> TaskServer:
+        env: dict[str, str] = {}
         ts = TaskServer(task["taskArn"], region, None, None)
         options = (container.get("logConfiguration") or {}).get("options", {})
         group = options.get("awslogs-group")
@@ -449,26 +533,12 @@ class Tasks:
                 ts.retry = True
                 return ts
         try:
-            for secret in container.get("secrets", []):
-                # valueFrom: <secret arn>:<json key>:<version stage>:<version id>
-                arn, _, rest = secret["valueFrom"].partition(":secret:")
-                name_and_key = rest.split(":")
-                secret_arn = f"{arn}:secret:{name_and_key[0]}"
-                try:
-                    iam.assume(execution_role, "ecs-tasks.amazonaws.com")
-                    iam.check(execution_role, "secretsmanager:GetSecretValue", secret_arn, session)
-                except iam.AccessDenied as e:
-                    ts.error = (
-                        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
-                        "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
-                        f"time(s): AccessDeniedException: {e}"
-                    )
-                    ts.retry = True
-                    log(ts.error)
-                    return ts
-                value = self.aws.secret_string(region, secret_arn)
-                key = name_and_key[1] if len(name_and_key) > 1 else ""
-                env[secret["name"]] = str(json.loads(value)[key]) if key else value
+            env = self._container_env(region, container, execution_role, session)
+        except TaskStartDenied as e:
+            ts.error = str(e)
+            ts.retry = True
+            log(ts.error)
+            return ts
         except Exception as e:  # noqa: BLE001 - ECS cannot start the task
             ts.error = f"ResourceInitializationError: unable to pull secrets or registry auth: {type(e).__name__}"
             log(ts.error)
@@ -498,6 +568,10 @@ class Tasks:
         if ts.error is not None:
             raise ConnectionRefused(f"the container exited: {ts.error}")
         assert ts.settings is not None and ts.listen is not None
+        if ts.proxy is not None and ts.proxy_listen is not None and ts.proxy.listen_port == port:
+            if ts.proxy.listen_host not in ("0.0.0.0", "::", ip):
+                raise ConnectionRefused(f"the proxy listens on {ts.proxy.listen_host}:{port}, not on {ip}:{port}")
+            return ts.proxy_listen
         if ts.settings.host not in ("0.0.0.0", "::", ip) or ts.settings.port != port:
             raise ConnectionRefused(
                 f"the server listens on {ts.settings.host}:{ts.settings.port}, not on {ip}:{port} "
@@ -526,6 +600,7 @@ class Tasks:
     def close(self) -> None:
         with self._lock:
             for ts in self._servers.values():
-                if ts.server is not None:
-                    ts.server.should_exit = True
+                for server in (ts.server, ts.proxy_server):
+                    if server is not None:
+                        server.should_exit = True
             self._servers.clear()

@@ -1038,7 +1038,7 @@ fn origin_lock(r: &mut Checks, p: &Prepared, reports: &[Report]) {
     match (rule, default_drift) {
         (Some(rule), false) if rule.ok() => r.pass(
             "origin lock",
-            "on: the load balancer answers 403 unless a request carries the origin value the interceptor adds",
+            "on: the load balancer answers 403 unless a request carries the origin value the gateway's origin key adds",
         ),
         (rule, _) => r.fail(
             "origin lock",

@@ -10,7 +10,9 @@ use crate::outputs;
 
 /// What `status` and `up` say when the origin lock is off.
 pub const OFF_WARNING: &str = "the origin lock is off (origin_lock = false): anyone who finds the server's URL reaches \
-    it directly, without Cognito or the gateway, and can list its tools and try Neo4j passwords. Turn it on with \
+    it directly, without Cognito or the gateway, and can try Neo4j passwords; and the interceptor then carries the \
+    credentials, which works only if AgentCore also sends an interceptor's headers on its own handshake with the \
+    server (not documented; docs/aws-behaviour.md, \"Strict and lenient readings\"). Turn it on with \
     `neo4j-gw up --origin-lock true`";
 
 /// The origin lock as `status` shows it: whether it is wanted, and whether the listener and the rule are as the
@@ -35,7 +37,7 @@ fn origin_lock(
     } else if default_ok && rule == "present" {
         (
             true,
-            "on — the listener answers 403 unless a request carries the origin value the interceptor adds; \
+            "on — the listener answers 403 unless a request carries the origin value the gateway adds; \
              the origin rule forwards those"
                 .to_owned(),
         )

@@ -2,9 +2,9 @@
 //!
 //! Callers authenticate with a Cognito access token (`CUSTOM_JWT`: the pool's discovery URL, the app client as
 //! the only allowed client — Cognito access tokens carry no `aud` — and the stack's scope). Every request goes
-//! through one REQUEST interceptor, the Lambda, with the request headers passed to it. The role is trusted by
-//! `bedrock-agentcore.amazonaws.com` only for this account's gateways (confused-deputy conditions) and may invoke
-//! that one function.
+//! through one REQUEST interceptor, the Lambda, without the request headers ([`PASS_REQUEST_HEADERS`]). The role is
+//! trusted by `bedrock-agentcore.amazonaws.com` only for this account's gateways (confused-deputy conditions), may
+//! invoke that one function and, with the origin lock, read the origin key (`origin_key`).
 //!
 //! AgentCore has no waiters: the gateway is polled until `READY`; `FAILED` reports AWS's `statusReasons`. The
 //! create call carries a client token derived from stack, account, region and the resource lifetime's create
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::iam_role::{RoleResource, service_trust};
 use super::{
     Cx, Drift, Health, Live, Observation, Resource, app_client, ids, interceptor_function,
-    resource_server, user_pool,
+    origin_key, resource_server, user_pool,
 };
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
@@ -39,8 +39,8 @@ pub const ROLE_NODE: &str = "gateway-role";
 pub const ROLE: RoleResource = RoleResource {
     node: ROLE_NODE,
     suffix: "gateway",
-    description: "neo4j-gw: the AgentCore Gateway; invokes the interceptor Lambda",
-    deps: &[interceptor_function::NODE],
+    description: "neo4j-gw: the AgentCore Gateway; invokes the interceptor Lambda, sends the origin value",
+    deps: &[interceptor_function::NODE, origin_key::NODE],
     trust: |cx| {
         let (account, region) = (&cx.shared.account, &cx.shared.region);
         Ok(service_trust(
@@ -53,17 +53,66 @@ pub const ROLE: RoleResource = RoleResource {
     },
     policy: |cx| {
         let function = cx.dep(interceptor_function::NODE, "arn")?;
-        Ok(Some(json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "InvokeInterceptor",
-                "Effect": "Allow",
-                "Action": ["lambda:InvokeFunction"],
-                "Resource": [function],
-            }],
-        })))
+        let mut statements = vec![json!({
+            "Sid": "InvokeInterceptor",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [function],
+        })];
+        if cx.settings().origin_lock {
+            statements.extend(origin_key_statements(cx)?);
+        }
+        Ok(Some(
+            json!({"Version": "2012-10-17", "Statement": statements}),
+        ))
     },
 };
+
+/// What the gateway needs to send the origin key provider's value (aws/bedrock-agentcore-starter-toolkit's gateway
+/// role: `GetWorkloadAccessToken` on the default workload identity directory, `GetResourceApiKey` on the token vault
+/// and the provider, and the key's secret).
+fn origin_key_statements(cx: &Cx) -> Result<Vec<serde_json::Value>> {
+    let (account, region) = (&cx.shared.account, &cx.shared.region);
+    let arn = |rest: &str| {
+        format!(
+            "arn:{}:bedrock-agentcore:{region}:{account}:{rest}",
+            super::partition(region)
+        )
+    };
+    let directory = [
+        arn("workload-identity-directory/default"),
+        arn("workload-identity-directory/default/workload-identity/*"),
+    ];
+    Ok(vec![
+        json!({
+            "Sid": "WorkloadAccessToken",
+            "Effect": "Allow",
+            "Action": ["bedrock-agentcore:GetWorkloadAccessToken"],
+            "Resource": directory,
+        }),
+        json!({
+            "Sid": "OriginKey",
+            "Effect": "Allow",
+            "Action": ["bedrock-agentcore:GetResourceApiKey"],
+            "Resource": [
+                arn("token-vault/default"),
+                cx.dep(origin_key::NODE, "arn")?,
+                directory[0].clone(),
+                directory[1].clone(),
+            ],
+        }),
+        json!({
+            "Sid": "OriginKeySecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [cx.dep(super::origin_secret::NODE, "arn")?],
+        }),
+    ])
+}
+
+/// `passRequestHeaders`: off. The interceptor reads no request header (it only adds its own), and the guide warns
+/// that the passed headers carry the caller's token (docs/aws-behaviour.md, "Strict and lenient readings").
+pub const PASS_REQUEST_HEADERS: bool = false;
 
 /// `<stack>-gw`: valid for `([0-9a-zA-Z][-]?){1,48}` because stack names are.
 pub fn gateway_name(cx: &Cx) -> String {
@@ -161,7 +210,7 @@ impl Desired {
             .interception_points(GatewayInterceptionPoint::Request)
             .input_configuration(
                 InterceptorInputConfiguration::builder()
-                    .pass_request_headers(true)
+                    .pass_request_headers(PASS_REQUEST_HEADERS)
                     .build()
                     .map_err(|e| Error::other(format!("{NODE}: {e}")))?,
             )
@@ -258,6 +307,7 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
                 && one
                     .input_configuration()
                     .is_some_and(|i| i.pass_request_headers())
+                    == PASS_REQUEST_HEADERS
         }
         _ => false,
     };
@@ -279,7 +329,10 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
             .collect::<Vec<_>>();
         d.push(Drift::new(
             "interceptor",
-            format!("{} at REQUEST (pass headers true)", want.interceptor_arn),
+            format!(
+                "{} at REQUEST (pass headers {PASS_REQUEST_HEADERS})",
+                want.interceptor_arn
+            ),
             if have.is_empty() {
                 "none".into()
             } else {
@@ -359,7 +412,7 @@ async fn find_by_name(cx: &Cx, name: &str) -> Result<Option<String>> {
     }
 }
 
-async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<String, String>> {
+pub(super) async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<String, String>> {
     let out = cx
         .aws()
         .agentcore
@@ -804,15 +857,15 @@ mod tests {
         g.authorizer_configuration = Some(want.authorizer().unwrap());
         g.interceptor_configurations = Some(vec![want.interceptor().unwrap()]);
         assert_eq!(drift(&g, &want), Vec::<Drift>::new());
-        // Headers no longer passed to the interceptor is drift.
-        let mut no_headers = want.interceptor().unwrap();
-        no_headers.input_configuration = Some(
+        // Headers passed to the interceptor (which reads none) is drift.
+        let mut headers = want.interceptor().unwrap();
+        headers.input_configuration = Some(
             InterceptorInputConfiguration::builder()
-                .pass_request_headers(false)
+                .pass_request_headers(!PASS_REQUEST_HEADERS)
                 .build()
                 .unwrap(),
         );
-        g.interceptor_configurations = Some(vec![no_headers]);
+        g.interceptor_configurations = Some(vec![headers]);
         let attrs: Vec<String> = drift(&g, &want).into_iter().map(|d| d.attribute).collect();
         assert_eq!(attrs, ["interceptor"]);
         // The exception level (issue 17): DEBUG when asked, absent otherwise.

@@ -1,6 +1,9 @@
 //! The gateway's target (`--target-name`, default `neo4j-mcp`): the Neo4j MCP server at `https://<fqdn>/mcp`,
-//! as an `mcpServer` target without a credential provider (the interceptor supplies Neo4j's Basic auth per
-//! request; the SDK makes `credentialProviderConfigurations` optional).
+//! as an `mcpServer` target. With the origin lock (the default) its credential provider is the origin key
+//! (`origin_key`: an API key provider whose value the gateway sends in `X-Neo4j-Gw-Origin` on every request to the
+//! server, its own handshake included) and the ECS task's proxy adds the Neo4j credentials; no header needs to be
+//! allow-listed. Without the lock there is no credential provider, and the interceptor supplies Neo4j's Basic auth
+//! per request in the allow-listed `auth_header` (docs/aws-behaviour.md, "Strict and lenient readings").
 //!
 //! The AgentCore guide ("MCP servers targets") describes an implicit synchronisation — the gateway calls the
 //! endpoint (a protocol handshake, `tools/list`) at CreateGatewayTarget and UpdateGatewayTarget — for targets in
@@ -16,12 +19,14 @@
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway_target::GetGatewayTargetOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
-    ListingMode, McpServerTargetConfiguration, McpTargetConfiguration, MetadataConfiguration,
+    ApiKeyCredentialLocation, CredentialProvider, CredentialProviderConfiguration,
+    CredentialProviderType, GatewayApiKeyCredentialProvider, ListingMode,
+    McpServerTargetConfiguration, McpTargetConfiguration, MetadataConfiguration,
     TargetConfiguration, TargetStatus,
 };
 
 use super::gateway::Deleted;
-use super::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids};
+use super::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids, origin_key};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
@@ -52,24 +57,67 @@ fn configuration(endpoint: &str) -> Result<TargetConfiguration> {
     )))
 }
 
-/// The request headers the gateway may pass on to the server: the one the interceptor puts the Neo4j
-/// credentials in, and with the origin lock the origin header. AgentCore forwards a header set by an interceptor
-/// only when the target allows it.
+/// The request headers the gateway may pass on to the server: without the origin lock, the one the interceptor
+/// puts the Neo4j credentials in (AgentCore forwards a header set by an interceptor only when the target allows
+/// it). With the lock none: the credential provider sends the origin header (and "headers provided in API keys …
+/// cannot be configured for header propagation", "Header propagation with Gateway"), the task adds the credentials.
 pub fn allowed_headers(cx: &Cx) -> Vec<String> {
     let mut h = Vec::new();
     // `Authorization` cannot be allow-listed; the gateway forwards it anyway when the interceptor sets it (AgentCore
     // developer guide, "Header propagation with Gateway").
-    if !cx
-        .settings()
-        .auth_header
-        .eq_ignore_ascii_case("Authorization")
+    if !cx.settings().origin_lock
+        && !cx
+            .settings()
+            .auth_header
+            .eq_ignore_ascii_case("Authorization")
     {
         h.push(cx.settings().auth_header.clone());
     }
-    if cx.settings().origin_lock {
-        h.push(super::origin_secret::HEADER.to_owned());
-    }
     h
+}
+
+/// The origin key as the target's credential provider (with the origin lock): the gateway adds
+/// `X-Neo4j-Gw-Origin: Origin<value>` to every request it sends to the server.
+fn credential_providers(cx: &Cx) -> Result<Option<Vec<CredentialProviderConfiguration>>> {
+    if !cx.settings().origin_lock {
+        return Ok(None);
+    }
+    let key = GatewayApiKeyCredentialProvider::builder()
+        .provider_arn(cx.dep(origin_key::NODE, "arn")?)
+        .credential_parameter_name(origin_key::HEADER)
+        .credential_prefix(origin_key::PREFIX)
+        .credential_location(ApiKeyCredentialLocation::Header)
+        .build()
+        .map_err(|e| Error::other(format!("{NODE}: {e}")))?;
+    let config = CredentialProviderConfiguration::builder()
+        .credential_provider_type(CredentialProviderType::ApiKey)
+        .credential_provider(CredentialProvider::ApiKeyCredentialProvider(key))
+        .build()
+        .map_err(|e| Error::other(format!("{NODE}: {e}")))?;
+    Ok(Some(vec![config]))
+}
+
+/// A credential provider configuration, comparable and free of secrets.
+fn describe_providers(configs: &[CredentialProviderConfiguration]) -> String {
+    if configs.is_empty() {
+        return "none".into();
+    }
+    configs
+        .iter()
+        .map(|c| match c.credential_provider() {
+            Some(CredentialProvider::ApiKeyCredentialProvider(k)) => format!(
+                "API_KEY {} in {} {} prefix {}",
+                k.provider_arn(),
+                k.credential_location()
+                    .map(|l| l.as_str())
+                    .unwrap_or("HEADER"),
+                k.credential_parameter_name().unwrap_or("Authorization"),
+                k.credential_prefix().unwrap_or("(default)"),
+            ),
+            _ => c.credential_provider_type().as_str().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn metadata(cx: &Cx) -> Option<MetadataConfiguration> {
@@ -207,6 +255,7 @@ impl Resource for GatewayTargetResource {
             SERVICE_NODE,
             DNS_NODE,
             super::origin_rule::NODE,
+            origin_key::NODE,
         ]
     }
 
@@ -265,15 +314,28 @@ impl Resource for GatewayTargetResource {
                 .unwrap_or_default(),
         );
         if want != have {
-            drift.push(Drift::new(
+            let d = Drift::new(
                 "allowed_request_headers",
-                want.join(","),
+                if want.is_empty() {
+                    "none".to_owned()
+                } else {
+                    want.join(",")
+                },
                 if have.is_empty() {
                     "none".to_owned()
                 } else {
                     have.join(",")
                 },
-            ));
+            );
+            // The model takes 1 to 10 names: an update cannot empty the list, a new target has none.
+            drift.push(if want.is_empty() { d.replace() } else { d });
+        }
+        if !cx.settings().origin_lock || cx.dep_opt(origin_key::NODE, "arn").is_some() {
+            let want = describe_providers(&credential_providers(cx)?.unwrap_or_default());
+            let have = describe_providers(t.credential_provider_configurations());
+            if want != have {
+                drift.push(Drift::new("credential_provider", want, have));
+            }
         }
         drift.extend(status_drift(&t));
         let live = Live {
@@ -326,6 +388,7 @@ impl Resource for GatewayTargetResource {
                 &cx.create_token(),
             ))
             .target_configuration(configuration(&endpoint)?)
+            .set_credential_provider_configurations(credential_providers(cx)?)
             .set_metadata_configuration(metadata(cx))
             .send()
             .await
@@ -379,6 +442,9 @@ impl Resource for GatewayTargetResource {
                     cx.stack()
                 ))
                 .target_configuration(configuration(&endpoint(cx)?)?)
+                .set_credential_provider_configurations(Some(
+                    credential_providers(cx)?.unwrap_or_default(),
+                ))
                 .set_metadata_configuration(metadata(cx))
                 .send()
                 .await

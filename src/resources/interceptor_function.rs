@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::iam_role::{RoleResource, service_trust};
 use super::log_group::LogGroupResource;
-use super::{Cx, Drift, Health, Live, Observation, Resource, ids, origin_secret};
+use super::{Cx, Drift, Health, Live, Observation, Resource, ids};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
@@ -83,32 +83,29 @@ pub const LOG_GROUP: LogGroupResource = LogGroupResource {
 pub const ROLE: RoleResource = RoleResource {
     node: ROLE_NODE,
     suffix: "interceptor",
-    description: "neo4j-gw: the gateway interceptor Lambda; writes its own log group, reads the Neo4j and origin secrets",
-    deps: &[LOG_GROUP_NODE, SECRET_NODE, origin_secret::NODE],
+    description: "neo4j-gw: the gateway interceptor Lambda; writes its own log group, reads the Neo4j secret without the origin lock",
+    deps: &[LOG_GROUP_NODE, SECRET_NODE],
     trust: |_| Ok(service_trust("lambda.amazonaws.com", None)),
     policy: |cx| {
         let log_group = cx.dep(LOG_GROUP_NODE, "arn")?;
-        let mut secrets = vec![cx.dep(SECRET_NODE, "arn")?];
-        if cx.settings().origin_lock {
-            secrets.push(cx.dep(origin_secret::NODE, "arn")?);
+        let mut statements = vec![json!({
+            "Sid": "OwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [format!("{log_group}:*")],
+        })];
+        // With the origin lock the task adds the credentials: the function reads no secret.
+        if !credentials_in_task(cx) {
+            statements.push(json!({
+                "Sid": "Neo4jSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": [cx.dep(SECRET_NODE, "arn")?],
+            }));
         }
-        Ok(Some(json!({
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "OwnLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": [format!("{log_group}:*")],
-                },
-                {
-                    "Sid": "Neo4jSecret",
-                    "Effect": "Allow",
-                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    "Resource": secrets,
-                },
-            ],
-        })))
+        Ok(Some(
+            json!({"Version": "2012-10-17", "Statement": statements}),
+        ))
     },
 };
 
@@ -136,9 +133,21 @@ pub fn code_sha256(zip: &[u8]) -> String {
 pub struct InterceptorFunctionResource;
 
 /// The environment the function needs.
+/// With the origin lock the ECS task's proxy adds the Neo4j credentials (`task_definition`), and the function sets
+/// no header (its `NEO4J_CREDENTIALS=task`); without it the function adds them.
+pub fn credentials_in_task(cx: &Cx) -> bool {
+    cx.settings().origin_lock
+}
+
 fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
     let s = cx.settings();
-    let mut env = BTreeMap::from([
+    if credentials_in_task(cx) {
+        return Ok(BTreeMap::from([(
+            "NEO4J_CREDENTIALS".to_owned(),
+            "task".to_owned(),
+        )]));
+    }
+    let env = BTreeMap::from([
         ("SECRET_ARN".to_owned(), cx.dep(SECRET_NODE, "arn")?),
         ("AUTH_HEADER".to_owned(), s.auth_header.clone()),
         (
@@ -146,14 +155,6 @@ fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
             s.secret_cache_ttl.to_string(),
         ),
     ]);
-    // The origin lock: the interceptor adds the origin value, read from its secret with the same cache.
-    if s.origin_lock {
-        env.insert(
-            "ORIGIN_SECRET_ARN".to_owned(),
-            cx.dep(origin_secret::NODE, "arn")?,
-        );
-        env.insert("ORIGIN_HEADER".to_owned(), origin_secret::HEADER.to_owned());
-    }
     Ok(env)
 }
 
@@ -371,7 +372,7 @@ impl Resource for InterceptorFunctionResource {
         "lambda:function"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &[ROLE_NODE, LOG_GROUP_NODE, SECRET_NODE, origin_secret::NODE]
+        &[ROLE_NODE, LOG_GROUP_NODE, SECRET_NODE]
     }
 
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {

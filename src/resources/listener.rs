@@ -1,6 +1,6 @@
 //! The HTTPS:443 listener of the load balancer: the stack's certificate, a TLS 1.3 security policy, and a default
 //! action. With the origin lock (the default) the default action answers 403 and only the origin rule
-//! (`origin_rule`) forwards — requests that carry the origin value the interceptor adds; without it, every request
+//! (`origin_rule`) forwards — requests that carry the origin value the gateway adds; without it, every request
 //! is forwarded to the target group, as in the sample.
 
 use async_trait::async_trait;

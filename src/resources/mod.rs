@@ -40,6 +40,7 @@ pub mod internet_gateway;
 pub mod listener;
 pub mod load_balancer;
 pub mod log_group;
+pub mod origin_key;
 pub mod origin_rule;
 pub mod origin_secret;
 pub mod resource_server;

@@ -5,7 +5,8 @@
 //! are at most 128 characters and may use `*` and `?` — the origin values are 64 hex digits.)
 //!
 //! The accepted values are the origin secret's current one and, during a rotation, the previous one
-//! (`origin_secret::Origin::accepted`). Drift in them is reported as `(hidden)`: the values never leave AWS and
+//! (`origin_secret::Origin::accepted`), each as the pattern `*<value>` ([`pattern`]): the gateway sends the value
+//! behind the origin key's `credentialPrefix`, with or without a space (not documented). Drift in them is reported as `(hidden)`: the values never leave AWS and
 //! this process.
 
 use async_trait::async_trait;
@@ -27,13 +28,19 @@ const HIDDEN: &str = "(hidden)";
 
 pub struct OriginRuleResource;
 
+/// The rule's value for an origin value: `*` (any prefix, ELB's wildcard) and the 64 hex digits — 65 characters, of
+/// the 128 a condition value may have.
+fn pattern(value: &Secret) -> String {
+    format!("*{}", value.expose())
+}
+
 fn condition(values: &[Secret]) -> RuleCondition {
     RuleCondition::builder()
         .field("http-header")
         .http_header_config(
             HttpHeaderConditionConfig::builder()
                 .http_header_name(HEADER)
-                .set_values(Some(values.iter().map(|v| v.expose().to_owned()).collect()))
+                .set_values(Some(values.iter().map(pattern).collect()))
                 .build(),
         )
         .build()
@@ -198,7 +205,7 @@ impl Resource for OriginRuleResource {
         // Compared only while the lock is wanted (when it is being removed, the secret may be gone already), and not
         // by the look that proves a delete took.
         if let Some(values) = values.transpose()?.flatten() {
-            let mut want: Vec<String> = values.iter().map(|v| v.expose().to_owned()).collect();
+            let mut want: Vec<String> = values.iter().map(pattern).collect();
             want.sort();
             match values_of(&r) {
                 Some(have) if have == want => {}
@@ -290,10 +297,15 @@ mod tests {
             .conditions(condition(&v))
             .actions(forward("arn:tg"))
             .build();
+        // Any prefix (the credential provider's), then the value: 65 characters of the 128 a value may have.
         assert_eq!(
             values_of(&rule).unwrap(),
-            vec!["a".repeat(64), "b".repeat(64)]
+            vec![
+                format!("*{}", "a".repeat(64)),
+                format!("*{}", "b".repeat(64))
+            ]
         );
+        assert!(values_of(&rule).unwrap().iter().all(|v| v.len() <= 128));
         assert_eq!(forwards_to(&rule), ["forward:arn:tg"]);
         let other = Rule::builder()
             .conditions(RuleCondition::builder().field("path-pattern").build())

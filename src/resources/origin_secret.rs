@@ -1,8 +1,8 @@
 //! The origin lock's secret `neo4j-gw/<stack>/origin` (Secrets Manager): a random value that only the stack's
-//! interceptor knows besides the load balancer's listener rule. The interceptor adds it to every request it lets
-//! through as the header [`HEADER`]; the HTTPS listener forwards a request only when that header carries it and
-//! answers everything else with 403 (see `origin_rule` and `listener`). So only requests that passed the gateway —
-//! its Cognito token check and the interceptor — reach the MCP server.
+//! gateway knows besides the load balancer's listener rule. The gateway target's credential provider (`origin_key`)
+//! reads it and makes the gateway send it on every request to the server as the header [`HEADER`]; the HTTPS
+//! listener forwards a request only when that header carries it and answers everything else with 403 (see
+//! `origin_rule` and `listener`). So only requests that passed the gateway reach the MCP server.
 //!
 //! The value is `{"current": …}` with 64 hex digits, made by neo4j-gw from the operating system's random source;
 //! during a rotation (`neo4j-gw rotate-origin`) also `"previous"` and `"rotated_at"` (Unix seconds): the listener
@@ -23,7 +23,7 @@ use crate::error::{self, Error, Result};
 use crate::state::Ids;
 
 pub const NODE: &str = "origin-secret";
-/// The request header that carries the origin value from the interceptor to the load balancer.
+/// The request header that carries the origin value from the gateway to the load balancer.
 pub const HEADER: &str = "X-Neo4j-Gw-Origin";
 /// Seconds added to the interceptor's cache lifetime before a rotated-out value stops being accepted (requests in
 /// flight, clock skew between the operator's machine and AWS).

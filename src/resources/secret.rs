@@ -37,6 +37,18 @@ pub const KEY_URI: &str = "NEO4J_URI";
 pub const KEY_USERNAME: &str = "NEO4J_USERNAME";
 pub const KEY_PASSWORD: &str = "NEO4J_PASSWORD";
 pub const KEY_DATABASE: &str = "NEO4J_DATABASE";
+/// `Basic base64(utf8(user:password))`, derived from the two keys above whenever the secret is written: the ECS
+/// task's credentials proxy sends it (`task_definition`), as ECS can hand a container one JSON key but not encode.
+pub const KEY_AUTHORIZATION: &str = "NEO4J_AUTHORIZATION";
+
+/// The value of [`KEY_AUTHORIZATION`] for these credentials (RFC 7617 with UTF-8, as the interceptor builds it).
+pub fn basic_authorization(username: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    )
+}
 
 const HIDDEN: &str = "(hidden)";
 const SCHEDULED: &str = "scheduled_for_deletion";
@@ -89,6 +101,7 @@ fn desired_value(s: &Settings, node: &str, live: Option<&str>) -> Result<String>
         KEY_USERNAME: s.neo4j_username,
         KEY_PASSWORD: password.expose(),
         KEY_DATABASE: s.neo4j_database,
+        KEY_AUTHORIZATION: basic_authorization(&s.neo4j_username, password.expose()),
     })
     .to_string())
 }
@@ -120,6 +133,12 @@ fn value_drift(s: &Settings, live: &str) -> Vec<Drift> {
         && get(KEY_PASSWORD) != Some(password.expose())
     {
         drift.push(Drift::new("password", HIDDEN, HIDDEN));
+    }
+    // The derived key must match the keys it is derived from (an older secret has none).
+    if let (Some(user), Some(password)) = (get(KEY_USERNAME), get(KEY_PASSWORD))
+        && get(KEY_AUTHORIZATION) != Some(basic_authorization(user, password).as_str())
+    {
+        drift.push(Drift::new(KEY_AUTHORIZATION, HIDDEN, HIDDEN));
     }
     drift
 }

@@ -23,7 +23,7 @@ use aws_sdk_ecs::types::{
 };
 use sha2::{Digest, Sha256};
 
-use super::task_definition::{CONTAINER, PORT};
+use super::task_definition::{CONTAINER, PORT, front_container};
 use super::{Cx, Drift, Health, Live, Observation, Resource, ecs, ids};
 use crate::error::{self, Error, Result};
 use crate::state::Ids;
@@ -125,7 +125,7 @@ fn network(cx: &Cx) -> Result<NetworkConfiguration> {
 fn load_balancer(cx: &Cx) -> Result<LoadBalancer> {
     Ok(LoadBalancer::builder()
         .target_group_arn(cx.dep("target-group", "arn")?)
-        .container_name(CONTAINER)
+        .container_name(front_container(cx.settings()))
         .container_port(PORT)
         .build())
 }
@@ -194,7 +194,7 @@ fn service_drift(cx: &Cx, svc: &Service) -> Vec<Drift> {
         }
     }
     if let Some(tg) = cx.dep_opt("target-group", "arn") {
-        let want = format!("{tg} {CONTAINER}:{PORT}");
+        let want = format!("{tg} {}:{PORT}", front_container(cx.settings()));
         let have: Vec<String> = svc
             .load_balancers()
             .iter()

@@ -1,12 +1,20 @@
-//! The Fargate task definition, family `<stack>-mcp`: one container `neo4j-mcp` running the Neo4j MCP server
-//! in HTTP mode on port 8080 (stack.md §1 rows 4–5, §4).
+//! The Fargate task definition, family `<stack>-mcp`: the container `neo4j-mcp` running the Neo4j MCP server in
+//! HTTP mode (stack.md §1 rows 4–5, §4) and, with the origin lock, the in-task credentials proxy in front of it.
 //!
-//! Environment: `NEO4J_TRANSPORT_MODE=http`, `NEO4J_MCP_HTTP_HOST=0.0.0.0`, `NEO4J_MCP_HTTP_PORT=8080`,
-//! `NEO4J_READ_ONLY` from the settings, `NEO4J_TELEMETRY=false` (the server phones home by default),
-//! `NEO4J_HTTP_AUTH_HEADER_NAME` (the header the interceptor puts the credentials in), and — only without the
-//! origin lock — `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING=true` and `…_TOOLS_LIST=true`.
-//! `NEO4J_URI` and `NEO4J_DATABASE` come from the secret's JSON keys as ECS secrets. There is deliberately no
-//! username or password: in HTTP mode the server refuses to start with them (credentials come per request).
+//! Server environment: `NEO4J_TRANSPORT_MODE=http`, `NEO4J_READ_ONLY` from the settings, `NEO4J_TELEMETRY=false`
+//! (the server phones home by default), `NEO4J_HTTP_AUTH_HEADER_NAME` (the header that carries the credentials);
+//! it listens on `0.0.0.0:8080` alone, on `127.0.0.1:8081` behind the proxy. No
+//! `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_*`: no source shows that AWS needs an unauthenticated `ping` or `tools/list`,
+//! and every request that reaches the server carries credentials (docs/aws-behaviour.md, "Strict and lenient
+//! readings"). `NEO4J_URI` and `NEO4J_DATABASE` come from the secret's JSON keys as ECS secrets. There is
+//! deliberately no username or password: in HTTP mode the server refuses to start with them.
+//!
+//! The proxy (with the origin lock; [`PROXY_CONTAINER`]): the official Caddy image, configured by its command only
+//! — `caddy reverse-proxy --from :8080 --to 127.0.0.1:8081 --header-up "<auth_header>:
+//! {env.NEO4J_AUTHORIZATION}"` — so the load balancer's requests (which passed the origin lock) reach the server
+//! with the Neo4j credentials, whatever the gateway sent. `NEO4J_AUTHORIZATION` (`Basic <base64>`) is an ECS secret
+//! from the Neo4j secret's key of that name: the value is never in the task definition, the command or the state.
+//! A new password reaches the proxy when the service starts new tasks (ECS reads secrets at task start).
 //!
 //! A task definition is immutable: a change registers a new revision (`update` returns its ARN, and the
 //! `service` node then rolls the service onto it in place). `observe` looks at the latest ACTIVE revision of the
@@ -29,11 +37,60 @@ use crate::state::Ids;
 
 pub struct TaskDefinitionResource;
 
-/// The container's name (the service's load balancer refers to it).
+/// The server's container.
 pub const CONTAINER: &str = "neo4j-mcp";
-/// The port the MCP server listens on.
+/// The in-task credentials proxy's container (with the origin lock).
+pub const PROXY_CONTAINER: &str = "credentials-proxy";
+/// The proxy's image: the official Caddy image (Docker Hub `caddy`; `reverse-proxy --header-up` since 2.7). Not
+/// built here; pin a digest in production.
+pub const PROXY_IMAGE: &str = "caddy:2.10.2";
+/// The port the load balancer sends to: the proxy's with the origin lock, else the server's.
 pub const PORT: i32 = 8080;
+/// The server's port behind the proxy, on the task's loopback interface only.
+pub const SERVER_PORT_BEHIND_PROXY: i32 = 8081;
+/// The proxy's environment variable (an ECS secret) with the credentials header's value.
+pub const PROXY_CREDENTIALS_VAR: &str = "NEO4J_AUTHORIZATION";
 const STREAM_PREFIX: &str = "mcp";
+
+/// True when the task runs the credentials proxy: with the origin lock (the proxy adds credentials to whatever the
+/// load balancer forwards, so only the lock may decide what reaches it).
+pub fn proxied(s: &Settings) -> bool {
+    s.origin_lock
+}
+
+/// The container the service's load balancer sends to.
+pub fn front_container(s: &Settings) -> &'static str {
+    if proxied(s) {
+        PROXY_CONTAINER
+    } else {
+        CONTAINER
+    }
+}
+
+/// The proxy's command: everything it does, with no secret in it.
+pub fn proxy_command(s: &Settings) -> Vec<String> {
+    [
+        "caddy",
+        "reverse-proxy",
+        "--from",
+        &format!(":{PORT}"),
+        "--to",
+        &format!("127.0.0.1:{SERVER_PORT_BEHIND_PROXY}"),
+        "--header-up",
+        &format!("{}: {{env.{PROXY_CREDENTIALS_VAR}}}", s.auth_header),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// The proxy's ECS secrets: the credentials header's value from the Neo4j secret.
+pub fn proxy_secrets(secret_arn: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        PROXY_CREDENTIALS_VAR.to_owned(),
+        format!("{secret_arn}:{}::", super::secret::KEY_AUTHORIZATION),
+    )])
+}
 
 pub fn family(stack: &str) -> String {
     format!("{stack}-mcp")
@@ -41,29 +98,21 @@ pub fn family(stack: &str) -> String {
 
 /// The container's environment, by name.
 pub fn environment(s: &Settings) -> BTreeMap<String, String> {
+    let (host, port) = if proxied(s) {
+        ("127.0.0.1", SERVER_PORT_BEHIND_PROXY)
+    } else {
+        ("0.0.0.0", PORT)
+    };
     let mut env: BTreeMap<String, String> = [
         ("NEO4J_TRANSPORT_MODE", "http".to_owned()),
-        ("NEO4J_MCP_HTTP_HOST", "0.0.0.0".to_owned()),
-        ("NEO4J_MCP_HTTP_PORT", PORT.to_string()),
+        ("NEO4J_MCP_HTTP_HOST", host.to_owned()),
+        ("NEO4J_MCP_HTTP_PORT", port.to_string()),
         ("NEO4J_READ_ONLY", s.read_only.to_string()),
         ("NEO4J_TELEMETRY", "false".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    // Without the origin lock, a creation-time check of the target made of `ping`/`tools/list` alone must pass
-    // unauthenticated (docs/aws-behaviour.md, point 1). With it, nothing reaches the server without having gone
-    // through the interceptor, which adds credentials: `/healthz` stays the only unauthenticated path.
-    if !s.origin_lock {
-        env.insert(
-            "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING".into(),
-            "true".into(),
-        );
-        env.insert(
-            "NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST".into(),
-            "true".into(),
-        );
-    }
     if !s.auth_header.eq_ignore_ascii_case("Authorization") {
         env.insert("NEO4J_HTTP_AUTH_HEADER_NAME".into(), s.auth_header.clone());
     }
@@ -99,6 +148,21 @@ struct Spec {
     port: String,
     logging: Option<String>,
     network_mode: String,
+    /// The proxy container, comparable: image, command, secrets, port; None without one.
+    proxy: Option<String>,
+}
+
+fn proxy_spec(
+    image: &str,
+    command: &[String],
+    secrets: &BTreeMap<String, String>,
+    port: &str,
+) -> String {
+    format!(
+        "{image} `{}` secrets {} port {port}",
+        command.join(" "),
+        join(secrets)
+    )
 }
 
 fn logging(group: &str, region: &str) -> String {
@@ -119,12 +183,49 @@ fn desired(cx: &Cx) -> Spec {
         architecture: s.architecture.ecs_name().to_owned(),
         execution_role: cx.dep_opt("task-execution-role", "arn"),
         task_role: cx.dep_opt("task-role", "arn"),
-        port: format!("{PORT}/tcp"),
+        port: if proxied(s) {
+            String::new()
+        } else {
+            format!("{PORT}/tcp")
+        },
         logging: cx
             .dep_opt("log-group", "name")
             .map(|g| logging(&g, &cx.shared.region)),
         network_mode: "awsvpc".into(),
+        proxy: proxied(s).then(|| {
+            proxy_spec(
+                PROXY_IMAGE,
+                &proxy_command(s),
+                &cx.dep_opt("secret", "arn")
+                    .map(|a| proxy_secrets(&a))
+                    .unwrap_or_default(),
+                &format!("{PORT}/tcp"),
+            )
+        }),
     }
+}
+
+fn ports(c: &ContainerDefinition) -> String {
+    let mut ports: Vec<String> = c
+        .port_mappings()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p.container_port().unwrap_or_default(),
+                p.protocol().map(|p| p.as_str()).unwrap_or("tcp")
+            )
+        })
+        .collect();
+    ports.sort();
+    ports.join(",")
+}
+
+fn secrets_of(c: &ContainerDefinition) -> BTreeMap<String, String> {
+    c.secrets()
+        .iter()
+        .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+        .collect()
 }
 
 fn live_spec(td: &TaskDefinition) -> Option<Spec> {
@@ -139,18 +240,18 @@ fn live_spec(td: &TaskDefinition) -> Option<Spec> {
             .cloned()
             .unwrap_or_default()
     };
-    let mut ports: Vec<String> = c
-        .port_mappings()
+    let proxy = td
+        .container_definitions()
         .iter()
+        .find(|c| c.name() == Some(PROXY_CONTAINER))
         .map(|p| {
-            format!(
-                "{}/{}",
-                p.container_port().unwrap_or_default(),
-                p.protocol().map(|p| p.as_str()).unwrap_or("tcp")
+            proxy_spec(
+                p.image().unwrap_or_default(),
+                p.command(),
+                &secrets_of(p),
+                &ports(p),
             )
-        })
-        .collect();
-    ports.sort();
+        });
     Some(Spec {
         image: c.image().unwrap_or_default().to_owned(),
         environment: c
@@ -163,11 +264,7 @@ fn live_spec(td: &TaskDefinition) -> Option<Spec> {
                 )
             })
             .collect(),
-        secrets: c
-            .secrets()
-            .iter()
-            .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
-            .collect(),
+        secrets: secrets_of(c),
         cpu: td.cpu().unwrap_or_default().to_owned(),
         memory: td.memory().unwrap_or_default().to_owned(),
         architecture: td
@@ -177,7 +274,7 @@ fn live_spec(td: &TaskDefinition) -> Option<Spec> {
             .unwrap_or_else(|| "X86_64".into()),
         execution_role: td.execution_role_arn().map(str::to_owned),
         task_role: td.task_role_arn().map(str::to_owned),
-        port: ports.join(","),
+        port: ports(c),
         logging: Some(
             if log.map(|l| l.log_driver()) == Some(&LogDriver::Awslogs)
                 && opt("awslogs-stream-prefix") == STREAM_PREFIX
@@ -191,6 +288,7 @@ fn live_spec(td: &TaskDefinition) -> Option<Spec> {
             .network_mode()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_default(),
+        proxy,
     })
 }
 
@@ -240,6 +338,12 @@ fn spec_drift(want: &Spec, have: &Spec) -> Vec<Drift> {
         cmp("logging", w, h);
     }
     cmp("network_mode", &want.network_mode, &have.network_mode);
+    let none = "(none)".to_owned();
+    cmp(
+        "credentials_proxy",
+        want.proxy.as_ref().unwrap_or(&none),
+        have.proxy.as_ref().unwrap_or(&none),
+    );
     d
 }
 
@@ -298,20 +402,39 @@ impl TaskDefinitionResource {
             .options("awslogs-stream-prefix", STREAM_PREFIX)
             .build()
             .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
-        let container = ContainerDefinition::builder()
+        let port = PortMapping::builder()
+            .container_port(PORT)
+            .protocol(TransportProtocol::Tcp)
+            .build();
+        let mut container = ContainerDefinition::builder()
             .name(CONTAINER)
             .image(&s.image)
             .essential(true)
-            .port_mappings(
-                PortMapping::builder()
-                    .container_port(PORT)
-                    .protocol(TransportProtocol::Tcp)
-                    .build(),
-            )
             .set_environment(Some(environment))
             .set_secrets(Some(secrets))
-            .log_configuration(log)
-            .build();
+            .log_configuration(log.clone());
+        if !proxied(s) {
+            container = container.port_mappings(port.clone());
+        }
+        let mut containers = vec![container.build()];
+        if proxied(s) {
+            let proxy_secrets: Vec<Secret> = proxy_secrets(&secret_arn)
+                .into_iter()
+                .map(|(k, v)| Secret::builder().name(k).value_from(v).build())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
+            containers.push(
+                ContainerDefinition::builder()
+                    .name(PROXY_CONTAINER)
+                    .image(PROXY_IMAGE)
+                    .essential(true)
+                    .port_mappings(port)
+                    .set_command(Some(proxy_command(s)))
+                    .set_secrets(Some(proxy_secrets))
+                    .log_configuration(log)
+                    .build(),
+            );
+        }
         let out = cx
             .aws()
             .ecs
@@ -329,7 +452,7 @@ impl TaskDefinitionResource {
             )
             .execution_role_arn(cx.dep("task-execution-role", "arn")?)
             .task_role_arn(cx.dep("task-role", "arn")?)
-            .container_definitions(container)
+            .set_container_definitions(Some(containers))
             .set_tags(Some(ecs::tags(cx, &family)))
             .customize()
             .config_override(crate::aws::no_retry!(aws_sdk_ecs))
@@ -459,7 +582,8 @@ impl Resource for TaskDefinitionResource {
         live.details.push((
             "image".into(),
             td.container_definitions()
-                .first()
+                .iter()
+                .find(|c| c.name() == Some(CONTAINER))
                 .and_then(|c| c.image())
                 .unwrap_or_default()
                 .to_owned(),
@@ -562,8 +686,8 @@ mod tests {
     fn environment_matches_the_sample_plus_telemetry_off_and_no_credentials() {
         let base = [
             ("NEO4J_TRANSPORT_MODE", "http"),
-            ("NEO4J_MCP_HTTP_PORT", "8080"),
-            ("NEO4J_MCP_HTTP_HOST", "0.0.0.0"),
+            ("NEO4J_MCP_HTTP_PORT", "8081"),
+            ("NEO4J_MCP_HTTP_HOST", "127.0.0.1"),
             ("NEO4J_READ_ONLY", "true"),
             ("NEO4J_TELEMETRY", "false"),
             ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
@@ -574,15 +698,15 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        // With the origin lock (the default), /healthz is the only unauthenticated path.
+        // With the origin lock (the default) the server listens behind the proxy, on the task's loopback only.
         assert_eq!(environment(&settings(&[])), map(&base));
-        // Without it, the sample's unauthenticated ping and tools/list.
-        let mut open = base.to_vec();
-        open.push(("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING", "true"));
-        open.push(("NEO4J_HTTP_ALLOW_UNAUTHENTICATED_TOOLS_LIST", "true"));
+        // Without it, on every interface; and in no mode with an unauthenticated ping or tools/list.
+        let mut alone = base.to_vec();
+        alone[1] = ("NEO4J_MCP_HTTP_PORT", "8080");
+        alone[2] = ("NEO4J_MCP_HTTP_HOST", "0.0.0.0");
         assert_eq!(
             environment(&settings(&[("origin_lock", "false")])),
-            map(&open)
+            map(&alone)
         );
         let env = environment(&settings(&[
             ("read_only", "false"),
@@ -621,6 +745,7 @@ mod tests {
             port: "8080/tcp".into(),
             logging: Some(logging("g", "r")),
             network_mode: "awsvpc".into(),
+            proxy: None,
         };
         assert_eq!(spec_drift(&a, &a), Vec::new());
         let b = Spec {
@@ -633,5 +758,35 @@ mod tests {
             .map(|d| d.attribute)
             .collect();
         assert_eq!(attrs, vec!["image", "memory"]);
+        // A proxy that went missing is drift.
+        let c = Spec {
+            proxy: Some("caddy".into()),
+            ..a.clone()
+        };
+        let attrs: Vec<String> = spec_drift(&c, &a)
+            .into_iter()
+            .map(|d| d.attribute)
+            .collect();
+        assert_eq!(attrs, vec!["credentials_proxy"]);
+    }
+
+    #[test]
+    fn the_proxy_command_carries_no_secret_and_names_the_credentials_variable() {
+        let s = settings(&[]);
+        let command = proxy_command(&s).join(" ");
+        assert_eq!(
+            command,
+            "caddy reverse-proxy --from :8080 --to 127.0.0.1:8081 --header-up \
+             X-Neo4j-Authorization: {env.NEO4J_AUTHORIZATION}"
+        );
+        assert_eq!(front_container(&s), PROXY_CONTAINER);
+        assert_eq!(
+            front_container(&settings(&[("origin_lock", "false")])),
+            CONTAINER
+        );
+        assert_eq!(
+            proxy_secrets("arn:s")[PROXY_CREDENTIALS_VAR],
+            "arn:s:NEO4J_AUTHORIZATION::"
+        );
     }
 }

@@ -55,6 +55,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("lambda:function", "name"),
     ("agentcore:gateway", "gateway_id"),
     ("agentcore:gateway-target", "target_id"),
+    ("agentcore:api-key-credential-provider", "arn"),
 ];
 
 /// The stack's lease (src/lease.rs): a Secrets Manager secret that is not a plan node and not in the state file. It
@@ -794,6 +795,28 @@ async fn lambda(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
 async fn agentcore(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
     let ac = aws_sdk_bedrockagentcorecontrol::Client::new(sdk);
     let mut out = Vec::new();
+    // AgentCore Identity's API key credential providers (the origin key).
+    if let Ok(list) = ac.list_api_key_credential_providers().send().await {
+        for p in list.credential_providers() {
+            let tags = ac
+                .list_tags_for_resource()
+                .resource_arn(p.credential_provider_arn())
+                .send()
+                .await
+                .ok()
+                .and_then(|t| t.tags)
+                .unwrap_or_default();
+            let t = scope.tagged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            if t.0 || scope.named(p.name()) {
+                out.push(item(
+                    "agentcore:api-key-credential-provider",
+                    p.credential_provider_arn(),
+                    p.name(),
+                    t,
+                ));
+            }
+        }
+    }
     let Ok(list) = ac.list_gateways().send().await else {
         return out;
     };

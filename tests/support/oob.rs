@@ -214,4 +214,28 @@ pub async fn second_revision(sdk: &aws_config::SdkConfig, state: &serde_json::Va
         .task_definition
         .and_then(|t| t.task_definition_arn)
         .expect("task definition arn")
+/// Removes the target's credential providers out of band (the origin key), keeping its configuration.
+pub async fn clear_target_credential_providers(
+    sdk: &aws_config::SdkConfig,
+    gateway_id: &str,
+    target_id: &str,
+) {
+    let agentcore = aws_sdk_bedrockagentcorecontrol::Client::new(sdk);
+    let t = agentcore
+        .get_gateway_target()
+        .gateway_identifier(gateway_id)
+        .target_id(target_id)
+        .send()
+        .await
+        .expect("GetGatewayTarget");
+    agentcore
+        .update_gateway_target()
+        .gateway_identifier(gateway_id)
+        .target_id(target_id)
+        .name(t.name())
+        .set_target_configuration(t.target_configuration().cloned())
+        .set_credential_provider_configurations(Some(vec![]))
+        .send()
+        .await
+        .expect("UpdateGatewayTarget");
 }

@@ -850,6 +850,37 @@ const REST: &[(&str, &str, &str, &str)] = &[
         "/gateways/*/synchronizeTargets",
         "SynchronizeGatewayTargets",
     ),
+    // AgentCore Identity's API key credential providers (POST for every operation)
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/identities/CreateApiKeyCredentialProvider",
+        "CreateApiKeyCredentialProvider",
+    ),
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/identities/GetApiKeyCredentialProvider",
+        "GetApiKeyCredentialProvider",
+    ),
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/identities/UpdateApiKeyCredentialProvider",
+        "UpdateApiKeyCredentialProvider",
+    ),
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/identities/DeleteApiKeyCredentialProvider",
+        "DeleteApiKeyCredentialProvider",
+    ),
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/identities/ListApiKeyCredentialProviders",
+        "ListApiKeyCredentialProviders",
+    ),
     ("bedrock-agentcore", "GET", "/tags/*", "ListTagsForResource"),
     ("bedrock-agentcore", "POST", "/tags/*", "TagResource"),
     ("bedrock-agentcore", "DELETE", "/tags/*", "UntagResource"),
@@ -1476,6 +1507,14 @@ mod tests {
             rest_operation("lambda", "PUT", "/2015-03-31/functions/f/code"),
             Some("UpdateFunctionCode")
         );
+        // AgentCore Identity posts every operation: a read is known by its name.
+        let get = rest_operation(
+            "bedrock-agentcore",
+            "POST",
+            "/identities/GetApiKeyCredentialProvider",
+        )
+        .unwrap();
+        assert!(!mutating_of("POST", get));
     }
 
     #[test]

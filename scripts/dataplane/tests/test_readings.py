@@ -1,0 +1,210 @@
+"""The gateway stand-in's two readings of the AgentCore guide where it is silent (gateway.py's module docstring),
+its credential providers, and the in-task proxy stand-in (caddy.py) as the Caddy image documents it."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/
+
+import json
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from dataplane import caddy
+from dataplane.aws import NotFound
+from dataplane.gateway import Gateways, SessionHeaders, TargetError, _refused_by_validation
+from dataplane.neo4j_mcp import _uvicorn
+
+PROVIDER = "arn:aws:bedrock-agentcore:us-east-1:123456789012:token-vault/default/apikeycredentialprovider/s-origin-key"
+ORIGIN = "a" * 64
+
+
+class FakeAws:
+    def __init__(self, keys):
+        self.keys = keys
+
+    def api_key(self, region, arn):
+        if arn not in self.keys:
+            raise NotFound(arn)
+        return self.keys[arn]
+
+
+def gateways(reading, keys=None):
+    return Gateways(FakeAws(keys if keys is not None else {PROVIDER: ORIGIN}), None, None, None, reading=reading)
+
+
+TARGET = {
+    "targetId": "t1",
+    "name": "neo4j-mcp",
+    "metadataConfiguration": {"allowedRequestHeaders": ["X-Neo4j-Authorization"]},
+    "credentialProviderConfigurations": [
+        {
+            "credentialProviderType": "API_KEY",
+            "credentialProvider": {
+                "apiKeyCredentialProvider": {
+                    "providerArn": PROVIDER,
+                    "credentialParameterName": "X-Neo4j-Gw-Origin",
+                    "credentialPrefix": "Origin",
+                    "credentialLocation": "HEADER",
+                }
+            },
+        }
+    ],
+}
+CLIENT = {"authorization": "Bearer client-token", "x-neo4j-authorization": "Basic client", "user-agent": "agent/1"}
+INTERCEPTOR = {"X-Neo4j-Authorization": "Basic interceptor"}
+
+
+def body(method):
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method}).encode()
+
+
+def test_the_credential_providers_key_goes_on_every_request_under_both_readings():
+    for reading in ("strict", "lenient"):
+        session = gateways(reading)._session_headers("us-east-1", TARGET, (CLIENT, INTERCEPTOR), listing=False)
+        for method in ("initialize", "notifications/initialized", "tools/call", "tools/list"):
+            assert session.for_body(body(method))["X-Neo4j-Gw-Origin"] == "Origin" + ORIGIN, (reading, method)
+
+
+def test_strict_the_handshake_and_a_dynamic_listing_carry_only_the_providers_header():
+    g = gateways("strict")
+    call = g._session_headers("us-east-1", TARGET, (CLIENT, INTERCEPTOR), listing=False)
+    assert call.for_body(body("initialize")) == {"X-Neo4j-Gw-Origin": "Origin" + ORIGIN}
+    assert call.for_body(body("notifications/initialized")) == {"X-Neo4j-Gw-Origin": "Origin" + ORIGIN}
+    assert call.for_body(b"") == {"X-Neo4j-Gw-Origin": "Origin" + ORIGIN}  # a GET or DELETE of the session
+    # The interceptor's allow-listed header wins over the client's, on the call itself only.
+    assert call.for_body(body("tools/call")) == {
+        "X-Neo4j-Authorization": "Basic interceptor",
+        "X-Neo4j-Gw-Origin": "Origin" + ORIGIN,
+    }
+    listing = g._session_headers("us-east-1", TARGET, (CLIENT, INTERCEPTOR), listing=True)
+    assert listing.for_body(body("tools/list")) == {"X-Neo4j-Gw-Origin": "Origin" + ORIGIN}
+
+
+def test_lenient_the_handshake_carries_the_forwarded_headers_too():
+    g = gateways("lenient")
+    for listing in (False, True):
+        session = g._session_headers("us-east-1", TARGET, (CLIENT, INTERCEPTOR), listing=listing)
+        for method in ("initialize", "tools/list", "tools/call"):
+            assert session.for_body(body(method)) == {
+                "X-Neo4j-Authorization": "Basic interceptor",
+                "X-Neo4j-Gw-Origin": "Origin" + ORIGIN,
+            }
+
+
+def test_a_provider_that_cannot_vend_its_key_fails_the_call():
+    with pytest.raises(TargetError, match="could not vend its key"):
+        gateways("strict", keys={})._provider_headers("us-east-1", TARGET)
+
+
+def test_defaults_of_an_api_key_provider_are_authorization_and_bearer():
+    target = {"credentialProviderConfigurations": [
+        {"credentialProviderType": "API_KEY", "credentialProvider": {"apiKeyCredentialProvider": {"providerArn": PROVIDER}}}
+    ]}
+    assert gateways("strict")._provider_headers("us-east-1", target) == {"Authorization": "Bearer " + ORIGIN}
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("Host", "gw.example.test"),
+        ("Content-Length", "47"),
+        ("User-Agent", "agent/1"),
+        ("X-Amzn-Trace-Id", "Root=1"),
+        ("Mcp-Session-Id", "s"),
+        ("Accept", "application/json"),
+        ("X-Forwarded-For", "1.2.3.4"),
+        ("Bad Name", "x"),
+        ("X-Long", "x" * 4097),
+        ("X-Control", "a\nb"),
+    ],
+)
+def test_headers_the_guides_validation_refuses(name, value):
+    assert _refused_by_validation(name, value)
+
+
+@pytest.mark.parametrize(
+    "name", ["Authorization", "X-Neo4j-Authorization", "X-Neo4j-Gw-Origin", "X-Amzn-Bedrock-AgentCore-Runtime-Custom-A"]
+)
+def test_headers_an_interceptor_may_set(name):
+    assert not _refused_by_validation(name, "Basic abc")
+
+
+def test_unknown_reading_is_refused():
+    with pytest.raises(ValueError):
+        gateways("sloppy")
+
+
+def test_session_headers_pick_by_the_json_rpc_method():
+    s = SessionHeaders({"h": "1"}, {"r": "1"})
+    assert s.for_body(body("initialize")) == {"h": "1"}
+    assert s.for_body(body("tools/call")) == {"r": "1"}
+    assert s.for_body(b"not json") == {"h": "1"}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The in-task proxy (Caddy's `reverse-proxy` command)
+# ------------------------------------------------------------------------------------------------------------------
+
+COMMAND = [
+    "caddy", "reverse-proxy", "--from", ":8080", "--to", "127.0.0.1:8081",
+    "--header-up", "X-Neo4j-Authorization: {env.NEO4J_AUTHORIZATION}",
+]
+
+
+def test_the_command_neo4j_gw_registers_parses():
+    s = caddy.parse_command(COMMAND)
+    assert (s.listen_host, s.listen_port, s.upstream_host, s.upstream_port) == ("0.0.0.0", 8080, "127.0.0.1", 8081)
+    assert s.header_up == [("X-Neo4j-Authorization", "{env.NEO4J_AUTHORIZATION}")]
+    assert caddy.replace_placeholders("Basic {env.X} {other}", {"X": "abc"}) == "Basic abc {other}"
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["caddy", "run"], "reverse-proxy"),
+        (["caddy", "reverse-proxy", "--from", ":8080"], "--to is required"),
+        (COMMAND[:-1] + ["X-Neo4j-Authorization"], "invalid format"),
+        (["caddy", "reverse-proxy", "--from", "mcp.example.test", "--to", ":8081"], "HTTPS"),
+    ],
+)
+def test_commands_caddy_refuses_at_start(command, message):
+    with pytest.raises(caddy.ProxyStartupError, match=message):
+        caddy.parse_command(command)
+
+
+@pytest.mark.parametrize("image", ["caddy", "caddy:2.10.2", "docker.io/library/caddy@sha256:abc", "library/caddy:2"])
+def test_caddy_images_are_recognised(image):
+    assert caddy.is_caddy(image)
+    assert not caddy.is_caddy("neo4j/mcp:v1.5.3")
+
+
+def test_the_proxy_sets_the_header_from_its_environment_and_passes_the_rest():
+    seen = []
+
+    async def echo(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    server, port = _uvicorn(echo)
+    try:
+        settings = caddy.parse_command(COMMAND)
+        app = caddy.build_app(settings, {"NEO4J_AUTHORIZATION": "Basic c2VjcmV0"}, lambda h, p: ("127.0.0.1", port))
+        with TestClient(app) as client:
+            r = client.post("/mcp", content=b"{}", headers={"X-Neo4j-Authorization": "Basic forged", "X-Other": "kept"})
+        assert r.status_code == 200 and r.text == "ok"
+        assert seen[0]["x-neo4j-authorization"] == "Basic c2VjcmV0"
+        assert seen[0]["x-other"] == "kept"
+        # Nothing listens upstream: 502, as Caddy answers a failed dial.
+        with TestClient(caddy.build_app(settings, {}, lambda h, p: None)) as client:
+            assert client.get("/healthz").status_code == 502
+    finally:
+        server.should_exit = True
