@@ -214,6 +214,8 @@ pub async fn second_revision(sdk: &aws_config::SdkConfig, state: &serde_json::Va
         .task_definition
         .and_then(|t| t.task_definition_arn)
         .expect("task definition arn")
+}
+
 /// Removes the target's credential providers out of band (the origin key), keeping its configuration.
 pub async fn clear_target_credential_providers(
     sdk: &aws_config::SdkConfig,
