@@ -158,6 +158,32 @@ impl Progress {
         }
     }
 
+    /// The message of a signal: on a terminal printed above the live view (which it would otherwise be drawn over and
+    /// then erased by), else a plain line. Shown even with `--quiet`.
+    pub fn signal(&self, message: &str) {
+        match &self.mode {
+            Mode::Bars(multi) => {
+                let _ = multi.println(message);
+            }
+            Mode::Plain => eprintln!("{} {message}", crate::state::now()),
+            Mode::Quiet => eprintln!("{message}"),
+        }
+    }
+
+    /// Ends the live view for good: what is still drawn (lines in flight, the summary line) is cleared, and nothing is
+    /// drawn after, so the final summary or error stands alone instead of below a frozen frame.
+    pub fn close(&self) {
+        if let Ok(mut slot) = self.summary.lock()
+            && let Some(s) = slot.take()
+        {
+            s.bar.finish_and_clear();
+        }
+        if let Mode::Bars(multi) = &self.mode {
+            let _ = multi.clear();
+            multi.set_draw_target(ProgressDrawTarget::hidden());
+        }
+    }
+
     /// A line that does nothing (for walks that display nothing).
     pub fn hidden() -> Line {
         Progress {
@@ -211,6 +237,21 @@ impl Line {
     pub fn hint(&self, message: &str) {
         if let Some(bar) = &self.inner.bar {
             bar.set_message(message.to_owned());
+        }
+    }
+
+    /// True when the line is shown (a terminal's live view, or plain lines).
+    pub fn visible(&self) -> bool {
+        self.inner.bar.is_some() || self.inner.plain
+    }
+
+    /// Ends the line without a trace: on a terminal it leaves the live view, off one nothing is printed.
+    pub fn dismiss(&self) {
+        let i = &self.inner;
+        if let (Some(bar), Some(multi)) = (&i.bar, &i.multi) {
+            bar.finish_and_clear();
+            multi.remove(bar);
+            update(&i.summary, |s| s.running = s.running.saturating_sub(1));
         }
     }
 

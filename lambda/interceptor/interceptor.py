@@ -13,6 +13,9 @@ Environment:
                         load balancer requires. When set, every forwarded request carries it in ORIGIN_HEADER
                         (default ``X-Neo4j-Gw-Origin``), whatever the caller sent there; it is cached like the
                         credentials. Optional: without it no origin header is added.
+    NEO4J_GW_SECRET_VERSION  the secret's version, set by neo4j-gw and not read here: a new value of the secret
+                        changes it, and that configuration update makes Lambda serve from new execution
+                        environments, whose cache is empty — a changed password takes effect at once.
 
 On any failure the function answers the caller directly (``transformedGatewayResponse``) with a JSON-RPC error
 instead of raising: HTTP 503 when Secrets Manager could not be reached or answered with a transient error

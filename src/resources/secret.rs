@@ -16,6 +16,13 @@
 //! password means "keep what is there": an update of the other keys keeps the password the secret holds. The demo
 //! database's public password is written only when the secret is made for the demo URI (or the URI is changed to
 //! it), never over an operator's password.
+//!
+//! The secret's version (`VersionId` of `AWSCURRENT`, recorded as the ID `version`) reaches the consumers that read
+//! the secret only now and then — the ECS task at start, the interceptor through its cache — as the environment
+//! variable [`VERSION_VARIABLE`] ([`carry_version`]): a new value of the secret is a new version, which changes their
+//! configuration, so `up` rolls the service onto a new task definition revision and replaces the interceptor's warm
+//! instances (and their cached credentials) in the same run, and `plan` shows both ([`VERSION_CONSUMERS`]). The
+//! version is an identifier Secrets Manager makes up for each value, never derived from the value.
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
@@ -37,6 +44,48 @@ pub const KEY_URI: &str = "NEO4J_URI";
 pub const KEY_USERNAME: &str = "NEO4J_USERNAME";
 pub const KEY_PASSWORD: &str = "NEO4J_PASSWORD";
 pub const KEY_DATABASE: &str = "NEO4J_DATABASE";
+
+/// The environment variable that carries the secret's version to its consumers.
+pub const VERSION_VARIABLE: &str = "NEO4J_GW_SECRET_VERSION";
+
+/// The nodes that carry the secret's version in their configuration, and what a new version does to each (for
+/// `plan`): a new value of the secret takes effect in them in the same `up`.
+pub const VERSION_CONSUMERS: &[(&str, &str)] = &[
+    (
+        "task-definition",
+        "the secret changes, and the task reads it only when it starts: a new revision carries its new version",
+    ),
+    (
+        super::interceptor_function::NODE,
+        "the secret changes: the configuration carries its new version, so Lambda replaces the warm instances \
+         and their cached credentials",
+    ),
+];
+
+/// Puts the secret's version, as this run knows it, into a consumer's environment `env`. When the run does not
+/// know it (no `version` recorded yet), the one the live consumer carries (`live`) is kept, so that it is not
+/// reported as drift.
+pub fn carry_version(
+    cx: &Cx,
+    env: &mut std::collections::BTreeMap<String, String>,
+    live: Option<&std::collections::BTreeMap<String, String>>,
+) {
+    let version = cx
+        .dep_opt(NODE, "version")
+        .or_else(|| live.and_then(|l| l.get(VERSION_VARIABLE)).cloned());
+    if let Some(v) = version {
+        env.insert(VERSION_VARIABLE.to_owned(), v);
+    }
+}
+
+/// The `AWSCURRENT` version of a described secret.
+fn current_version(secret: &DescribeSecretOutput) -> Option<String> {
+    secret
+        .version_ids_to_stages()?
+        .iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id.clone())
+}
 
 const HIDDEN: &str = "(hidden)";
 const SCHEDULED: &str = "scheduled_for_deletion";
@@ -276,14 +325,15 @@ pub(super) async fn find_ours(cx: &Cx, recorded: Option<&Ids>, name: &str) -> Re
 }
 
 impl SecretResource {
-    /// Writes the desired value; the password the secret holds is kept when none was given.
-    async fn put_value(&self, cx: &Cx, arn: &str) -> Result<()> {
+    /// Writes the desired value; the password the secret holds is kept when none was given. Returns the new version.
+    async fn put_value(&self, cx: &Cx, arn: &str) -> Result<Option<String>> {
         let live = if cx.settings().neo4j_password.is_some() {
             None
         } else {
             Some(value_of(cx, arn).await?)
         };
-        cx.aws()
+        let out = cx
+            .aws()
             .secrets
             .put_secret_value()
             .secret_id(arn)
@@ -295,7 +345,7 @@ impl SecretResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "PutSecretValue", e))?;
-        Ok(())
+        Ok(out.version_id().map(str::to_owned))
     }
 }
 
@@ -321,7 +371,10 @@ impl Resource for SecretResource {
             Found::Foreign(why) => return Ok(Observation::Foreign(why)),
         };
         let arn = secret.arn().unwrap_or_default().to_owned();
-        let ids = ids([("arn", arn.clone()), ("name", name)]);
+        let mut ids = ids([("arn", arn.clone()), ("name", name)]);
+        if let Some(v) = current_version(&secret) {
+            ids.insert("version".into(), v);
+        }
         if let Some(when) = secret.deleted_date() {
             let mut live = Live::new(ids).with_drift(vec![Drift::new(
                 SCHEDULED,
@@ -364,10 +417,14 @@ impl Resource for SecretResource {
                     err
                 }
             })?;
-        Ok(ids([
+        let mut ids = ids([
             ("arn", out.arn().unwrap_or_default().to_owned()),
             ("name", name),
-        ]))
+        ]);
+        if let Some(v) = out.version_id() {
+            ids.insert("version".into(), v.to_owned());
+        }
+        Ok(ids)
     }
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
@@ -381,12 +438,14 @@ impl Resource for SecretResource {
                 .send()
                 .await
                 .map_err(|e| error::aws(cx.node, "RestoreSecret", e))?;
-            // Its value could not be read while it was scheduled for deletion: write the current one.
-            self.put_value(cx, arn).await?;
-        } else {
-            self.put_value(cx, arn).await?;
         }
-        Ok(live.ids.clone())
+        // Restored: its value could not be read while it was scheduled for deletion; write the current one.
+        let mut ids = live.ids.clone();
+        match self.put_value(cx, arn).await? {
+            Some(v) => ids.insert("version".into(), v),
+            None => ids.remove("version"),
+        };
+        Ok(ids)
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {

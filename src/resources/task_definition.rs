@@ -7,6 +7,8 @@
 //! origin lock — `NEO4J_HTTP_ALLOW_UNAUTHENTICATED_PING=true` and `…_TOOLS_LIST=true`.
 //! `NEO4J_URI` and `NEO4J_DATABASE` come from the secret's JSON keys as ECS secrets. There is deliberately no
 //! username or password: in HTTP mode the server refuses to start with them (credentials come per request).
+//! The secret's version rides along as `NEO4J_GW_SECRET_VERSION` (`secret::carry_version`): ECS resolves secrets only
+//! when a task starts, so a new value of the secret must be a new revision, which the service then rolls out.
 //!
 //! A task definition is immutable: a change registers a new revision (`update` returns its ARN, and the
 //! `service` node then rolls the service onto it in place). `observe` looks at the latest ACTIVE revision of the
@@ -282,7 +284,9 @@ impl TaskDefinitionResource {
         let family = family(cx.stack());
         let secret_arn = cx.dep("secret", "arn")?;
         let log_group = cx.dep("log-group", "name")?;
-        let environment: Vec<KeyValuePair> = environment(s)
+        let mut environment = environment(s);
+        super::secret::carry_version(cx, &mut environment, None);
+        let environment: Vec<KeyValuePair> = environment
             .into_iter()
             .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
             .collect();
@@ -409,7 +413,11 @@ impl Resource for TaskDefinitionResource {
             )));
         }
         let drift = match live_spec(td) {
-            Some(have) => spec_drift(&desired(cx), &have),
+            Some(have) => {
+                let mut want = desired(cx);
+                super::secret::carry_version(cx, &mut want.environment, Some(&have.environment));
+                spec_drift(&want, &have)
+            }
             None => vec![Drift::new("container", CONTAINER, "missing")],
         };
         let mut live = Live::new(ids([
