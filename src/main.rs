@@ -78,6 +78,7 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
             _ = int.recv() => {},
             _ = term.recv() => {},
         }
+        shown.close();
         std::process::exit(if name == "SIGTERM" {
             exit::SIGTERM
         } else {
@@ -145,6 +146,7 @@ fn quiet_on_closed_stdout() {
             .unwrap_or_default();
         let broken_pipe = std::io::Error::from_raw_os_error(libc::EPIPE).to_string();
         if message.starts_with("failed printing to stdout") && message.contains(&broken_pipe) {
+            progress::restore_terminal();
             std::process::exit(exit::BROKEN_PIPE);
         }
         default(info);

@@ -183,8 +183,13 @@ async fn pipes_refused_connections_and_narrow_terminals() {
     assert!(r.stdout.contains("gateway_url") || r.stdout.contains("Outputs"));
 }
 
-/// What a terminal shows after `bytes` were written to it: the few sequences the live view uses (carriage return,
-/// line feed, cursor up, erase line, erase below; colours and cursor visibility ignored).
+/// The width of the pseudo-terminal `script` makes when its own input is not a terminal.
+const WIDTH: usize = 80;
+
+/// What a terminal `WIDTH` columns wide shows after `bytes` were written to it: the few sequences the live view uses
+/// (carriage return, line feed, cursor up and down, erase line, erase below; colours and cursor visibility ignored),
+/// and the automatic wrap after the last column (a character written there leaves the cursor on the same line until
+/// the next character, as xterm does).
 fn screen(bytes: &str) -> Vec<String> {
     let mut lines: Vec<Vec<char>> = vec![Vec::new()];
     let (mut row, mut col) = (0usize, 0usize);
@@ -213,8 +218,12 @@ fn screen(bytes: &str) -> Vec<String> {
                 }
                 let n: usize = arg.parse().unwrap_or(1).max(1);
                 match cmd {
-                    'A' => row = row.saturating_sub(n),
+                    'A' => {
+                        row = row.saturating_sub(n);
+                        col = col.min(WIDTH - 1);
+                    }
                     'B' => {
+                        col = col.min(WIDTH - 1);
                         row += n;
                         while lines.len() <= row {
                             lines.push(Vec::new());
@@ -236,8 +245,16 @@ fn screen(bytes: &str) -> Vec<String> {
                     _ => {}
                 }
             }
-            '\u{1b}' => {}
+            // Other control characters (e.g. the ETX a terminal echoes for Ctrl-C without ECHOCTL) show nothing.
+            c if c.is_control() => {}
             c => {
+                if col >= WIDTH {
+                    row += 1;
+                    col = 0;
+                    if lines.len() <= row {
+                        lines.push(Vec::new());
+                    }
+                }
                 let l = &mut lines[row];
                 while l.len() < col {
                     l.push(' ');
@@ -264,6 +281,10 @@ fn the_terminal_model_follows_the_live_views_sequences() {
         screen("a\nspinner 1\r\u{1b}[2Kspinner 2\r\u{1b}[1A\u{1b}[Jdone\n"),
         vec!["done"]
     );
+    // A full line leaves the cursor on it until the next character.
+    let full = "x".repeat(WIDTH);
+    assert_eq!(screen(&format!("{full}y")), vec![full.clone(), "y".into()]);
+    assert_eq!(screen(&format!("{full}\r\n\u{1b}[1A\u{1b}[2Kz")), vec!["z"]);
 }
 
 /// Ctrl-C typed on a terminal while `up` waits for the service (the emulator runs no tasks): the message is printed
@@ -328,6 +349,9 @@ async fn ctrl_c_on_a_terminal_clears_the_live_view() {
     let status = child.wait().unwrap();
     seen.extend_from_slice(&rest);
     let raw = String::from_utf8_lossy(&seen).into_owned();
+    if let Ok(dump) = std::env::var("NEO4J_GW_TEST_DUMP") {
+        std::fs::write(dump, &raw).unwrap();
+    }
     assert_ne!(status.code(), Some(124), "up did not stop: {raw}");
     assert_eq!(status.code(), Some(130), "{raw}");
     let shown = screen(&raw);
@@ -338,16 +362,21 @@ async fn ctrl_c_on_a_terminal_clears_the_live_view() {
             .any(|l| l.starts_with("SIGINT received: stopping after the calls in flight")),
         "the signal's message was erased:\n{text}"
     );
+    // The end: the service's outcome, the summary and the error — no frame of the live view anywhere.
+    let error = shown
+        .iter()
+        .rposition(|l| l.starts_with("error: interrupted by SIGINT"))
+        .unwrap_or_else(|| panic!("no error line:\n{text}"));
     assert!(
-        shown
-            .last()
-            .is_some_and(|l| l.starts_with("error: interrupted by SIGINT")),
-        "the screen does not end with the error:\n{text}"
+        shown[..error]
+            .iter()
+            .any(|l| l.starts_with("up: 28 created")),
+        "no summary before the error:\n{text}"
     );
     assert!(
         !shown
             .iter()
-            .any(|l| l.contains(" in flight") || l.contains("waiting for the service")),
+            .any(|l| l.contains(" done · ") || l.contains("waiting for the service")),
         "a frame of the live view stayed on the screen:\n{text}"
     );
     let _ = out.fill_buf();
