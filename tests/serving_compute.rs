@@ -235,6 +235,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     );
     assert_eq!(td.container_definitions().len(), 1);
     let c = &td.container_definitions()[0];
+    let secret_version = state_id(&state, "secret", "version");
     assert_eq!(c.name(), Some("neo4j-mcp"));
     assert_eq!(c.image(), Some("neo4j/mcp:v1.5.3"));
     assert_eq!(c.port_mappings()[0].container_port(), Some(8080));
@@ -252,6 +253,8 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         // NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flags.
         ("NEO4J_TELEMETRY", "false"),
         ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
+        // The secret's version, so that a new value of the secret is a new revision (tests/settings_rollout.rs).
+        ("NEO4J_GW_SECRET_VERSION", secret_version.as_str()),
     ]
     .into_iter()
     .collect();

@@ -159,6 +159,39 @@ async fn each_neo4j_setting_takes_effect_in_the_same_up() {
     verified(&again);
     assert!(again.mutating().is_empty(), "{:?}", again.mutating());
 
+    // The secret written out of band (a new version, e.g. from the console): the same `up` rolls it out.
+    let sm = aws_sdk_secretsmanager::Client::new(&emu.sdk().await);
+    let arn = support::state_id(&st.state(), "secret", "arn");
+    let value = sm
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap()
+        .secret_string()
+        .unwrap()
+        .to_owned();
+    sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    let rolled_out = up(&st, &cert, &username, None);
+    verified(&rolled_out);
+    let mut ops = rolled_out.mutating();
+    ops.sort();
+    assert_eq!(
+        ops,
+        [
+            "ECS:RegisterTaskDefinition",
+            "ECS:UpdateService",
+            "Lambda:UpdateFunctionConfiguration"
+        ],
+        "{}",
+        rolled_out.stderr
+    );
+
     // "Verified" means Neo4j answered: the password changed out of band in Neo4j breaks the database connection,
     // which `up` names (with Neo4j's error and what to do) instead of saying "Verified", and `doctor` fails it.
     dataplane::neo4j_password(&emu, OTHER_URI, "reader", "changed-by-the-dba").await;

@@ -161,10 +161,11 @@ fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
 /// update, after which Lambda serves from new execution environments, without the old cached credentials.
 fn environment_with_version(
     cx: &Cx,
+    version: Option<String>,
     live: Option<&BTreeMap<String, String>>,
 ) -> Result<BTreeMap<String, String>> {
     let mut env = environment(cx)?;
-    super::secret::carry_version(cx, &mut env, live);
+    super::secret::carry_version(version, &mut env, live);
     Ok(env)
 }
 
@@ -178,7 +179,13 @@ fn lambda_env(vars: &BTreeMap<String, String>) -> Environment {
 
 /// What the function's code and configuration should be but are not. `code` drift is repaired with
 /// UpdateFunctionCode, the rest with UpdateFunctionConfiguration.
-fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
+/// `version`: the secret's version as Secrets Manager reports it now (`secret::live_version`).
+fn drift(
+    cx: &Cx,
+    c: &FunctionConfiguration,
+    want_sha: &str,
+    version: Option<String>,
+) -> Vec<Drift> {
     let mut d = Vec::new();
     let have_sha = c.code_sha256().unwrap_or_default();
     if have_sha != want_sha {
@@ -230,7 +237,7 @@ fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
         .and_then(|e| e.variables())
         .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    if let Ok(want) = environment_with_version(cx, Some(&have))
+    if let Ok(want) = environment_with_version(cx, version, Some(&have))
         && have != want
     {
         // Names only: values are not secret here, but keep drift lines short.
@@ -403,7 +410,8 @@ impl Resource for InterceptorFunctionResource {
             health: health(&c),
             ..Live::new(function_ids(&c))
         };
-        let mut drift = drift(cx, &c, &want_sha);
+        let version = super::secret::live_version(cx).await;
+        let mut drift = drift(cx, &c, &want_sha, version);
         drift.extend(status_drift(&c));
         Ok(Observation::Present(live.with_drift(drift)))
     }
@@ -411,7 +419,7 @@ impl Resource for InterceptorFunctionResource {
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         let name = function_name(cx);
         let role = cx.dep(ROLE_NODE, "arn")?;
-        let env = environment_with_version(cx, None)?;
+        let env = environment_with_version(cx, super::secret::known_version(cx), None)?;
         let zip = package()?;
         let tags: HashMap<String, String> = cx.tags(&name).into_iter().collect();
         let lambda = cx.aws().lambda.clone();
@@ -502,7 +510,11 @@ impl Resource for InterceptorFunctionResource {
                 .role(cx.dep(ROLE_NODE, "arn")?)
                 .memory_size(MEMORY_MB)
                 .timeout(TIMEOUT_S)
-                .environment(lambda_env(&environment_with_version(cx, None)?))
+                .environment(lambda_env(&environment_with_version(
+                    cx,
+                    super::secret::known_version(cx),
+                    None,
+                )?))
                 .vpc_config(
                     VpcConfig::builder()
                         .set_subnet_ids(Some(vec![]))

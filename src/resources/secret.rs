@@ -62,20 +62,66 @@ pub const VERSION_CONSUMERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Puts the secret's version, as this run knows it, into a consumer's environment `env`. When the run does not
-/// know it (no `version` recorded yet), the one the live consumer carries (`live`) is kept, so that it is not
-/// reported as drift.
+/// Puts the secret's `version` into a consumer's environment `env`. When it is not known (a stack recorded before
+/// versions were), the one the live consumer carries (`live`) is kept, so that it is not reported as drift.
 pub fn carry_version(
-    cx: &Cx,
+    version: Option<String>,
     env: &mut std::collections::BTreeMap<String, String>,
     live: Option<&std::collections::BTreeMap<String, String>>,
 ) {
-    let version = cx
-        .dep_opt(NODE, "version")
-        .or_else(|| live.and_then(|l| l.get(VERSION_VARIABLE)).cloned());
+    let version = version.or_else(|| live.and_then(|l| l.get(VERSION_VARIABLE)).cloned());
     if let Some(v) = version {
         env.insert(VERSION_VARIABLE.to_owned(), v);
     }
+}
+
+/// The secret's version as this run knows it (recorded, or learned from its observe, create or update): what a
+/// consumer is created or updated with.
+pub fn known_version(cx: &Cx) -> Option<String> {
+    cx.dep_opt(NODE, "version")
+}
+
+/// The secret's version as Secrets Manager reports it now, for a consumer's observe: a secret written out of band
+/// since the last `up` is then rolled out in this run, not the next. While every node is observed, the one
+/// DescribeSecret the secret node makes answers the consumers too (no request of their own); otherwise (a look after
+/// the secret changed in this run) the version the run learned.
+pub async fn live_version(cx: &Cx) -> Option<String> {
+    let Some(arn) = cx.dep_opt(NODE, "arn") else {
+        return known_version(cx);
+    };
+    let shared = cx
+        .batched(DESCRIBE_BATCH, || async {
+            Ok(Described(describe(cx, &arn).await?))
+        })
+        .await;
+    shared
+        .and_then(|d| {
+            d.0.as_ref()
+                .filter(|s| s.deleted_date().is_none())
+                .and_then(current_version)
+        })
+        .or_else(|| known_version(cx))
+}
+
+/// The batch of the Neo4j secret's DescribeSecret, shared by the secret node and the consumers of its version.
+const DESCRIBE_BATCH: &str = "secretsmanager:DescribeSecret(neo4j)";
+
+/// One DescribeSecret answer (or "not found"), as shared by [`DESCRIBE_BATCH`].
+struct Described(Option<DescribeSecretOutput>);
+
+/// DescribeSecret of the Neo4j secret at `arn`: while every node is observed, the answer is shared with the consumers
+/// of its version ([`live_version`]).
+async fn describe_shared(cx: &Cx, arn: &str) -> Result<Option<DescribeSecretOutput>> {
+    let arn_owned = arn.to_owned();
+    if let Some(d) = cx
+        .batched(DESCRIBE_BATCH, || async move {
+            Ok(Described(describe(cx, &arn_owned).await?))
+        })
+        .await
+    {
+        return Ok(d.0.clone());
+    }
+    describe(cx, arn).await
 }
 
 /// The `AWSCURRENT` version of a described secret.
@@ -301,9 +347,18 @@ pub(super) enum Found {
 /// The node's secret: by its recorded ARN, else by its name (exactly: a describe by name may match a secret whose
 /// name merely starts like ours), and whether the stack's tags are on it.
 pub(super) async fn find_ours(cx: &Cx, recorded: Option<&Ids>, name: &str) -> Result<Found> {
+    find(cx, recorded, name, false).await
+}
+
+/// [`find_ours`]; `shared`: the describe by the recorded ARN is [`describe_shared`] (the Neo4j secret's).
+async fn find(cx: &Cx, recorded: Option<&Ids>, name: &str, shared: bool) -> Result<Found> {
     let mut found = None;
     if let Some(arn) = recorded.and_then(|r| r.get("arn")) {
-        found = describe(cx, arn).await?;
+        found = if shared {
+            describe_shared(cx, arn).await?
+        } else {
+            describe(cx, arn).await?
+        };
     }
     if found.is_none() {
         found = describe(cx, name).await?;
@@ -364,7 +419,7 @@ impl Resource for SecretResource {
         let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
         let read = |arn: String| async move { value_of(cx, &arn).await };
         let (found, early) =
-            super::alongside(cx, recorded_arn, find_ours(cx, recorded, &name), read).await;
+            super::alongside(cx, recorded_arn, find(cx, recorded, &name, true), read).await;
         let secret = match found? {
             Found::Ours(s) => s,
             Found::Missing => return Ok(Observation::Missing),

@@ -285,7 +285,7 @@ impl TaskDefinitionResource {
         let secret_arn = cx.dep("secret", "arn")?;
         let log_group = cx.dep("log-group", "name")?;
         let mut environment = environment(s);
-        super::secret::carry_version(cx, &mut environment, None);
+        super::secret::carry_version(super::secret::known_version(cx), &mut environment, None);
         let environment: Vec<KeyValuePair> = environment
             .into_iter()
             .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
@@ -415,7 +415,12 @@ impl Resource for TaskDefinitionResource {
         let drift = match live_spec(td) {
             Some(have) => {
                 let mut want = desired(cx);
-                super::secret::carry_version(cx, &mut want.environment, Some(&have.environment));
+                let version = super::secret::live_version(cx).await;
+                super::secret::carry_version(
+                    version,
+                    &mut want.environment,
+                    Some(&have.environment),
+                );
                 spec_drift(&want, &have)
             }
             None => vec![Drift::new("container", CONTAINER, "missing")],
