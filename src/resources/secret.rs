@@ -89,12 +89,8 @@ pub async fn live_version(cx: &Cx) -> Option<String> {
     let Some(arn) = cx.dep_opt(NODE, "arn") else {
         return known_version(cx);
     };
-    let shared = cx
-        .batched(DESCRIBE_BATCH, || async {
-            Ok(Described(describe(cx, &arn).await?))
-        })
-        .await;
-    shared
+    shared_describe(cx, &arn)
+        .await
         .and_then(|d| {
             d.0.as_ref()
                 .filter(|s| s.deleted_date().is_none())
@@ -109,19 +105,22 @@ const DESCRIBE_BATCH: &str = "secretsmanager:DescribeSecret(neo4j)";
 /// One DescribeSecret answer (or "not found"), as shared by [`DESCRIBE_BATCH`].
 struct Described(Option<DescribeSecretOutput>);
 
+/// The shared DescribeSecret of the Neo4j secret at `arn`, or None when batching is closed or the call failed.
+async fn shared_describe(cx: &Cx, arn: &str) -> Option<std::sync::Arc<Described>> {
+    let arn = arn.to_owned();
+    cx.batched(DESCRIBE_BATCH, || async move {
+        Ok(Described(describe(cx, &arn).await?))
+    })
+    .await
+}
+
 /// DescribeSecret of the Neo4j secret at `arn`: while every node is observed, the answer is shared with the consumers
 /// of its version ([`live_version`]).
 async fn describe_shared(cx: &Cx, arn: &str) -> Result<Option<DescribeSecretOutput>> {
-    let arn_owned = arn.to_owned();
-    if let Some(d) = cx
-        .batched(DESCRIBE_BATCH, || async move {
-            Ok(Described(describe(cx, &arn_owned).await?))
-        })
-        .await
-    {
-        return Ok(d.0.clone());
+    match shared_describe(cx, arn).await {
+        Some(d) => Ok(d.0.clone()),
+        None => describe(cx, arn).await,
     }
-    describe(cx, arn).await
 }
 
 /// The `AWSCURRENT` version of a described secret.
