@@ -40,15 +40,16 @@ fn bounded(st: &Stack, inner: Command) -> (i32, String, String, f32) {
     )
 }
 
-/// Runs a command whose standard output's reader is gone before it writes: (exit code, stderr).
+/// Runs a command whose standard output is a pipe whose reader is gone before the command starts (so that even a
+/// command that prints at once cannot fill the pipe's buffer first): (exit code, stderr).
 fn into_closed_pipe(mut cmd: Command) -> (i32, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = cmd
+        .stdout(writer)
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .expect("run neo4j-gw");
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
