@@ -17,8 +17,19 @@ pub struct Cli {
     pub command: Command,
 }
 
-pub const EXIT_CODES: &str = "Exit codes: 0 ok · 1 failed · 2 usage, configuration or pre-flight error (nothing changed) · \
-3 status found something missing, drifted or unhealthy · 4 another run holds the stack's lock · 130/143 interrupted by SIGINT/SIGTERM (state saved)";
+pub const EXIT_CODES: &str = "\
+Exit codes, and the commands that return each:
+  0        ok (every command)
+  1        failed: an AWS error, a wait that ran out, the agent path or the Neo4j connection broken, an unusable
+           state file (every command but completions)
+  2        usage, configuration or pre-flight error, no AWS credentials, a refused replacement: nothing was changed
+           (every command)
+  3        something is missing, drifted or unhealthy (status), would change (plan, up --dry-run), a check failed
+           (doctor)
+  4        another run holds the stack's lock (up, down, rotate-origin)
+  130/143  interrupted by SIGINT/SIGTERM; the state is saved (up, down, rotate-origin; the others just stop; logs
+           --follow ends with 0 on Ctrl-C)
+  141      standard output was closed by its reader, e.g. `| head`: ended quietly (every command that prints)";
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -51,7 +62,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// How many resources are worked on at once [default: 0, every resource whose dependencies are done]. Throttling
-    /// is handled by the SDK's adaptive retry; 1 runs one resource at a time (the benchmark's sequential baseline)
+    /// is handled by the SDK's standard retry mode (backoff with jitter); 1 runs one resource at a time (the
+    /// benchmark's sequential baseline)
     #[arg(
         long,
         global = true,

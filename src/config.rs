@@ -125,6 +125,85 @@ pub fn env_var(key: &str) -> String {
     format!("NEO4J_GW_{}", key.to_ascii_uppercase())
 }
 
+/// The `NEO4J_GW_*` environment variables that are not settings: read by the binary (`--concurrency`, the call
+/// ledger, doctor's DNS resolver, `connect`'s token for clients that read one) or by the repository's scripts and
+/// test suites (the binary under test, the virtualenv, the reliability runs).
+pub const OTHER_ENV_VARS: &[&str] = &[
+    "NEO4J_GW_CONCURRENCY",
+    "NEO4J_GW_CALL_LOG",
+    "NEO4J_GW_DNS_RESOLVER",
+    "NEO4J_GW_TOKEN",
+    "NEO4J_GW_BIN",
+    "NEO4J_GW_VENV",
+    "NEO4J_GW_CRASH_STRIDE",
+    "NEO4J_GW_CRASH_KS",
+    "NEO4J_GW_FAULT_SEEDS",
+    "NEO4J_GW_RELIABILITY_SUITE",
+    "NEO4J_GW_RELIABILITY_LOG",
+    "NEO4J_GW_RELIABILITY_REPORT",
+];
+
+/// A warning per `NEO4J_GW_*` variable among `names` that neo4j-gw does not read (a misspelt setting would otherwise
+/// be ignored without a word), naming the closest known one. Never the value: it may be a secret put in the wrong
+/// place.
+pub fn unknown_env_vars(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let known: Vec<String> = KEYS
+        .iter()
+        .map(|(k, _)| env_var(k))
+        .chain(OTHER_ENV_VARS.iter().map(|v| (*v).to_owned()))
+        .collect();
+    let mut out = Vec::new();
+    for name in names {
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("NEO4J_GW_") || known.iter().any(|k| k == name) {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .map(|k| (edit_distance(k, name), k))
+            .min()
+            .filter(|(d, _)| *d <= 3)
+            .map(|(_, k)| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        out.push(format!(
+            "the environment variable {name} is not one neo4j-gw reads{closest}; it is ignored (the \
+             settings and their variables are listed in the README)"
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// Levenshtein distance (for suggestions only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Line and column (1-based, in characters) of a byte offset in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
 /// How to name a key to the operator, given where its value came from.
 fn describe(key: &str, origin: &Origin) -> String {
     match origin {
@@ -199,12 +278,18 @@ impl Layers {
 /// Parses the config file into key → string value. Unknown keys, secrets and nested tables are errors.
 fn parse_toml(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let m = e.message().to_owned();
-        format!("not valid TOML: {m}")
+        let m = e.message().trim().to_owned();
+        match e.span() {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                format!("not valid TOML at line {line}, column {column}: {m}")
+            }
+            None => format!("not valid TOML: {m}"),
+        }
     })?;
     let mut out = BTreeMap::new();
     for (key, value) in table {
-        if key == "neo4j_password" || key.ends_with("secret") {
+        if key.contains("password") || key.ends_with("secret") {
             return Err(format!(
                 "key `{key}`: secrets are not read from the config file; set NEO4J_PASSWORD or use --neo4j-password-stdin"
             ));
@@ -1158,6 +1243,43 @@ mod tests {
             parse_toml("neo4j_password = \"x\"")
                 .unwrap_err()
                 .contains("NEO4J_PASSWORD")
+        );
+        for key in ["password", "db_password"] {
+            let e = parse_toml(&format!("{key} = \"hunter2\"")).unwrap_err();
+            assert!(
+                e.contains("NEO4J_PASSWORD") && e.contains("--neo4j-password-stdin"),
+                "{e}"
+            );
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_toml_syntax_error_names_line_and_column() {
+        let e = parse_toml("stack = \"a\"\nregion = us-east-1\n").unwrap_err();
+        assert!(e.contains("line 2, column 10"), "{e}");
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn misspelt_variables_are_named_with_a_suggestion_but_never_their_value() {
+        let vars = [
+            "NEO4J_GW_DOMIAN_NAME",
+            "NEO4J_GW_DOMAIN_NAME",
+            "NEO4J_GW_CONCURRENCY",
+            "NEO4J_PASSWORD",
+            "PATH",
+        ];
+        let w = unknown_env_vars(vars.iter().map(std::ffi::OsString::from));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("NEO4J_GW_DOMIAN_NAME")
+                && w[0].contains("did you mean NEO4J_GW_DOMAIN_NAME?"),
+            "{}",
+            w[0]
+        );
+        assert!(
+            unknown_env_vars(["NEO4J_GW_ZZZZZZZZZZZZZZ".into()].into_iter())[0].contains("not one")
         );
     }
 }

@@ -15,6 +15,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     pub const NOT_HEALTHY: i32 = 3;
     pub const LOCKED: i32 = 4;
+    /// Standard output was closed by its reader (`| head`): the process ends quietly, as if by SIGPIPE.
+    pub const BROKEN_PIPE: i32 = 141;
     pub const SIGINT: i32 = 130;
     pub const SIGTERM: i32 = 143;
 }

@@ -19,6 +19,7 @@ mod progress;
 mod reach;
 mod resources;
 mod state;
+mod term;
 mod timings;
 mod wait;
 
@@ -30,6 +31,7 @@ use crate::error::exit;
 
 fn main() {
     let started = std::time::Instant::now();
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -51,6 +53,8 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
     let (handle, cancel) = engine::Cancel::new();
     // `logs --follow` ends with Ctrl-C: nothing to announce then.
     let announce = !matches!(cli.command, Command::Logs(_));
+    let progress = progress::Progress::new(cli.global.quiet);
+    let shown = progress.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut int), Ok(mut term)) = (
@@ -64,9 +68,10 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
             _ = term.recv() => "SIGTERM",
         };
         if announce {
-            eprintln!(
-                "\n{name} received: stopping after the calls in flight and saving the state…"
-            );
+            // Through the live view, which would otherwise draw over the line and erase it.
+            shown.signal(&format!(
+                "{name} received: stopping after the calls in flight and saving the state…"
+            ));
         }
         handle.cancel(name);
         // A second signal ends the process at once.
@@ -74,6 +79,7 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
             _ = int.recv() => {},
             _ = term.recv() => {},
         }
+        shown.close();
         std::process::exit(if name == "SIGTERM" {
             exit::SIGTERM
         } else {
@@ -86,10 +92,13 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
         eprintln!("error: {e}");
         return e.exit_code();
     }
+    for warning in config::unknown_env_vars(std::env::vars_os().map(|(k, _)| k)) {
+        eprintln!("warning: {warning}");
+    }
     let call_log = std::env::var_os("NEO4J_GW_CALL_LOG").map(std::path::PathBuf::from);
     let env = commands::Env {
         ledger: ledger::Ledger::new(call_log, cli.global.verbose >= 2),
-        progress: progress::Progress::new(cli.global.quiet),
+        progress,
         timings: std::sync::Arc::new(timings::Timings::new(started)),
         cancel,
         global: cli.global,
@@ -110,6 +119,8 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
         Command::Connect(a) => commands::connect::run(&env, a).await,
         Command::Completions(a) => Ok(commands::completions::run(a)),
     };
+    // The live view ends before the result: nothing stays frozen on the screen above it.
+    env.progress.close();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -119,6 +130,28 @@ async fn run(cli: Cli, started: std::time::Instant) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// A closed standard output (`neo4j-gw status | head -1`) ends the process quietly with exit 141 — what a shell
+/// reports for a process ended by SIGPIPE — instead of the panic `println!` raises (Rust ignores SIGPIPE, so a
+/// write to a closed pipe fails with EPIPE). The signal itself stays ignored: a write to a closed socket must stay
+/// an error, never kill the run. Results are printed last, after the state is saved, so nothing is lost.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let broken_pipe = std::io::Error::from_raw_os_error(libc::EPIPE).to_string();
+        if message.starts_with("failed printing to stdout") && message.contains(&broken_pipe) {
+            progress::restore_terminal();
+            std::process::exit(exit::BROKEN_PIPE);
+        }
+        default(info);
+    }));
 }
 
 /// Logging goes to stderr, without colour codes unless stderr is a terminal. Other crates' logs (the AWS SDK's:

@@ -60,6 +60,7 @@ impl Progress {
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() && !dumb {
+            quiet_control_echo();
             Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
         } else {
             Mode::Plain
@@ -114,9 +115,11 @@ impl Progress {
                     Some(s) => multi.insert_before(&s.bar, bar),
                     None => multi.add(bar),
                 };
+                // `wide_msg`: the message is cut to the terminal's width. A longer line would wrap onto a second row
+                // the live view does not count, and its next redraw would leave a stale row behind.
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{spinner:.cyan} {prefix:<22.bold} {msg} {elapsed:.dim}",
+                        "{spinner:.cyan} {prefix:<22.bold} {wide_msg} {elapsed:.dim}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
@@ -158,6 +161,33 @@ impl Progress {
         }
     }
 
+    /// The message of a signal: on a terminal printed above the live view (which it would otherwise be drawn over and
+    /// then erased by), else a plain line. Shown even with `--quiet`.
+    pub fn signal(&self, message: &str) {
+        match &self.mode {
+            Mode::Bars(multi) => {
+                let _ = multi.println(message);
+            }
+            Mode::Plain => eprintln!("{} {message}", crate::state::now()),
+            Mode::Quiet => eprintln!("{message}"),
+        }
+    }
+
+    /// Ends the live view for good: what is still drawn (lines in flight, the summary line) is cleared, and nothing is
+    /// drawn after, so the final summary or error stands alone instead of below a frozen frame.
+    pub fn close(&self) {
+        if let Ok(mut slot) = self.summary.lock()
+            && let Some(s) = slot.take()
+        {
+            s.bar.finish_and_clear();
+        }
+        if let Mode::Bars(multi) = &self.mode {
+            let _ = multi.clear();
+            multi.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        restore_terminal();
+    }
+
     /// A line that does nothing (for walks that display nothing).
     pub fn hidden() -> Line {
         Progress {
@@ -165,6 +195,42 @@ impl Progress {
             summary: Arc::default(),
         }
         .line("")
+    }
+}
+
+/// The terminal's settings from before the live view turned off the echo of control characters: Ctrl-C's `^C`
+/// would be printed at the cursor, past the view's last (full-width) line, moving the view down a line, so that its
+/// next redraw left a stale frame behind. Restored by [`restore_terminal`].
+static SAVED_TERMIOS: Mutex<Option<libc::termios>> = Mutex::new(None);
+
+/// Turns off ECHOCTL on the terminal of standard input, if it is one (Ctrl-C still interrupts; it is just not
+/// echoed as `^C`).
+fn quiet_control_echo() {
+    if !std::io::stdin().is_terminal() {
+        return;
+    }
+    // SAFETY: tcgetattr fills the struct it is given; it is used only when the call succeeded.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) } != 0 {
+        return;
+    }
+    let saved = t;
+    t.c_lflag &= !libc::ECHOCTL;
+    // SAFETY: a termios read from this terminal, with one flag cleared.
+    if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) } == 0
+        && let Ok(mut slot) = SAVED_TERMIOS.lock()
+    {
+        *slot = Some(saved);
+    }
+}
+
+/// Gives the terminal its settings back (at the end of every run, and before any early exit).
+pub fn restore_terminal() {
+    if let Ok(mut slot) = SAVED_TERMIOS.lock()
+        && let Some(t) = slot.take()
+    {
+        // SAFETY: the settings tcgetattr returned for this terminal.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) };
     }
 }
 
@@ -211,6 +277,21 @@ impl Line {
     pub fn hint(&self, message: &str) {
         if let Some(bar) = &self.inner.bar {
             bar.set_message(message.to_owned());
+        }
+    }
+
+    /// True when the line is shown (a terminal's live view, or plain lines).
+    pub fn visible(&self) -> bool {
+        self.inner.bar.is_some() || self.inner.plain
+    }
+
+    /// Ends the line without a trace: on a terminal it leaves the live view, off one nothing is printed.
+    pub fn dismiss(&self) {
+        let i = &self.inner;
+        if let (Some(bar), Some(multi)) = (&i.bar, &i.multi) {
+            bar.finish_and_clear();
+            multi.remove(bar);
+            update(&i.summary, |s| s.running = s.running.saturating_sub(1));
         }
     }
 

@@ -97,6 +97,99 @@ impl Reach {
     }
 }
 
+/// Why a request to an endpoint got no answer, from the error and its causes. Only [`Unreached::Dns`] is worth
+/// waiting for: AWS documents that a new Cognito domain takes a while to resolve. A refused connection, a TLS
+/// failure or a timeout is reported at once, with what to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreached {
+    /// The name does not resolve (yet).
+    Dns,
+    /// Nothing listens at the address.
+    Refused,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// No answer in time.
+    Timeout,
+    /// Another failure of the connection or the request.
+    Other,
+}
+
+impl Unreached {
+    /// Classifies an error by its chain of causes (a `std::io::Error` of kind ConnectionRefused / TimedOut) and, for
+    /// errors that only keep the text of their cause, by the text.
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> Unreached {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        let mut text = String::new();
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return Unreached::Refused,
+                    std::io::ErrorKind::TimedOut => return Unreached::Timeout,
+                    _ => {}
+                }
+            }
+            if let Some(r) = c.downcast_ref::<reqwest::Error>()
+                && r.is_timeout()
+            {
+                return Unreached::Timeout;
+            }
+            text.push_str(&c.to_string());
+            text.push('\n');
+            cause = c.source();
+        }
+        Unreached::of_text(&text)
+    }
+
+    /// Classifies an error that reached us as text only (e.g. through the MCP SDK's transport errors).
+    pub fn of_text(text: &str) -> Unreached {
+        let t = text.to_ascii_lowercase();
+        if t.contains("connection refused") {
+            Unreached::Refused
+        } else if t.contains("dns error") || t.contains("failed to lookup address") {
+            Unreached::Dns
+        } else if t.contains("certificate") || t.contains("tls") || t.contains("handshake") {
+            Unreached::Tls
+        } else if t.contains("timed out") || t.contains("timeout") {
+            Unreached::Timeout
+        } else {
+            Unreached::Other
+        }
+    }
+
+    /// What went wrong, in words: `the connection to URL was refused`, ….
+    pub fn describe(self, url: &str) -> String {
+        match self {
+            Unreached::Dns => format!("the name of {url} does not resolve"),
+            Unreached::Refused => {
+                format!("the connection to {url} was refused (nothing listens there)")
+            }
+            Unreached::Tls => format!("the TLS handshake with {url} failed"),
+            Unreached::Timeout => format!("{url} did not answer in time"),
+            Unreached::Other => format!("the request to {url} failed"),
+        }
+    }
+}
+
+impl Reach {
+    /// What to check when `url` cannot be reached: the data plane's address when one is used, else the network.
+    pub fn what_to_check(&self, kind: Unreached) -> String {
+        match (self.data_plane, kind) {
+            (Some(addr), _) => format!(
+                "check --data-plane-endpoint: the emulator's data plane must be running at http://{addr} \
+                 (scripts/moto_server.py prints its address)"
+            ),
+            (None, Unreached::Tls) => {
+                "check that nothing between here and AWS intercepts TLS (a proxy with its \
+                own certificate) and that the system's CA certificates are current"
+                    .into()
+            }
+            (None, _) => {
+                "check the network path to AWS (proxy, firewall, VPN) from this machine".into()
+            }
+        }
+    }
+}
+
 /// The socket address of a loopback `http://IP:PORT` URL.
 pub fn loopback_addr(u: &str) -> std::result::Result<SocketAddr, String> {
     let parsed = url::Url::parse(u).map_err(|e| format!("`{u}` is not a URL: {e}"))?;
@@ -137,6 +230,33 @@ mod tests {
         assert!(loopback_addr("http://10.0.0.1:4567").is_err());
         assert!(loopback_addr("https://127.0.0.1:4567").is_err());
         assert!(loopback_addr("http://127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn only_an_unresolved_name_is_a_wait() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(Unreached::of(&refused), Unreached::Refused);
+        assert_eq!(
+            Unreached::of_text(
+                "client error (Connect): tcp connect error: Connection refused (os error 111)"
+            ),
+            Unreached::Refused
+        );
+        assert_eq!(
+            Unreached::of_text("dns error: failed to lookup address information"),
+            Unreached::Dns
+        );
+        assert_eq!(
+            Unreached::of_text("invalid peer certificate: UnknownIssuer"),
+            Unreached::Tls
+        );
+        assert_eq!(Unreached::of_text("something else"), Unreached::Other);
+        let reach = Reach::new(Some("http://127.0.0.1:9"), true).unwrap();
+        assert!(
+            reach
+                .what_to_check(Unreached::Refused)
+                .contains("--data-plane-endpoint")
+        );
     }
 
     #[test]

@@ -138,7 +138,13 @@ impl StateFile {
                 backup.display()
             )
         } else {
-            "move it aside and run `neo4j-gw up` (it adopts the stack's resources by tag) or `neo4j-gw down`".to_owned()
+            "move it aside and run `neo4j-gw up` (it adopts the stack's resources by tag) or `neo4j-gw down`, giving \
+             again every setting the last `up` was given — the state recorded them, and without it they fall back to \
+             their defaults: at least --domain-name and --certificate-arn, and each of --subdomain, --neo4j-uri, \
+             --neo4j-database, --neo4j-username, --cognito-domain-prefix, --resource-server-id, --scope, \
+             --origin-lock, --image, --read-only (and the other settings) that was not the default; a config file \
+             (--config) keeps them"
+                .to_owned()
         };
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             Error::State(format!(
@@ -349,6 +355,13 @@ mod tests {
         fs::write(&sf.path, "{\"schema_version\": 1, \"stack\": ").unwrap();
         let e = sf.load().unwrap_err().to_string();
         assert!(e.contains("corrupt") && e.contains("s2.json"), "{e}");
+        // Without a last good copy, the advice names the settings that must be given again.
+        assert!(
+            e.contains("--domain-name")
+                && e.contains("--certificate-arn")
+                && e.contains("--neo4j-uri"),
+            "{e}"
+        );
         assert_eq!(
             fs::read_to_string(&sf.path).unwrap(),
             "{\"schema_version\": 1, \"stack\": "

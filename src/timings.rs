@@ -279,8 +279,21 @@ pub struct Report {
     pub spans: Vec<Span>,
 }
 
-/// The format `--timings FILE` asks for, by the file's extension: checked before the run, not after it.
+/// The format `--timings FILE` asks for, by the file's extension: checked before the run, not after it — with the
+/// directory the file goes in, which must exist (it is never created: a typo would otherwise make directories).
 pub fn format_of(path: &Path) -> Result<&'static str> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(Error::usage(
+            "--timings",
+            format!(
+                "{}: the directory {} does not exist (it is not created); create it or name another file",
+                path.display(),
+                dir.display()
+            ),
+        ));
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -48,10 +48,9 @@ where
                 elapsed.as_secs()
             )));
         }
-        cx.say(format!(
-            "waiting for {what}: {last} ({}s)",
-            elapsed.as_secs()
-        ));
+        // Without the elapsed time: off a terminal a line is printed only when the text changes — one line per real
+        // event — and on a terminal the live view shows the time.
+        cx.say(format!("waiting for {what}: {last}"));
         let nap = pause(polls, cx.emulated())
             .min(timeout.saturating_sub(elapsed))
             .max(Duration::from_millis(50));

@@ -99,6 +99,18 @@ fn bad_input_matrix() {
             ..case("password in the config file", up(&[]), "NEO4J_PASSWORD")
         },
         Case {
+            config: Some("stack = \"a\"\nregion = us-east-1\n"),
+            ..case("TOML syntax error", vec!["status"], "line 2, column")
+        },
+        Case {
+            config: Some("password = \"hunter2\"\n"),
+            ..case(
+                "a password key in the config file",
+                up(&[]),
+                "NEO4J_PASSWORD or use --neo4j-password-stdin",
+            )
+        },
+        Case {
             env: vec![("NEO4J_GW_CPU", "300")],
             ..case("bad cpu from the environment", up(&[]), "NEO4J_GW_CPU")
         },
@@ -183,6 +195,49 @@ fn bad_input_matrix() {
             c.name
         );
     }
+}
+
+/// `--timings` into a directory that does not exist: refused before any AWS call, and no directory is made.
+#[test]
+fn timings_never_creates_directories() {
+    let emu = Emulator::start();
+    let st = Stack::new(&emu, "timings");
+    let dir = st.dir.path().join("no-such-dir").join("deeper");
+    let file = dir.join("t.html");
+    let r = st.run(&["--timings", file.to_str().unwrap(), "status"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--timings") && r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.calls.is_empty(), "{:?}", r.calls);
+    assert!(!st.dir.path().join("no-such-dir").exists());
+}
+
+/// A misspelt `NEO4J_GW_*` variable is named (with the closest real one), never its value, and the run goes on.
+#[test]
+fn a_misspelt_environment_variable_is_named_without_its_value() {
+    let emu = Emulator::start();
+    let st = Stack::new(&emu, "envtypo");
+    let mut cmd = st.command(&[
+        "plan",
+        "--domain-name",
+        "example.com",
+        "--certificate-arn",
+        CERT,
+    ]);
+    cmd.env("NEO4J_GW_DOMIAN_NAME", "hunter2.example.com");
+    let r = st.run_cmd(cmd);
+    assert!(
+        r.stderr.contains(
+            "warning: the environment variable NEO4J_GW_DOMIAN_NAME is not one neo4j-gw reads (did you mean \
+             NEO4J_GW_DOMAIN_NAME?)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2") && !r.stdout.contains("hunter2"));
 }
 
 #[test]

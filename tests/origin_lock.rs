@@ -249,6 +249,13 @@ async fn the_origin_value_rotates_under_load_without_a_failed_call() {
         let results = caller.join().unwrap();
         rotate.ok();
         assert!(rotate.stdout.contains("rotated"), "{}", rotate.stdout);
+        // Off a terminal, one line per real event: the wait is one line, not one per second.
+        let waits = rotate
+            .stderr
+            .lines()
+            .filter(|l| l.contains("until every interceptor has read the new value"))
+            .count();
+        assert_eq!(waits, 1, "{}", rotate.stderr);
         assert_hidden(
             "rotate-origin's output",
             &[&rotate.stdout, &rotate.stderr],

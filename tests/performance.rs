@@ -77,7 +77,12 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
     // A no-op `up`: every resource observed once (the plan's observation is the one acted on), nothing changed.
     let noop = st.run(&["up", "--timings", "noop.json"]);
     verified(&noop);
-    assert!(noop.mutating().is_empty(), "{:?}", noop.mutating());
+    assert!(
+        noop.mutating().is_empty(),
+        "{:?}\n{}",
+        noop.mutating(),
+        noop.stderr
+    );
     assert!(
         noop.calls.len() <= NOOP_UP_BUDGET + LEASE_CALLS.len(),
         "no-op up made {} requests (budget {NOOP_UP_BUDGET} + the lease's {})",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField, TaskDefinitionStatus};
 use serde_json::Value;
-use support::{Emulator, Stack, fixtures, report, state_id};
+use support::{Emulator, Stack, dataplane, fixtures, report, state_id};
 
 const SECRET_KEYS: [&str; 5] = [
     "NEO4J_AUTHORIZATION",
@@ -69,6 +69,14 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     let mut st = Stack::new(&emu, "sc-life");
     st.extra_env
         .push(("NEO4J_PASSWORD".into(), "pw-life-1".into()));
+    // The database `up`'s verification queries through the gateway.
+    dataplane::neo4j(
+        &emu,
+        "neo4j+s://db.example.com:7687",
+        &[("reader", "pw-life-1")],
+        &["movies"],
+    )
+    .await;
     let up = st.up(
         &cert,
         &[
@@ -237,6 +245,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     );
     assert_eq!(td.container_definitions().len(), 2);
     let c = &td.container_definitions()[0];
+    let secret_version = state_id(&state, "secret", "version");
     assert_eq!(c.name(), Some("neo4j-mcp"));
     assert_eq!(c.image(), Some("neo4j/mcp:v1.5.3"));
     assert!(
@@ -277,6 +286,8 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         // In no mode an unauthenticated ping or tools/list: no NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flags.
         ("NEO4J_TELEMETRY", "false"),
         ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
+        // The secret's version, so that a new value of the secret is a new revision (tests/settings_rollout.rs).
+        ("NEO4J_GW_SECRET_VERSION", secret_version.as_str()),
     ]
     .into_iter()
     .collect();
@@ -496,8 +507,18 @@ async fn image_change_rolls_the_same_service_onto_a_new_revision() {
     assert_eq!(service(&ecs, "sc-image").await.running_count(), 2);
 }
 
+/// What `up` changes when the secret gets a new value: the secret, and its version in its consumers — a task
+/// definition revision the service rolls onto, and the interceptor's configuration (tests/settings_rollout.rs shows
+/// that each takes effect at once).
+const NEW_SECRET_VALUE: [&str; 4] = [
+    "ECS:RegisterTaskDefinition",
+    "ECS:UpdateService",
+    "Lambda:UpdateFunctionConfiguration",
+    "Secrets Manager:PutSecretValue",
+];
+
 #[tokio::test(flavor = "multi_thread")]
-async fn password_change_updates_only_the_secret_and_up_after_down_works() {
+async fn password_change_writes_the_secret_and_its_version_and_up_after_down_works() {
     let emu = Emulator::start();
     let (_, cert) = fixtures(&emu).await;
     let sdk = emu.sdk().await;
@@ -505,6 +526,7 @@ async fn password_change_updates_only_the_secret_and_up_after_down_works() {
     let mut st = Stack::new(&emu, "sc-pw");
     st.extra_env
         .push(("NEO4J_PASSWORD".into(), "first-pw".into()));
+    dataplane::neo4j(&emu, uri[1], &[("companies", "first-pw")], &["companies"]).await;
     st.up(&cert, &uri).ok();
     let arn = state_id(&st.state(), "secret", "arn");
 
@@ -517,9 +539,12 @@ async fn password_change_updates_only_the_secret_and_up_after_down_works() {
     assert_eq!(drift[0]["expected"], "(hidden)");
     assert_eq!(drift[0]["actual"], "(hidden)");
 
+    dataplane::neo4j_password(&emu, uri[1], "companies", "second-pw").await;
     let up = st.up(&cert, &uri);
     up.ok();
-    assert_eq!(up.mutating(), vec!["Secrets Manager:PutSecretValue"]);
+    let mut mutating = up.mutating();
+    mutating.sort();
+    assert_eq!(mutating, NEW_SECRET_VALUE);
     assert_eq!(secret_json(&sdk, &arn).await["NEO4J_PASSWORD"], "second-pw");
     assert_eq!(state_id(&st.state(), "secret", "arn"), arn);
 
@@ -555,13 +580,10 @@ async fn password_change_updates_only_the_secret_and_up_after_down_works() {
     up.ok();
     let mut mutating = up.mutating();
     mutating.sort();
-    assert_eq!(
-        mutating,
-        vec![
-            "Secrets Manager:PutSecretValue",
-            "Secrets Manager:RestoreSecret"
-        ]
-    );
+    let mut restored = NEW_SECRET_VALUE.to_vec();
+    restored.push("Secrets Manager:RestoreSecret");
+    restored.sort();
+    assert_eq!(mutating, restored);
     assert_eq!(state_id(&st.state(), "secret", "arn"), arn2);
     st.run(&["status"]).ok();
 }
@@ -648,6 +670,7 @@ async fn the_password_appears_nowhere_but_in_secrets_manager() {
     st.extra_env
         .push(("NEO4J_PASSWORD".into(), PASSWORD.into()));
     let uri = ["--neo4j-uri", "neo4j+s://db.example.com"];
+    dataplane::neo4j(&emu, uri[1], &[("companies", PASSWORD)], &["companies"]).await;
     let check = |what: &str, run: &support::Run| {
         assert!(!run.stdout.contains(PASSWORD), "{what}: stdout");
         assert!(!run.stderr.contains(PASSWORD), "{what}: stderr");
@@ -683,6 +706,7 @@ async fn the_password_appears_nowhere_but_in_secrets_manager() {
     state_files(&st);
     // A changed password: the drift is reported, never the values.
     st.extra_env = vec![("NEO4J_PASSWORD".into(), format!("{PASSWORD}-2"))];
+    dataplane::neo4j_password(&emu, uri[1], "companies", &format!("{PASSWORD}-2")).await;
     let status = st.run(&["-vv", "status", "--json"]);
     assert_eq!(status.code, 3);
     check("status", &status);

@@ -19,6 +19,9 @@ Environment:
                         NEO4J_PASSWORD (NEO4J_URI and NEO4J_DATABASE are ignored here). Required with `interceptor`.
     AUTH_HEADER         name of the header to set on the forwarded request. Default ``Authorization``.
     SECRET_TTL_SECONDS  how long the credentials stay cached, in seconds. Default 300; 0 disables the cache.
+    NEO4J_GW_SECRET_VERSION  the secret's version, set by neo4j-gw and not read here: a new value of the secret
+                        changes it, and that configuration update makes Lambda serve from new execution
+                        environments, whose cache is empty — a changed password takes effect at once.
 
 On any failure the function answers the caller directly (``transformedGatewayResponse``) with a JSON-RPC error
 instead of raising: HTTP 503 when Secrets Manager could not be reached or answered with a transient error

@@ -16,7 +16,7 @@ use super::{Env, Prepared};
 use crate::engine::{Engine, Report};
 use crate::error::{Error, Result};
 use crate::mcp::{self, Failure, Session};
-use crate::reach::Reach;
+use crate::reach::{Reach, Unreached};
 use crate::resources::{Cx, gateway, interceptor_function, task_roles};
 use crate::state::State;
 use rmcp::model::Tool;
@@ -156,6 +156,67 @@ impl<'a> Walk<'a> {
             .into_error("tools/list"))
     }
 
+    /// What "verified" means (`up`, `doctor`): in one session, the tools listed and a read-only query
+    /// ([`PROBE_QUERY`]) answered by Neo4j through `read-cypher`. A failure names the hop; a query Neo4j refused is
+    /// named a broken database connection, with the server's text and what to do. The outer error is the listing's,
+    /// the inner one the query's.
+    pub async fn verify(&mut self, env: &Env) -> Result<(Vec<Tool>, Result<()>)> {
+        let session = self.open(env).await?;
+        let tools = match session.tools().await {
+            Ok(tools) if !tools.is_empty() => tools,
+            listed => {
+                session.close().await;
+                let failure = match listed {
+                    Err(f) => f,
+                    Ok(_) => Failure::Other("the gateway listed no tools".into()),
+                };
+                return Err(self
+                    .diagnose(env, "tools/list", &failure)
+                    .await
+                    .into_error("tools/list"));
+            }
+        };
+        let Some(read) = tools.iter().find(|t| t.name.ends_with(READ_TOOL)) else {
+            session.close().await;
+            let listed = tools
+                .iter()
+                .map(|t| t.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Ok((
+                tools,
+                Err(Error::other(format!(
+                    "agent path: the gateway lists no `{READ_TOOL}` tool, so no query can prove that Neo4j answers \
+                 (listed: {listed})"
+                ))),
+            ));
+        };
+        let line = self.line(env, "database");
+        line.set(format!("{READ_TOOL}: {PROBE_QUERY}"));
+        let mut args = serde_json::Map::new();
+        args.insert("query".into(), Value::from(PROBE_QUERY));
+        let answer = session.call(&read.name, args).await;
+        session.close().await;
+        match answer {
+            Ok(result) if result.is_error != Some(true) => {
+                line.finish(format!("Neo4j answered {PROBE_QUERY}"), true);
+                Ok((tools, Ok(())))
+            }
+            Ok(result) => {
+                line.finish("Neo4j did not answer".into(), false);
+                Ok((tools, Err(database_error(&mcp::result_text(&result)))))
+            }
+            Err(f) => {
+                line.finish("failed".into(), false);
+                let e = self
+                    .diagnose(env, "tools/call", &f)
+                    .await
+                    .into_error(&format!("tools/call {READ_TOOL} ({PROBE_QUERY})"));
+                Ok((tools, Err(e)))
+            }
+        }
+    }
+
     /// Token, then the `initialize` handshake with the gateway.
     pub async fn open(&mut self, env: &Env) -> Result<Session> {
         let line = self.line(env, "agent-path");
@@ -193,6 +254,16 @@ impl<'a> Walk<'a> {
             Err(f) => {
                 line.finish("failed".into(), false);
                 self.token = Some(token);
+                // The gateway could not be reached at all: nothing on the path to diagnose, say what to check.
+                let kind = Unreached::of_text(&f.to_string());
+                if matches!(kind, Unreached::Refused | Unreached::Tls | Unreached::Dns) {
+                    return Err(Error::other(format!(
+                        "agent path: initialize: {}: {}. {}",
+                        kind.describe(&self.url),
+                        mcp::shorten(&f.to_string(), 400),
+                        self.reach.what_to_check(kind)
+                    )));
+                }
                 Err(self
                     .diagnose(env, "initialize", &f)
                     .await
@@ -371,6 +442,55 @@ impl<'a> Walk<'a> {
             evidence,
         }
     }
+}
+
+/// The read-only tool of the Neo4j MCP server, and the query `up` and `doctor` send through it.
+pub const READ_TOOL: &str = "read-cypher";
+pub const PROBE_QUERY: &str = "RETURN 1 AS ok";
+
+/// A query that the Neo4j MCP server answered with an error: the path up to the server works, its connection to
+/// Neo4j does not. Names the likely setting from the server's text (the Neo4j error codes it passes on).
+pub fn database_error(said: &str) -> Error {
+    let text = mcp::shorten(said, 400);
+    let (what, todo) = if text.contains("Security.Unauthorized")
+        || text.contains("authentication failure")
+    {
+        (
+            "Neo4j refused the username or password",
+            "set the right password (NEO4J_PASSWORD or --neo4j-password-stdin) and --neo4j-username, then run \
+             `neo4j-gw up`",
+        )
+    } else if text.contains("DatabaseNotFound") || text.contains("Database does not exist") {
+        (
+            "the database does not exist on that Neo4j server",
+            "set --neo4j-database to an existing database (e.g. `neo4j`), then run `neo4j-gw up`",
+        )
+    } else if [
+        "ServiceUnavailable",
+        "Could not connect",
+        "connection refused",
+        "no such host",
+        "unsupported URI",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+    {
+        (
+            "the MCP server cannot connect to Neo4j at the configured URI",
+            "check --neo4j-uri (scheme, host, port) and that the database accepts connections from the internet \
+             (the task reaches it through the internet gateway), then run `neo4j-gw up`",
+        )
+    } else {
+        (
+            "Neo4j did not answer the query",
+            "check --neo4j-uri, --neo4j-database, --neo4j-username and the password, then run `neo4j-gw up`; \
+             `neo4j-gw logs` shows the server's side",
+        )
+    };
+    Error::other(format!(
+        "agent path: the gateway lists the tools, but the database connection is broken: {what}. {READ_TOOL} \
+         `{PROBE_QUERY}` answered with an error.\n  server said: {text}\n  what to do: {todo}"
+    ))
 }
 
 /// The tool name as the gateway exposes it: `<target>___<tool>`, the prefix added when missing.

@@ -239,6 +239,10 @@ pub async fn run(env: &Env, args: &ConnectArgs) -> Result<i32> {
     {
         cmd.extend(["--endpoint-url".into(), e]);
     }
+    // Against an emulator the token endpoint is reached through its data plane: without it the command would fail.
+    if let Some(d) = &s.data_plane_endpoint {
+        cmd.extend(["--data-plane-endpoint".into(), d.clone()]);
+    }
     cmd.push("token".into());
     if let Some(t) = args.token_endpoint.as_ref().or(s.token_endpoint.as_ref()) {
         cmd.extend(["--token-endpoint".into(), t.clone()]);

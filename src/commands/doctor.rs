@@ -993,31 +993,55 @@ async fn database_has_apoc(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepa
     }
 }
 
-/// `tools/list` through the gateway with a token, as an agent does (the walk of `neo4j-gw tools`).
+/// `tools/list` through the gateway with a token, as an agent does (the walk of `neo4j-gw tools`), then a read-only
+/// query answered by Neo4j through `read-cypher` (check `database`), as `up`'s verification.
 async fn tools_listable(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepared) {
+    const DATABASE: &str = "database";
+    let skip_both = |r: &mut Checks, why: String| {
+        r.skip("tools", why.clone());
+        r.skip(DATABASE, why);
+    };
     let Some(state) = p.state.as_ref() else {
-        return r.skip("tools", "the stack is not deployed");
+        return skip_both(r, "the stack is not deployed".into());
     };
     let mut walk = match Walk::new(engine, p, state, false) {
         Ok(w) => w,
-        Err(e) => return r.skip("tools", e.to_string()),
+        Err(e) => return skip_both(r, e.to_string()),
     };
     if !walk.reachable() {
-        return r.skip("tools", walk.unreachable_reason());
+        return skip_both(r, walk.unreachable_reason().into());
     }
-    match walk.list_tools(env).await {
-        Ok(tools) => {
+    match walk.verify(env).await {
+        Ok((tools, query)) => {
             let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
             r.pass(
                 "tools",
                 format!("{} through the gateway: {}", names.len(), names.join(", ")),
-            )
+            );
+            match query {
+                Ok(()) => r.pass(
+                    DATABASE,
+                    format!(
+                        "Neo4j answered `{}` through {}",
+                        super::agent::PROBE_QUERY,
+                        super::agent::READ_TOOL
+                    ),
+                ),
+                Err(e) => r.fail(
+                    DATABASE,
+                    e.to_string(),
+                    "the message says what Neo4j refused and which setting to fix",
+                ),
+            }
         }
-        Err(e) => r.fail(
-            "tools",
-            e.to_string(),
-            "the message names the hop that failed; `neo4j-gw up` repairs what it reports as drifted",
-        ),
+        Err(e) => {
+            r.fail(
+                "tools",
+                e.to_string(),
+                "the message names the hop that failed; `neo4j-gw up` repairs what it reports as drifted",
+            );
+            r.skip(DATABASE, "the tools could not be listed");
+        }
     }
 }
 

@@ -136,11 +136,24 @@ impl Change {
     }
 }
 
+/// Dependents that change in the same run when a dependency is created, updated or replaced, although nothing of
+/// their own differs yet: (dependency, dependent, what happens and why). A new value of the secret reaches its
+/// consumers as a new version; a new task definition revision is rolled out by the service.
+fn follow_ons() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    use crate::resources::{secret, service};
+    secret::VERSION_CONSUMERS
+        .iter()
+        .map(|(node, why)| (secret::NODE, *node, *why))
+        .chain([("task-definition", "service", service::ROLLOUT)])
+}
+
 /// What `up` would do, from `status` reports of the whole plan (in plan order).
 pub fn for_up(reports: &[Report]) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::new();
     // Nodes that will be (re)made in this run, for their dependents.
     let mut made: BTreeMap<String, Action> = BTreeMap::new();
+    // Nodes that will be created, updated or replaced, for the follow-ons of their dependents.
+    let mut changing: std::collections::BTreeSet<String> = Default::default();
     for full in reports {
         // Duplicates are deletions of their own (below); the rest of the report is judged without them.
         let without_duplicates;
@@ -250,6 +263,20 @@ pub fn for_up(reports: &[Report]) -> Vec<Change> {
                 }
             }
         };
+        if r.owned && matches!(c.action, Action::None | Action::Update) && r.state != "unused" {
+            for (_, _, why) in follow_ons().filter(|(dep, node, _)| {
+                *node == r.resource && r.depends_on.contains(dep) && changing.contains(*dep)
+            }) {
+                c.action = Action::Update;
+                c.reason = Some(match c.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why.to_owned(),
+                });
+            }
+        }
+        if matches!(c.action, Action::Create | Action::Update | Action::Replace) {
+            changing.insert(r.resource.clone());
+        }
         if matches!(c.action, Action::Create | Action::Replace) {
             made.insert(r.resource.clone(), c.action);
         } else if c.action == Action::None && !replaced_deps.is_empty() && r.owned {
@@ -597,6 +624,52 @@ mod tests {
         assert_eq!(changes[2].action, Action::None);
         assert_eq!(changes[3].action, Action::Unknown);
         assert_eq!(summary(&[]), "no changes");
+    }
+
+    #[test]
+    fn a_new_secret_value_rolls_the_service_and_refreshes_the_interceptor() {
+        let mut secret = report("secret", "drifted", &[]);
+        secret.drift = vec![Drift::new("NEO4J_URI", "neo4j+s://b", "neo4j+s://a")];
+        let changes = for_up(&[
+            secret,
+            report("task-definition", "present", &["secret"]),
+            report("interceptor-function", "present", &["secret"]),
+            report("service", "present", &["task-definition"]),
+            report("gateway", "present", &["interceptor-function"]),
+        ]);
+        let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            vec![
+                Action::Update,
+                Action::Update,
+                Action::Update,
+                Action::Update,
+                Action::None
+            ]
+        );
+        assert!(
+            changes[1].detail().contains("only when it starts"),
+            "{}",
+            changes[1].detail()
+        );
+        assert!(
+            changes[2].detail().contains("cached credentials"),
+            "{}",
+            changes[2].detail()
+        );
+        assert!(
+            changes[3].detail().contains("rollout"),
+            "{}",
+            changes[3].detail()
+        );
+        // Nothing changes: nothing follows.
+        let quiet = for_up(&[
+            report("secret", "present", &[]),
+            report("task-definition", "present", &["secret"]),
+            report("service", "present", &["task-definition"]),
+        ]);
+        assert!(quiet.iter().all(|c| c.action == Action::None));
     }
 
     #[test]

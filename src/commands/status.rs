@@ -84,7 +84,14 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        println!(
+        // Every line fits the terminal (or COLUMNS); off a terminal lines are whole (crate::term).
+        let width = crate::term::width();
+        let print = |line: String| {
+            for l in crate::term::wrap(&line, width, 4) {
+                println!("{l}");
+            }
+        };
+        print(format!(
             "stack {} · {} · account {}{}",
             prepared.settings.stack,
             prepared.region,
@@ -94,8 +101,11 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
             } else {
                 ""
             }
-        );
-        println!("{:<22} {:<24} {:<10} DETAIL", "RESOURCE", "KIND", "STATE");
+        ));
+        print(format!(
+            "{:<22} {:<24} {:<10} DETAIL",
+            "RESOURCE", "KIND", "STATE"
+        ));
         for r in &reports {
             let mut detail: Vec<String> = r.ids.values().take(2).cloned().collect();
             for d in &r.drift {
@@ -113,20 +123,23 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
             if !r.owned {
                 detail.push("(not owned)".into());
             }
-            println!(
+            print(format!(
                 "{:<22} {:<24} {:<10} {}",
                 r.resource,
                 r.kind,
                 r.state,
                 detail.join("; ")
-            );
+            ));
         }
-        println!(
+        print(format!(
             "origin-lock: {}",
             lock["summary"].as_str().unwrap_or_default()
-        );
+        ));
         if !outs.is_empty() {
-            println!("Outputs:\n{}", outputs::render(&outs));
+            print("Outputs:".into());
+            for line in outputs::render(&outs).lines() {
+                print(line.to_owned());
+            }
         }
     }
     if !prepared.settings.origin_lock && prepared.state.is_some() {

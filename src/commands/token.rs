@@ -13,13 +13,14 @@ use super::{Env, connect, prepare};
 use crate::cli::TokenArgs;
 use crate::config::{PasswordSource, Purpose, Secret};
 use crate::error::{Error, Result};
-use crate::reach::{Reach, Route};
+use crate::reach::{Reach, Route, Unreached};
 use crate::resources::{Cx, app_client, user_pool, user_pool_domain};
 use crate::state::State;
 use crate::wait::{self, Poll};
 
 const NODE: &str = "token";
-/// How long an unreachable endpoint (a fresh domain whose DNS name does not resolve yet) is retried at most.
+/// How long a token endpoint whose name does not resolve yet (a fresh Cognito domain) is retried at most; nothing
+/// else is retried (a refused connection, a TLS failure, a timeout are reported at once).
 const MAX_REACH_WAIT: Duration = Duration::from_secs(180);
 
 pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
@@ -61,9 +62,10 @@ pub async fn obtain_for(
     )?;
     let engine = super::engine(env, prepared, aws, &account);
     let cx = Cx::new(engine.shared.clone(), NODE, env.progress.line(NODE));
-    let token = obtain(&cx, &state, override_endpoint.as_deref(), &reach).await?;
-    cx.line.finish("done".into(), true);
-    Ok(token)
+    let token = obtain(&cx, &state, override_endpoint.as_deref(), &reach).await;
+    // Nothing on stderr when it worked: `TOKEN=$(neo4j-gw token)` and headers helpers read stdout only.
+    cx.line.dismiss();
+    token
 }
 
 /// The state of a deployed stack, or a message saying to deploy it.
@@ -137,6 +139,8 @@ pub async fn obtain(
                 })?
         }
     };
+    // A given endpoint's name is the operator's, not a new Cognito domain's: not resolving is not waited for.
+    let overridden = endpoint.is_some();
     let endpoint = route.url.clone();
 
     // The secret, read now and kept only in memory.
@@ -157,26 +161,55 @@ pub async fn obtain(
 
     let http = route.client;
     let bound = settings.wait_timeout.min(MAX_REACH_WAIT);
-    let response = wait::until(cx, "the token endpoint to answer", bound, || {
+    let announced = std::sync::atomic::AtomicBool::new(false);
+    let response = wait::until(cx, "the token endpoint's name to resolve", bound, || {
         let request = http
             .post(&endpoint)
             .basic_auth(&client_id, Some(secret.expose()))
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials"), ("scope", scope.as_str())]);
         let endpoint = &endpoint;
+        let announced = &announced;
         async move {
             match request.send().await {
                 Ok(r) => Ok(Poll::Ready(r)),
-                // A new Cognito domain takes a while to resolve: retry what looks like that.
-                Err(e) if e.is_connect() || e.is_timeout() => Ok(Poll::Pending(describe_reqwest(&e))),
-                Err(e) => Err(Error::other(format!("{NODE}: the request to {endpoint} failed: {}", describe_reqwest(&e)))),
+                Err(e) => {
+                    let kind = Unreached::of(&e);
+                    // Only what AWS documents as a propagation delay is waited for: a new Cognito domain's name
+                    // resolving. Everything else is reported at once, with what to check.
+                    if kind != Unreached::Dns || overridden {
+                        let check = if overridden {
+                            "check --token-endpoint".to_owned()
+                        } else {
+                            reach.what_to_check(kind)
+                        };
+                        return Err(Error::other(format!(
+                            "{NODE}: {}: {}. {check}",
+                            kind.describe(endpoint),
+                            describe_reqwest(&e)
+                        )));
+                    }
+                    if !announced.swap(true, std::sync::atomic::Ordering::Relaxed) && !cx.line.visible() {
+                        eprintln!(
+                            "{NODE}: {endpoint} does not resolve yet; a new Cognito domain takes up to a few \
+                             minutes to resolve: retrying for up to {}s",
+                            bound.as_secs()
+                        );
+                    }
+                    Ok(Poll::Pending(format!(
+                        "{} (a new Cognito domain takes up to a few minutes to resolve)",
+                        kind.describe(endpoint)
+                    )))
+                }
             }
         }
     })
     .await
     .map_err(|e| match e {
         Error::Wait(m) => Error::other(format!(
-            "{m}. A newly created Cognito domain can take a few minutes to resolve: try again shortly; if it persists, check the endpoint {endpoint}"
+            "{m}. A newly created Cognito domain can take a few minutes to resolve: try again shortly; if it \
+             persists, check that the domain exists (`neo4j-gw status`, user-pool-domain) and that this machine \
+             resolves public names"
         )),
         other => other,
     })?;

@@ -146,7 +146,7 @@ async fn leased(
         None
     } else if args.no_verify {
         env.progress
-            .note("up: --no-verify: the tools were not listed through the gateway");
+            .note("up: --no-verify: the tools were not listed and Neo4j was not queried through the gateway");
         None
     } else {
         let start = Instant::now();
@@ -194,16 +194,19 @@ async fn leased(
         && !args.json
     {
         println!(
-            "Verified: an agent with a token lists {} tools through the gateway: {}",
+            "Verified: an agent with a token lists {} tools through the gateway: {}; Neo4j answered `{}` through {}",
             names.len(),
-            names.join(", ")
+            names.join(", "),
+            agent::PROBE_QUERY,
+            agent::READ_TOOL,
         );
     }
     Ok(exit::OK)
 }
 
-/// Lists the tools through the gateway with a fresh token, as an agent would: their names, or None when the
-/// data plane cannot be reached (an emulator without one).
+/// Lists the tools through the gateway with a fresh token, as an agent would, and has Neo4j answer a read-only query
+/// through `read-cypher` ([`Walk::verify`]): the tools' names, or None when the data plane cannot be reached (an
+/// emulator without one).
 async fn verify(
     env: &Env,
     prepared: &super::Prepared,
@@ -232,7 +235,8 @@ async fn verify(
         ));
         return Ok(None);
     }
-    let tools = walk.list_tools(env).await?;
+    let (tools, query) = walk.verify(env).await?;
+    query?;
     Ok(Some(tools.iter().map(|t| t.name.to_string()).collect()))
 }
 

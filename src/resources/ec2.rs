@@ -170,8 +170,7 @@ where
             )));
         }
         cx.say(format!(
-            "{what}: waiting for dependent network interfaces to go ({}s)",
-            start.elapsed().as_secs()
+            "{what}: waiting for dependent network interfaces to go"
         ));
         cx.shared
             .cancel

@@ -158,6 +158,18 @@ fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
     Ok(env)
 }
 
+/// [`environment`] with the secret's version (`secret::carry_version`): a new value of the secret is a configuration
+/// update, after which Lambda serves from new execution environments, without the old cached credentials.
+fn environment_with_version(
+    cx: &Cx,
+    version: Option<String>,
+    live: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = environment(cx)?;
+    super::secret::carry_version(version, &mut env, live);
+    Ok(env)
+}
+
 fn lambda_env(vars: &BTreeMap<String, String>) -> Environment {
     Environment::builder()
         .set_variables(Some(
@@ -168,7 +180,13 @@ fn lambda_env(vars: &BTreeMap<String, String>) -> Environment {
 
 /// What the function's code and configuration should be but are not. `code` drift is repaired with
 /// UpdateFunctionCode, the rest with UpdateFunctionConfiguration.
-fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
+/// `version`: the secret's version as Secrets Manager reports it now (`secret::live_version`).
+fn drift(
+    cx: &Cx,
+    c: &FunctionConfiguration,
+    want_sha: &str,
+    version: Option<String>,
+) -> Vec<Drift> {
     let mut d = Vec::new();
     let have_sha = c.code_sha256().unwrap_or_default();
     if have_sha != want_sha {
@@ -215,28 +233,27 @@ fn drift(cx: &Cx, c: &FunctionConfiguration, want_sha: &str) -> Vec<Drift> {
     {
         d.push(Drift::new("role", role, c.role().unwrap_or("none")));
     }
-    if let Ok(want) = environment(cx) {
-        let have: BTreeMap<String, String> = c
-            .environment()
-            .and_then(|e| e.variables())
-            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        if have != want {
-            // Names only: values are not secret here, but keep drift lines short.
-            let keys =
-                |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(",");
-            let changed: Vec<String> = want
-                .keys()
-                .chain(have.keys())
-                .filter(|k| want.get(*k) != have.get(*k))
-                .cloned()
-                .collect();
-            d.push(Drift::new(
-                "environment",
-                keys(&want),
-                format!("differs in {}", changed.join(",")),
-            ));
-        }
+    let have: BTreeMap<String, String> = c
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    if let Ok(want) = environment_with_version(cx, version, Some(&have))
+        && have != want
+    {
+        // Names only: values are not secret here, but keep drift lines short.
+        let keys = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(",");
+        let changed: Vec<String> = want
+            .keys()
+            .chain(have.keys())
+            .filter(|k| want.get(*k) != have.get(*k))
+            .cloned()
+            .collect();
+        d.push(Drift::new(
+            "environment",
+            keys(&want),
+            format!("differs in {}", changed.join(",")),
+        ));
     }
     if c.vpc_config()
         .is_some_and(|v| !v.subnet_ids().is_empty() || v.vpc_id().is_some_and(|id| !id.is_empty()))
@@ -394,7 +411,8 @@ impl Resource for InterceptorFunctionResource {
             health: health(&c),
             ..Live::new(function_ids(&c))
         };
-        let mut drift = drift(cx, &c, &want_sha);
+        let version = super::secret::live_version(cx).await;
+        let mut drift = drift(cx, &c, &want_sha, version);
         drift.extend(status_drift(&c));
         Ok(Observation::Present(live.with_drift(drift)))
     }
@@ -402,7 +420,7 @@ impl Resource for InterceptorFunctionResource {
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         let name = function_name(cx);
         let role = cx.dep(ROLE_NODE, "arn")?;
-        let env = environment(cx)?;
+        let env = environment_with_version(cx, super::secret::known_version(cx), None)?;
         let zip = package()?;
         let tags: HashMap<String, String> = cx.tags(&name).into_iter().collect();
         let lambda = cx.aws().lambda.clone();
@@ -493,7 +511,11 @@ impl Resource for InterceptorFunctionResource {
                 .role(cx.dep(ROLE_NODE, "arn")?)
                 .memory_size(MEMORY_MB)
                 .timeout(TIMEOUT_S)
-                .environment(lambda_env(&environment(cx)?))
+                .environment(lambda_env(&environment_with_version(
+                    cx,
+                    super::secret::known_version(cx),
+                    None,
+                )?))
                 .vpc_config(
                     VpcConfig::builder()
                         .set_subnet_ids(Some(vec![]))

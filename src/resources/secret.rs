@@ -16,6 +16,13 @@
 //! password means "keep what is there": an update of the other keys keeps the password the secret holds. The demo
 //! database's public password is written only when the secret is made for the demo URI (or the URI is changed to
 //! it), never over an operator's password.
+//!
+//! The secret's version (`VersionId` of `AWSCURRENT`, recorded as the ID `version`) reaches the consumers that read
+//! the secret only now and then — the ECS task at start, the interceptor through its cache — as the environment
+//! variable [`VERSION_VARIABLE`] ([`carry_version`]): a new value of the secret is a new version, which changes their
+//! configuration, so `up` rolls the service onto a new task definition revision and replaces the interceptor's warm
+//! instances (and their cached credentials) in the same run, and `plan` shows both ([`VERSION_CONSUMERS`]). The
+//! version is an identifier Secrets Manager makes up for each value, never derived from the value.
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
@@ -48,6 +55,93 @@ pub fn basic_authorization(username: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
     )
+}
+
+/// The environment variable that carries the secret's version to its consumers.
+pub const VERSION_VARIABLE: &str = "NEO4J_GW_SECRET_VERSION";
+
+/// The nodes that carry the secret's version in their configuration, and what a new version does to each (for
+/// `plan`): a new value of the secret takes effect in them in the same `up`.
+pub const VERSION_CONSUMERS: &[(&str, &str)] = &[
+    (
+        "task-definition",
+        "the secret changes, and the task reads it only when it starts: a new revision carries its new version",
+    ),
+    (
+        super::interceptor_function::NODE,
+        "the secret changes: the configuration carries its new version, so Lambda replaces the warm instances \
+         and their cached credentials",
+    ),
+];
+
+/// Puts the secret's `version` into a consumer's environment `env`. When it is not known (a stack recorded before
+/// versions were), the one the live consumer carries (`live`) is kept, so that it is not reported as drift.
+pub fn carry_version(
+    version: Option<String>,
+    env: &mut std::collections::BTreeMap<String, String>,
+    live: Option<&std::collections::BTreeMap<String, String>>,
+) {
+    let version = version.or_else(|| live.and_then(|l| l.get(VERSION_VARIABLE)).cloned());
+    if let Some(v) = version {
+        env.insert(VERSION_VARIABLE.to_owned(), v);
+    }
+}
+
+/// The secret's version as this run knows it (recorded, or learned from its observe, create or update): what a
+/// consumer is created or updated with.
+pub fn known_version(cx: &Cx) -> Option<String> {
+    cx.dep_opt(NODE, "version")
+}
+
+/// The secret's version as Secrets Manager reports it now, for a consumer's observe: a secret written out of band
+/// since the last `up` is then rolled out in this run, not the next. While every node is observed, the one
+/// DescribeSecret the secret node makes answers the consumers too (no request of their own); otherwise (a look after
+/// the secret changed in this run) the version the run learned.
+pub async fn live_version(cx: &Cx) -> Option<String> {
+    let Some(arn) = cx.dep_opt(NODE, "arn") else {
+        return known_version(cx);
+    };
+    shared_describe(cx, &arn)
+        .await
+        .and_then(|d| {
+            d.0.as_ref()
+                .filter(|s| s.deleted_date().is_none())
+                .and_then(current_version)
+        })
+        .or_else(|| known_version(cx))
+}
+
+/// The batch of the Neo4j secret's DescribeSecret, shared by the secret node and the consumers of its version.
+const DESCRIBE_BATCH: &str = "secretsmanager:DescribeSecret(neo4j)";
+
+/// One DescribeSecret answer (or "not found"), as shared by [`DESCRIBE_BATCH`].
+struct Described(Option<DescribeSecretOutput>);
+
+/// The shared DescribeSecret of the Neo4j secret at `arn`, or None when batching is closed or the call failed.
+async fn shared_describe(cx: &Cx, arn: &str) -> Option<std::sync::Arc<Described>> {
+    let arn = arn.to_owned();
+    cx.batched(DESCRIBE_BATCH, || async move {
+        Ok(Described(describe(cx, &arn).await?))
+    })
+    .await
+}
+
+/// DescribeSecret of the Neo4j secret at `arn`: while every node is observed, the answer is shared with the consumers
+/// of its version ([`live_version`]).
+async fn describe_shared(cx: &Cx, arn: &str) -> Result<Option<DescribeSecretOutput>> {
+    match shared_describe(cx, arn).await {
+        Some(d) => Ok(d.0.clone()),
+        None => describe(cx, arn).await,
+    }
+}
+
+/// The `AWSCURRENT` version of a described secret.
+fn current_version(secret: &DescribeSecretOutput) -> Option<String> {
+    secret
+        .version_ids_to_stages()?
+        .iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id.clone())
 }
 
 const HIDDEN: &str = "(hidden)";
@@ -271,9 +365,18 @@ pub(super) enum Found {
 /// The node's secret: by its recorded ARN, else by its name (exactly: a describe by name may match a secret whose
 /// name merely starts like ours), and whether the stack's tags are on it.
 pub(super) async fn find_ours(cx: &Cx, recorded: Option<&Ids>, name: &str) -> Result<Found> {
+    find(cx, recorded, name, false).await
+}
+
+/// [`find_ours`]; `shared`: the describe by the recorded ARN is [`describe_shared`] (the Neo4j secret's).
+async fn find(cx: &Cx, recorded: Option<&Ids>, name: &str, shared: bool) -> Result<Found> {
     let mut found = None;
     if let Some(arn) = recorded.and_then(|r| r.get("arn")) {
-        found = describe(cx, arn).await?;
+        found = if shared {
+            describe_shared(cx, arn).await?
+        } else {
+            describe(cx, arn).await?
+        };
     }
     if found.is_none() {
         found = describe(cx, name).await?;
@@ -295,14 +398,15 @@ pub(super) async fn find_ours(cx: &Cx, recorded: Option<&Ids>, name: &str) -> Re
 }
 
 impl SecretResource {
-    /// Writes the desired value; the password the secret holds is kept when none was given.
-    async fn put_value(&self, cx: &Cx, arn: &str) -> Result<()> {
+    /// Writes the desired value; the password the secret holds is kept when none was given. Returns the new version.
+    async fn put_value(&self, cx: &Cx, arn: &str) -> Result<Option<String>> {
         let live = if cx.settings().neo4j_password.is_some() {
             None
         } else {
             Some(value_of(cx, arn).await?)
         };
-        cx.aws()
+        let out = cx
+            .aws()
             .secrets
             .put_secret_value()
             .secret_id(arn)
@@ -314,7 +418,7 @@ impl SecretResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "PutSecretValue", e))?;
-        Ok(())
+        Ok(out.version_id().map(str::to_owned))
     }
 }
 
@@ -333,14 +437,17 @@ impl Resource for SecretResource {
         let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
         let read = |arn: String| async move { value_of(cx, &arn).await };
         let (found, early) =
-            super::alongside(cx, recorded_arn, find_ours(cx, recorded, &name), read).await;
+            super::alongside(cx, recorded_arn, find(cx, recorded, &name, true), read).await;
         let secret = match found? {
             Found::Ours(s) => s,
             Found::Missing => return Ok(Observation::Missing),
             Found::Foreign(why) => return Ok(Observation::Foreign(why)),
         };
         let arn = secret.arn().unwrap_or_default().to_owned();
-        let ids = ids([("arn", arn.clone()), ("name", name)]);
+        let mut ids = ids([("arn", arn.clone()), ("name", name)]);
+        if let Some(v) = current_version(&secret) {
+            ids.insert("version".into(), v);
+        }
         if let Some(when) = secret.deleted_date() {
             let mut live = Live::new(ids).with_drift(vec![Drift::new(
                 SCHEDULED,
@@ -383,10 +490,14 @@ impl Resource for SecretResource {
                     err
                 }
             })?;
-        Ok(ids([
+        let mut ids = ids([
             ("arn", out.arn().unwrap_or_default().to_owned()),
             ("name", name),
-        ]))
+        ]);
+        if let Some(v) = out.version_id() {
+            ids.insert("version".into(), v.to_owned());
+        }
+        Ok(ids)
     }
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
@@ -400,12 +511,14 @@ impl Resource for SecretResource {
                 .send()
                 .await
                 .map_err(|e| error::aws(cx.node, "RestoreSecret", e))?;
-            // Its value could not be read while it was scheduled for deletion: write the current one.
-            self.put_value(cx, arn).await?;
-        } else {
-            self.put_value(cx, arn).await?;
         }
-        Ok(live.ids.clone())
+        // Restored: its value could not be read while it was scheduled for deletion; write the current one.
+        let mut ids = live.ids.clone();
+        match self.put_value(cx, arn).await? {
+            Some(v) => ids.insert("version".into(), v),
+            None => ids.remove("version"),
+        };
+        Ok(ids)
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {

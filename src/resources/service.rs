@@ -31,6 +31,10 @@ use crate::wait::{self, Poll};
 
 pub struct ServiceResource;
 
+/// What a new task definition revision does to the service, for `plan`.
+pub const ROLLOUT: &str = "rollout: a new deployment onto the new task definition revision; up waits until the new \
+     tasks serve and the old ones are gone";
+
 /// Seconds ECS ignores failing ALB health checks of a new task (the server starts in well under a second,
 /// but an image pull on a cold host can take a while).
 pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;

@@ -16,6 +16,10 @@
 //! from the Neo4j secret's key of that name: the value is never in the task definition, the command or the state.
 //! A new password reaches the proxy when the service starts new tasks (ECS reads secrets at task start).
 //!
+//! The secret's version rides along as `NEO4J_GW_SECRET_VERSION` (`secret::carry_version`): ECS resolves secrets only
+//! when a task starts, so a new value of the secret (a new password for the proxy, a new URI or database for the
+//! server) must be a new revision, which the service then rolls out.
+//!
 //! A task definition is immutable: a change registers a new revision (`update` returns its ARN, and the
 //! `service` node then rolls the service onto it in place). `observe` looks at the latest ACTIVE revision of the
 //! family. Older revisions stay ACTIVE until `down` (the circuit breaker may roll the service back onto one);
@@ -386,7 +390,9 @@ impl TaskDefinitionResource {
         let family = family(cx.stack());
         let secret_arn = cx.dep("secret", "arn")?;
         let log_group = cx.dep("log-group", "name")?;
-        let environment: Vec<KeyValuePair> = environment(s)
+        let mut environment = environment(s);
+        super::secret::carry_version(super::secret::known_version(cx), &mut environment, None);
+        let environment: Vec<KeyValuePair> = environment
             .into_iter()
             .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
             .collect();
@@ -569,7 +575,16 @@ impl Resource for TaskDefinitionResource {
             )));
         }
         let drift = match live_spec(td) {
-            Some(have) => spec_drift(&desired(cx), &have),
+            Some(have) => {
+                let mut want = desired(cx);
+                let version = super::secret::live_version(cx).await;
+                super::secret::carry_version(
+                    version,
+                    &mut want.environment,
+                    Some(&have.environment),
+                );
+                spec_drift(&want, &have)
+            }
             None => vec![Drift::new("container", CONTAINER, "missing")],
         };
         let mut live = Live::new(ids([
