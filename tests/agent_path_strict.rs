@@ -153,21 +153,16 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
         .unwrap();
     fails_at_then_repaired(&st, &cert, "gateway → interceptor (invoke)", "gateway-role");
 
-    // The interceptor's role may no longer read the Neo4j secret; then the origin secret.
-    let interceptor_role = format!("{}-interceptor", st.name);
-    for secret in [&neo4j_secret, &origin_secret] {
-        revoke(
-            &iam,
-            &interceptor_role,
-            "secretsmanager:GetSecretValue",
-            secret,
-        )
-        .await;
-        let r = fails_at_then_repaired(&st, &cert, "interceptor", "interceptor-role");
-        assert!(
-            !r.stderr.contains("companies\""),
-            "a secret reached the output"
-        );
+    // The gateway's role may no longer fetch the origin key (the API-key provider), then no longer read the key's
+    // secret: the gateway's own calls to the target lose the origin value (with the lock, the interceptor reads no
+    // secret: the task's proxy adds the Neo4j credentials).
+    let provider = state_id(&state, "origin-key", "arn");
+    for (action, resource) in [
+        ("bedrock-agentcore:GetResourceApiKey", &provider),
+        ("secretsmanager:GetSecretValue", &origin_secret),
+    ] {
+        revoke(&iam, &gateway_role, action, resource).await;
+        fails_at_then_repaired(&st, &cert, "gateway → target (origin key)", "gateway-role");
     }
 
     // The task execution role may no longer read the task's secret; then no longer write its log stream. Each
@@ -427,5 +422,34 @@ async fn doctor_agent_path_answers_the_open_questions_and_leaves_nothing() {
         text.stdout.contains("nothing was created or changed"),
         "{}",
         text.stdout
+    );
+}
+
+/// Without the origin lock the interceptor carries the Neo4j credentials (which needs the lenient reading of the
+/// guide, docs/aws-behaviour.md): its role must read the Neo4j secret; without that the call fails at the
+/// interceptor, naming its role, and `up` restores it.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_lock_the_interceptor_role_must_read_the_neo4j_secret() {
+    let emu = Emulator::start_with(&["--agentcore-reading", "lenient"]);
+    let sdk = emu.sdk().await;
+    let (_zone, cert) = fixtures(&emu).await;
+    let st = Stack::new(&emu, "iamopen");
+    support::verified(&st.up(
+        &cert,
+        &["--secret-cache-ttl", "0", "--origin-lock", "false", "--yes"],
+    ));
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let neo4j_secret = state_id(&st.state(), "secret", "arn");
+    revoke(
+        &iam,
+        &format!("{}-interceptor", st.name),
+        "secretsmanager:GetSecretValue",
+        &neo4j_secret,
+    )
+    .await;
+    let r = fails_at_then_repaired(&st, &cert, "interceptor", "interceptor-role");
+    assert!(
+        !r.stderr.contains("companies\""),
+        "a secret reached the output"
     );
 }

@@ -210,10 +210,11 @@ class Aws:
             out.append(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=item["targetId"]))
         return out
 
-    def api_key(self, region: str, provider_arn: str) -> str:
+    def api_key(self, region: str, provider_arn: str, authorise: Any = None) -> str:
         """The API key an AgentCore Identity API-key credential provider vends: read from the secret and JSON key
         the provider names (`apiKeySecretArn`, `apiKeySecretJsonKey`), as the token vault does at each call.
-        Raises NotFound when the provider or its key is gone."""
+        Raises NotFound when the provider or its key is gone; `authorise(secret_arn)` runs first (it raises when the
+        caller's role may not use the key)."""
         client = self.client("bedrock-agentcore-control", region)
         name = provider_arn.rsplit("/", 1)[-1]
         try:
@@ -224,6 +225,8 @@ class Aws:
             raise NotFound(f"no API key credential provider {provider_arn}")
         import json
 
+        if authorise is not None:
+            authorise(provider["apiKeySecretArn"]["secretArn"])
         try:
             value = json.loads(self.secret_string(region, provider["apiKeySecretArn"]["secretArn"]))
             key = value[provider["apiKeySecretJsonKey"]]

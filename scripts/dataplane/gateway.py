@@ -449,14 +449,33 @@ class Gateways:
             provider = (config.get("credentialProvider") or {}).get("apiKeyCredentialProvider") or {}
             if (provider.get("credentialLocation") or "HEADER") != "HEADER":
                 raise TargetError("the stand-in places API keys in headers only")
+            provider_arn = provider.get("providerArn", "")
             try:
-                key = self.aws.api_key(region, provider.get("providerArn", ""))
+                key = self.aws.api_key(
+                    region, provider_arn, authorise=lambda secret_arn: self._may_use_key(target, provider_arn, secret_arn)
+                )
             except NotFound as e:
                 raise TargetError(f"the credential provider could not vend its key: {e}") from None
+            except iam.AccessDenied as e:
+                raise TargetError(f"the credential provider could not vend its key: AccessDeniedException: {e}") from None
             name = provider.get("credentialParameterName") or API_KEY_DEFAULT_HEADER
             prefix = provider.get("credentialPrefix")
             out[name] = (API_KEY_DEFAULT_PREFIX if prefix is None else prefix) + key
         return out
+
+    def _may_use_key(self, target: dict[str, Any], provider_arn: str, secret_arn: str) -> None:
+        """AgentCore fetches an API key for a target with the gateway's role (the starter toolkit's gateway role for
+        API-key targets: GetWorkloadAccessToken on the workload identity, GetResourceApiKey on the provider, and
+        the key's secret): each is evaluated against the role's policies as stored now (iam.py)."""
+        gateway_arn = target.get("gatewayArn") or ""
+        gateway = self.aws.gateway(provider_arn.split(":")[3], gateway_arn.rsplit("/", 1)[-1])
+        role = gateway.get("roleArn") or ""
+        prefix = provider_arn.split(":token-vault/")[0] if ":token-vault/" in provider_arn else ":".join(provider_arn.split(":")[:5])
+        session = gateway.get("gatewayId") or "gateway"
+        workload = f"{prefix}:workload-identity-directory/default/workload-identity/{gateway.get('name', '')}"
+        iam.check(role, "bedrock-agentcore:GetWorkloadAccessToken", workload, session=session)
+        iam.check(role, "bedrock-agentcore:GetResourceApiKey", provider_arn, session=session)
+        iam.check(role, "secretsmanager:GetSecretValue", secret_arn, session=session)
 
     def _session_headers(self, region: str, target: dict[str, Any], headers: tuple, listing: bool) -> SessionHeaders:
         """The headers of a session for a client's request: the credential provider's on every request; the

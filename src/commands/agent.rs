@@ -401,6 +401,15 @@ impl<'a> Walk<'a> {
                     }
                 ),
             )
+        } else if role_drifted(gateway::ROLE_NODE) {
+            (
+                "gateway → target (origin key)",
+                "the gateway's own calls to the target carry the origin key, which AgentCore fetches with the \
+                 gateway's role (bedrock-agentcore:GetWorkloadAccessToken, bedrock-agentcore:GetResourceApiKey on \
+                 the origin key provider, secretsmanager:GetSecretValue on the origin secret) — the gateway role \
+                 has drifted; `neo4j-gw up` restores it"
+                    .to_owned(),
+            )
         } else if target.is_some_and(|t| t.state != "present") {
             (
                 "gateway target",
