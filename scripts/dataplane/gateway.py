@@ -572,7 +572,10 @@ class Gateways:
         self.cache.pop(key, None)
         # Strict reading: a DYNAMIC target is contacted exactly like a DEFAULT one (its tools are not cached).
         if mode == "DEFAULT" or self.reading == "strict":
-            target = {"credentialProviderConfigurations": target_obj.credential_provider_configurations or []}
+            target = {
+                "credentialProviderConfigurations": target_obj.credential_provider_configurations or [],
+                "gatewayArn": target_obj.gateway_arn,
+            }
             try:
                 provider = self._provider_headers(target_obj.region_name, target)
                 tools = asyncio.run(_target_session(self.albs, endpoint, SessionHeaders(provider, provider), _all_tools))
