@@ -429,7 +429,7 @@ async fn deployed_stack_checks_pass_and_each_fails_when_its_condition_is_broken(
         checks["tools"]
     );
     assert!(
-        checks["resources"].1.contains("all 32"),
+        checks["resources"].1.contains("all 33"),
         "{:?}",
         checks["resources"]
     );

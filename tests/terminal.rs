@@ -371,7 +371,7 @@ async fn ctrl_c_on_a_terminal_clears_the_live_view() {
     assert!(
         shown[..error]
             .iter()
-            .any(|l| l.starts_with("up: 28 created")),
+            .any(|l| l.starts_with("up: ") && l.contains(" created")),
         "no summary before the error:\n{text}"
     );
     assert!(

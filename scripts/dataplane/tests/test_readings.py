@@ -28,7 +28,8 @@ class FakeAws:
     def __init__(self, keys):
         self.keys = keys
 
-    def api_key(self, region, arn):
+    def api_key(self, region, arn, authorise=None):
+        # The gateway role's IAM check (authorise) is the emulator's (tests/agent_path_strict.rs), not these tests'.
         if arn not in self.keys:
             raise NotFound(arn)
         return self.keys[arn]
