@@ -311,8 +311,10 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
     // With the origin lock the task adds the credentials: the function reads no secret and sets no header. It
     // carries the secret's version (issue 16: a new value of the secret is a configuration update).
     let vars = conf.environment().unwrap().variables().unwrap();
+    let mut vars: Vec<(&String, &String)> = vars.iter().collect();
+    vars.sort();
     assert_eq!(
-        vars.iter().collect::<Vec<_>>(),
+        vars,
         [
             (&"NEO4J_CREDENTIALS".to_owned(), &"task".to_owned()),
             (
