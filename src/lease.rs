@@ -321,12 +321,9 @@ async fn take_seen(
                 )));
             }
             Some(s) if s.deleting => true,
-            Some(Seen { current: None, .. }) => {
-                return Err(Error::other(format!(
-                    "{NODE}: the secret {name} has no current version; delete it (`aws secretsmanager \
-                     delete-secret --secret-id {name} --force-delete-without-recovery`) and re-run"
-                )));
-            }
+            // No current version: most often another run's `CreateSecret` landing between this look's two reads
+            // (or not yet visible to `GetSecretValue`), so look again; only a secret that stays so is broken.
+            Some(Seen { current: None, .. }) => true,
             Some(Seen {
                 current: Some((from, holder)),
                 ..
@@ -383,6 +380,17 @@ async fn take_seen(
             tokio::time::sleep(PAUSE).await;
         }
         seen = look(aws, &name, stack).await?;
+    }
+    if let Some(Seen {
+        ours: true,
+        deleting: false,
+        current: None,
+    }) = seen
+    {
+        return Err(Error::other(format!(
+            "{NODE}: the secret {name} has no current version; delete it (`aws secretsmanager \
+             delete-secret --secret-id {name} --force-delete-without-recovery`) and re-run"
+        )));
     }
     Err(Error::other(format!(
         "{NODE}: could not take the lease {name} after {ATTEMPTS} attempts (other runs kept taking it, or an earlier \

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -201,7 +201,7 @@ impl StateFile {
         }
         let path = self.lock_path();
         let mut file = loop {
-            let mut file = OpenOptions::new()
+            let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
@@ -214,8 +214,11 @@ impl StateFile {
             // flock is released by the kernel when the process dies, so a killed run never leaves a stale lock.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc != 0 {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
+                let holder = lock_holder(&file);
+                if holder.is_empty() && !same_file(&file, &path) {
+                    // The holder let go and removed the file just now: try the one at the path.
+                    continue;
+                }
                 let holder = holder.trim();
                 return Err(Error::Locked(format!(
                     "stack is locked by another run ({}); wait for it to finish. The lock is {} and is released when that process exits",
@@ -257,11 +260,31 @@ impl StateFile {
             std::process::id(),
             now()
         );
-        file.set_len(0).ok();
-        file.write_all(info.as_bytes()).ok();
+        // Overwritten in place, then cut to length: the file is never empty while held, so a run that finds it
+        // locked can always name the holder.
+        file.write_all_at(info.as_bytes(), 0).ok();
+        file.set_len(info.len() as u64).ok();
         file.sync_all().ok();
         Ok(Lock { file, path })
     }
+}
+
+/// The holder a locked lock file names. It is empty only in the moment between another run's `flock` and its
+/// writing its name (or its letting go): that is waited out, for at most a second.
+fn lock_holder(file: &File) -> String {
+    let read = || {
+        let mut buf = vec![0u8; 4096];
+        let n = file.read_at(&mut buf, 0).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    for _ in 0..50 {
+        let holder = read();
+        if !holder.trim().is_empty() {
+            return holder;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    read()
 }
 
 /// True when the open `file` is the one at `path` now.
