@@ -263,10 +263,32 @@ def parses(statement: str) -> str | None:
 # ----------------------------------------------------------------------------------------------------------------
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
-# The schema of an engine's gateway(s) as the data plane knows it (set by the gateway stand-in): engine ARN ->
-# {target: [tools]}. Tools of a DYNAMIC target are known only once the gateway has listed them.
-MANIFEST_OF_ENGINE: Callable[[str], dict[str, list[dict[str, Any]]]] = lambda arn: {}
+# The tool manifest of a gateway as the data plane knows it (set by the gateway stand-in): gateway id ->
+# {target name: [tools]}. Tools of a DYNAMIC target are known only once the gateway has contacted it.
+MANIFEST_OF_GATEWAY: Callable[[str], dict[str, list[dict[str, Any]]]] = lambda gateway_id: {}
 _lock = threading.Lock()
+
+
+class EngineUnavailable(Exception):
+    """The gateway names a policy engine that cannot be read (gone, or not ACTIVE)."""
+
+
+def engine_policies(aws: Any, region: str, engine_arn: str) -> list[tuple[str, str]]:
+    """The policies that decide at the gateway: (policy id, Cedar statement) of each ACTIVE policy whose own
+    enforcementMode is ACTIVE (a LOG_ONLY policy is evaluated for the record only), read from the emulator now."""
+    engine_id = engine_arn.rsplit("/", 1)[-1]
+    client = aws.client("bedrock-agentcore-control", region)
+    try:
+        if client.get_policy_engine(policyEngineId=engine_id).get("status") != "ACTIVE":
+            raise EngineUnavailable(f"policy engine {engine_id} is not ACTIVE")
+        listed = client.list_policies(policyEngineId=engine_id).get("policies", [])
+    except client.exceptions.ResourceNotFoundException:
+        raise EngineUnavailable(f"policy engine {engine_id} not found") from None
+    return [
+        (p["policyId"], ((p.get("definition") or {}).get("cedar") or {}).get("statement", ""))
+        for p in listed
+        if p.get("status") == "ACTIVE" and (p.get("enforcementMode") or "ACTIVE") == "ACTIVE"
+    ]
 
 
 def _suffix() -> str:
@@ -340,7 +362,7 @@ def install_control_plane() -> None:
             out["description"] = policy["description"]
         return out
 
-    def checked_definition(engine: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    def checked_definition(self: Any, engine: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         definition = params.get("definition") or {}
         statement = ((definition.get("cedar") or {}).get("statement")) if isinstance(definition, dict) else None
         if not isinstance(statement, str) or not 35 <= len(statement) <= 10000:
@@ -352,7 +374,11 @@ def install_control_plane() -> None:
         if mode not in ("FAIL_ON_ANY_FINDINGS", "IGNORE_ALL_FINDINGS"):
             raise _agentcore_error("ValidationException", f"Invalid validationMode {mode!r}")
         if mode == "FAIL_ON_ANY_FINDINGS":
-            findings = validate(statement, MANIFEST_OF_ENGINE(engine["policyEngineArn"]))
+            manifest: dict[str, list[dict[str, Any]]] = {}
+            for gateway in list(self.backend.gateways.values()):
+                if (getattr(gateway, "policy_engine_configuration", None) or {}).get("arn") == engine["policyEngineArn"]:
+                    manifest.update(MANIFEST_OF_GATEWAY(gateway.gateway_id))
+            findings = validate(statement, manifest)
             if findings:
                 raise _agentcore_error("ValidationException", "The policy failed validation: " + "; ".join(findings))
         return {"cedar": {"statement": statement}}
@@ -406,7 +432,7 @@ def install_control_plane() -> None:
         engine = engine_of(self)
         params = self._get_params()
         name = valid_name("policy", params.get("name"))
-        definition = checked_definition(engine, params)
+        definition = checked_definition(self, engine, params)
         enforcement = params.get("enforcementMode") or "ACTIVE"
         if enforcement not in ("ACTIVE", "LOG_ONLY"):
             raise _agentcore_error("ValidationException", f"Invalid enforcementMode {enforcement!r}")
@@ -443,7 +469,7 @@ def install_control_plane() -> None:
         policy = policy_of(self, engine)
         params = self._get_params()
         if params.get("definition") is not None:
-            policy["definition"] = checked_definition(engine, params)
+            policy["definition"] = checked_definition(self, engine, params)
         if params.get("description") is not None:
             policy["description"] = params["description"]
         if params.get("enforcementMode") is not None:
