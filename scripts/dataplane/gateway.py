@@ -523,6 +523,13 @@ class Gateways:
         config = gateway.get("policyEngineConfiguration") or {}
         if not config.get("arn"):
             return None
+        role, session = gateway.get("roleArn") or "", gateway.get("gatewayId") or "gateway"
+        try:  # the gateway evaluates with its role (policy.ROLE_ACTIONS): each action on the engine and the gateway
+            for action in policy.ROLE_ACTIONS:
+                for resource in (config["arn"], gateway.get("gatewayArn") or ""):
+                    iam.check(role, action, resource, session=session)
+        except iam.AccessDenied as e:
+            raise policy.EngineUnavailable(f"AccessDeniedException: {e}") from None
         return config.get("mode") or "LOG_ONLY", policy.engine_policies(self.aws, region, config["arn"])
 
     async def _tools_list(

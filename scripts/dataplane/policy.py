@@ -22,7 +22,8 @@ What the AgentCore developer guide and the service model say, and what this modu
 Where the guide is silent the stricter reading is taken: a tool call whose tool the engine's schema does not know
 (a DYNAMIC target no listing or synchronisation has shown yet) is denied; a request the schema refuses (an
 argument of the wrong type, a required one missing) is denied; a gateway without a JWT authorizer has no
-principal and every call is denied; an engine cannot be deleted while a gateway names it.
+principal and every call is denied; an engine cannot be deleted while a gateway names it; the gateway's role must
+allow ROLE_ACTIONS on both the engine and the gateway, or nothing is listed or called.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ NAMESPACE = "AgentCore"
 DENIED_CODE = -32002
 DENIED_MESSAGE = "Tool Execution Denied: Tool call not allowed due to policy enforcement"
 NO_DETERMINING = "Policy evaluation denied due to no determining policies"
+
+# What the gateway's role must allow for its policy engine to be evaluated: reported from a real account (a role
+# without them gets "InternalServerException - Policy evaluation failed for list tools"; docs/aws-behaviour.md, issue
+# 20 section). Which resource each is checked on is not documented: the stand-in checks each on both the engine's and
+# the gateway's ARN (the stricter reading — a role that grants them on both passes under either).
+ROLE_ACTIONS = (
+    "bedrock-agentcore:AuthorizeAction",
+    "bedrock-agentcore:PartiallyAuthorizeActions",
+    "bedrock-agentcore:GetPolicyEngine",
+)
 
 _JSON_TO_CEDAR = {"string": "String", "integer": "Long", "boolean": "Bool", "number": "decimal"}
 

@@ -111,6 +111,19 @@ class Tokens:
         return TOKENS[token]
 
 
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/s-gateway"
+
+
+def gateway_role(actions):
+    """The gateway's role, allowed `actions` on the stack's policy engines and gateway."""
+    iam = boto3.client("iam", region_name=REGION)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "bedrock-agentcore.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="s-gateway", AssumeRolePolicyDocument=json.dumps(trust))
+    resources = [f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:policy-engine/s_neo4j_gw-*", GATEWAY_ARN]
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": resources}]}
+    iam.put_role_policy(RoleName="s-gateway", PolicyName="policy-engine", PolicyDocument=json.dumps(document))
+
+
 class Aws:
     """GetGateway / ListGatewayTargets as the emulator answers them; everything else the emulator in-process."""
 
@@ -119,7 +132,7 @@ class Aws:
 
     def gateway(self, region, gateway_id):
         gw = {
-            "gatewayId": GATEWAY_ID, "gatewayArn": GATEWAY_ARN, "name": "s-gateway", "status": "READY",
+            "gatewayId": GATEWAY_ID, "gatewayArn": GATEWAY_ARN, "name": "s-gateway", "status": "READY", "roleArn": ROLE_ARN,
             "authorizerType": "CUSTOM_JWT",
             "authorizerConfiguration": {"customJWTAuthorizer": {"discoveryUrl": "https://idp.test/.well-known/openid-configuration"}},
         }
@@ -173,6 +186,7 @@ def plane(monkeypatch):
     """A gateway stand-in in front of the server stand-in; `configure(engine_configuration)` sets what GetGateway
     says of the policy engine."""
     with mock_aws():
+        gateway_role(policy.ROLE_ACTIONS)
         server = Server()
         monkeypatch.setattr(gateway_module, "_target_session", server.session)
         state = {"aws": Aws(None)}
@@ -278,6 +292,18 @@ def test_a_gateway_naming_a_missing_engine_fails_closed(plane):
     rpc, configure, server = plane
     configure({"arn": f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:policy-engine/gone-0123456789", "mode": "ENFORCE"})
     assert rpc("writer-token", "tools/list", {})["error"]["message"] == "Policy evaluation failed for list tools"
+    answer = rpc("writer-token", "tools/call", {"name": f"{TARGET}___read-cypher", "arguments": {"query": "RETURN 1 AS n"}})
+    assert answer["error"]["code"] == -32603 and server.requests == []
+
+
+def test_a_gateway_role_without_the_policy_actions_fails_closed(plane):
+    rpc, configure, server = plane
+    configure(enforce(engine_with(READ_POLICY, WRITE_POLICY)))
+    iam = boto3.client("iam", region_name=REGION)
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(policy.ROLE_ACTIONS[1:]), "Resource": "*"}]}
+    iam.put_role_policy(RoleName="s-gateway", PolicyName="policy-engine", PolicyDocument=json.dumps(document))
+    answer = rpc("writer-token", "tools/list", {})
+    assert answer["error"] == {"code": -32603, "message": "Policy evaluation failed for list tools"}
     answer = rpc("writer-token", "tools/call", {"name": f"{TARGET}___read-cypher", "arguments": {"query": "RETURN 1 AS n"}})
     assert answer["error"]["code"] == -32603 and server.requests == []
 
