@@ -91,27 +91,14 @@ class Audit:
         """Appends `record` to the stream named for the gateway in each delivery's log group; returns the groups.
         A group that does not exist is skipped (AWS's delivery would fail the same way; nothing to tell the
         caller of the tool, whose answer does not depend on the audit)."""
-        groups = self.groups(region, gateway_arn)
-        logs = self.aws.client("logs", region)
         stream = gateway_arn.rsplit("/", 1)[-1]
         message = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        written = []
         with self._lock:
-            for group in groups:
-                try:
-                    try:
-                        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-                    except logs.exceptions.ResourceAlreadyExistsException:
-                        pass
-                    logs.put_log_events(
-                        logGroupName=group,
-                        logStreamName=stream,
-                        logEvents=[{"timestamp": int(time.time() * 1000), "message": message}],
-                    )
-                    written.append(group)
-                except logs.exceptions.ResourceNotFoundException:
-                    continue
-        return written
+            return [
+                group
+                for group in self.groups(region, gateway_arn)
+                if self.aws.put_log_lines(region, group, stream, [(int(time.time() * 1000), message)])
+            ]
 
 
 def install_control_plane() -> None:

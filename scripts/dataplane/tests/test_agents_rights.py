@@ -26,7 +26,7 @@ with warnings.catch_warnings():
 from mcp.shared.exceptions import McpError
 from mcp.types import CallToolResult, ErrorData, ListToolsResult
 
-from dataplane import audit, gateway as gateway_module, policy
+from dataplane import audit, aws as aws_module, gateway as gateway_module, policy
 from dataplane.gateway import Gateways
 from dataplane.neo4j_dbms import Neo4jStandIn
 from dataplane.neo4j_mcp import Settings, build_app
@@ -124,8 +124,9 @@ def gateway_role(actions):
     iam.put_role_policy(RoleName="s-gateway", PolicyName="policy-engine", PolicyDocument=json.dumps(document))
 
 
-class Aws:
-    """GetGateway / ListGatewayTargets as the emulator answers them; everything else the emulator in-process."""
+class Aws(aws_module.Aws):
+    """GetGateway / ListGatewayTargets as the emulator answers them; everything else the data plane's own reads of
+    the emulator, in-process."""
 
     def __init__(self, engine_configuration):
         self.engine_configuration = engine_configuration
