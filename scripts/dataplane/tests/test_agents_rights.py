@@ -381,3 +381,25 @@ def test_the_documented_schema_accepts_the_guides_policy_shapes():
     assert not policy.authorize([("p", guide)], manifest, gw, john, "RefundTool___process_refund", {"amount": 600}).allowed
     assert policy.may_list([("p", guide)], gw, john, "RefundTool___process_refund")  # some amount would be permitted
     assert not policy.may_list([("p", guide)], gw, {"sub": "u-2", "username": "Ann"}, "RefundTool___process_refund")
+
+
+def test_create_policy_validates_against_the_tools_the_engines_gateway_has_shown(monkeypatch):
+    manifest = {TARGET: [{"name": "write-cypher", "inputSchema": {"type": "object", "properties": {"query": {"type": "string"}}}}]}
+    with mock_aws():
+        engine = control().create_policy_engine(name="s_neo4j_gw")
+        gw = control().create_gateway(
+            name="s-gateway", roleArn=ROLE_ARN, protocolType="MCP", authorizerType="NONE",
+            policyEngineConfiguration={"arn": engine["policyEngineArn"], "mode": "ENFORCE"},
+        )
+        monkeypatch.setattr(policy, "MANIFEST_OF_GATEWAY", lambda gateway_id: manifest if gateway_id == gw["gatewayId"] else {})
+        statement = WRITE_POLICY.replace(GATEWAY_ARN, gw["gatewayArn"])
+        made = control().create_policy(policyEngineId=engine["policyEngineId"], name="w", definition={"cedar": {"statement": statement}})
+        assert made["status"] == "CREATING"
+        with pytest.raises(ClientError, match="failed validation"):
+            control().create_policy(
+                policyEngineId=engine["policyEngineId"], name="r", definition={"cedar": {"statement": READ_POLICY.replace(GATEWAY_ARN, gw["gatewayArn"])}}
+            )
+        with pytest.raises(ClientError) as e:  # named by a gateway
+            control().delete_policy(policyEngineId=engine["policyEngineId"], policyId=made["policyId"])
+            control().delete_policy_engine(policyEngineId=engine["policyEngineId"])
+        assert e.value.response["Error"]["Code"] == "ConflictException"
