@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -88,17 +89,21 @@ class Audit:
         return sorted(set(out))
 
     def write(self, region: str, gateway_arn: str, record: dict[str, Any]) -> list[str]:
-        """Appends `record` to the stream named for the gateway in each delivery's log group; returns the groups.
-        A group that does not exist is skipped (AWS's delivery would fail the same way; nothing to tell the
-        caller of the tool, whose answer does not depend on the audit)."""
+        """Appends `record` to the stream named for the gateway in each delivery's log group; returns the groups
+        written. A group that does not exist is skipped, and a failure to deliver is reported on stderr only: the
+        caller's answer never depends on the audit (AWS delivers vended logs asynchronously)."""
         stream = gateway_arn.rsplit("/", 1)[-1]
         message = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        with self._lock:
-            return [
-                group
-                for group in self.groups(region, gateway_arn)
-                if self.aws.put_log_lines(region, group, stream, [(int(time.time() * 1000), message)])
-            ]
+        try:
+            with self._lock:
+                return [
+                    group
+                    for group in self.groups(region, gateway_arn)
+                    if self.aws.put_log_lines(region, group, stream, [(int(time.time() * 1000), message)])
+                ]
+        except Exception as e:  # noqa: BLE001 - a delivery is asynchronous on AWS: it never fails the tool call
+            print(f"gateway audit: the line for {record.get('tool')} was not delivered: {type(e).__name__}", file=sys.stderr)
+            return []
 
 
 def install_control_plane() -> None:

@@ -237,16 +237,10 @@ def may_list(
         return True
     if result.decision == cedarpy.Decision.Deny:
         return False
-    return any('"effect": "permit"' in json.dumps(r) or "'effect': 'permit'" in str(r) for r in _residuals(result))
-
-
-def _residuals(result: Any) -> list[Any]:
-    raw = getattr(result, "residuals", None)
-    if raw is None:
-        raw = result._authz_resp.get("residuals", [])
-    if isinstance(raw, dict):
-        return list(raw.values())
-    return list(raw or [])
+    # NoDecision: the residuals (policy id -> the policy as JSON) still depend on the context; a permit among them is
+    # a context under which the call could be permitted (a residual forbid cannot rule it out for every context).
+    residuals = result.residuals or {}
+    return any(isinstance(r, dict) and r.get("effect") == "permit" for r in residuals.values())
 
 
 def validate(statement: str, manifest: dict[str, list[dict[str, Any]]]) -> list[str]:
