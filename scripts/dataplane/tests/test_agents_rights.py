@@ -403,3 +403,11 @@ def test_create_policy_validates_against_the_tools_the_engines_gateway_has_shown
             control().delete_policy(policyEngineId=engine["policyEngineId"], policyId=made["policyId"])
             control().delete_policy_engine(policyEngineId=engine["policyEngineId"])
         assert e.value.response["Error"]["Code"] == "ConflictException"
+
+
+def test_an_audit_delivery_to_a_missing_log_group_never_fails_the_call(plane):
+    rpc, configure, server = plane
+    deliver_logs()
+    boto3.client("logs", region_name=REGION).delete_log_group(logGroupName=LOG_GROUP)
+    answer = rpc("writer-token", "tools/call", {"name": f"{TARGET}___read-cypher", "arguments": {"query": "RETURN 1 AS n"}})
+    assert answer["result"]["isError"] is False and json.loads(answer["result"]["content"][0]["text"]) == [{"n": 1}]
