@@ -1292,6 +1292,16 @@ def add_agentcore_api_key_credential_providers() -> None:
     BedrockAgentCoreControlBackend.api_key_provider = lambda self, name: providers(self).get(name)  # type: ignore[attr-defined]
 
 
+def add_agentcore_policy_and_gateway_logs() -> None:
+    """moto 5.2.5 has no AgentCore Policy (policy engines and Cedar policies) and refuses a gateway as a log delivery
+    source: both served by the data plane's modules beside the gateway stand-in that uses them
+    (scripts/dataplane/policy.py, audit.py; docs/aws-behaviour.md, issue 20 section)."""
+    from dataplane import audit, policy
+
+    policy.install_control_plane()
+    audit.install_control_plane()
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # All services
 # ----------------------------------------------------------------------------------------------------------------
@@ -1357,6 +1367,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     add_cognito_missing_actions()
     add_agentcore_synchronize_gateway_targets()
     add_agentcore_api_key_credential_providers()
+    add_agentcore_policy_and_gateway_logs()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

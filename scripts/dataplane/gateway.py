@@ -18,6 +18,10 @@ A request to the gateway:
 3. The gateway answers `initialize`, `ping` and notifications itself; `tools/list` lists every READY target's
    tools as `<target>___<tool>` (cached at synchronisation for listingMode DEFAULT, fetched from the target at
    each request for DYNAMIC), in pages; `tools/call` of `<target>___<tool>` calls `<tool>` on that target.
+   With a policy engine (`policyEngineConfiguration`; policy.py), `tools/list` shows in ENFORCE mode only the
+   tools the caller's token may call, and `tools/call` is decided by the engine before anything goes to the
+   target (refused in ENFORCE mode; recorded only in LOG_ONLY). Each `tools/call` writes one audit line where a
+   CloudWatch Logs delivery of the gateway's APPLICATION_LOGS points (audit.py). Both are off unless configured.
 4. A call to a target goes out as an MCP client (the official MCP Python SDK: initialize, then the request) to
    the target's endpoint over HTTPS — through the load balancer stand-in, from an address on the internet — with
    only the headers the target's `metadataConfiguration.allowedRequestHeaders` lets through, taken from the
@@ -63,7 +67,8 @@ from typing import Any
 import httpx
 
 from .alb import ConnectFailed, LoadBalancers
-from . import iam
+from . import iam, policy
+from .audit import Audit, line as audit_line
 from .aws import Aws, NotFound
 from .cognito import TokenCheck
 from .lambda_runtime import InvokeError, LambdaRuntime
@@ -267,6 +272,10 @@ class Gateways:
         self.tokens = tokens
         # Tools cached by synchronisation (listingMode DEFAULT): (gateway id, target id) -> [tool dicts]
         self.cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # The tool manifest a policy engine's schema is made of: gateway id -> {target name: [tools]}, from every
+        # synchronisation and every listing of a target (policy.py; issue 20)
+        self.manifests: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        self.audit = Audit(aws)
 
     # ------------------------------------------------------------------------------------------------------------
     # The data plane
@@ -289,10 +298,10 @@ class Gateways:
 
         # 1. Inbound authorization.
         authorizer = (gateway.get("authorizerConfiguration") or {}).get("customJWTAuthorizer")
+        claims: dict[str, Any] | None = None  # the token's claims: the policy engine's principal and its tags
         if gateway.get("authorizerType") == "CUSTOM_JWT" and authorizer is not None:
             auth = request.headers.get("authorization", "")
             reason = "missing bearer token"
-            claims = None
             if auth[:7].lower() == "bearer ":
                 try:
                     claims = self.tokens.check(auth[7:].strip(), authorizer)
@@ -369,9 +378,9 @@ class Gateways:
         if method == "ping":
             return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": {}})
         if method == "tools/list":
-            return await self._tools_list(gateway, region, body, (client_headers, interceptor_headers))
+            return await self._tools_list(gateway, region, body, (client_headers, interceptor_headers), claims)
         if method == "tools/call":
-            return await self._tools_call(gateway, region, body, (client_headers, interceptor_headers))
+            return await self._tools_call(gateway, region, body, (client_headers, interceptor_headers), claims)
         return JSONResponse(_jsonrpc_error(request_id, -32601, f"Method not found: {method}"))
 
     @staticmethod
@@ -498,14 +507,43 @@ class Gateways:
         if mode == "DEFAULT":
             return self.cache.get((gateway_id, target["targetId"]), [])
 
-        return await _target_session(
+        tools = await _target_session(
             self.albs, endpoint, self._session_headers(region, target, headers, listing=True), _all_tools
         )
+        self.manifests.setdefault(gateway_id, {})[target["name"]] = tools
+        return tools
 
-    async def _tools_list(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple) -> Any:
+    def manifest_of(self, gateway_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The tools the gateway knows of each target, for its policy engine's schema (policy.py)."""
+        return {name: list(tools) for name, tools in self.manifests.get(gateway_id, {}).items()}
+
+    def _policies(self, gateway: dict[str, Any], region: str) -> tuple[str, list[tuple[str, str]]] | None:
+        """The gateway's policy engine mode and deciding policies, or None when it names no engine (policy.py).
+        Raises policy.EngineUnavailable when it names one that cannot be read."""
+        config = gateway.get("policyEngineConfiguration") or {}
+        if not config.get("arn"):
+            return None
+        role, session = gateway.get("roleArn") or "", gateway.get("gatewayId") or "gateway"
+        try:  # the gateway evaluates with its role (policy.ROLE_ACTIONS): each action on the engine and the gateway
+            for action in policy.ROLE_ACTIONS:
+                for resource in (config["arn"], gateway.get("gatewayArn") or ""):
+                    iam.check(role, action, resource, session=session)
+        except iam.AccessDenied as e:
+            raise policy.EngineUnavailable(f"AccessDeniedException: {e}") from None
+        return config.get("mode") or "LOG_ONLY", policy.engine_policies(self.aws, region, config["arn"])
+
+    async def _tools_list(
+        self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple, claims: dict[str, Any] | None = None
+    ) -> Any:
         from starlette.responses import JSONResponse
 
         request_id = body.get("id")
+        try:
+            engine = self._policies(gateway, region)
+        except policy.EngineUnavailable as e:
+            return JSONResponse(
+                _jsonrpc_error(request_id, -32603, _exception_text(gateway, "Policy evaluation failed for list tools", e))
+            )
         listed: list[dict[str, Any]] = []
         for target in self._ready_targets(region, gateway["gatewayId"]):
             try:
@@ -516,6 +554,8 @@ class Gateways:
                 )
             for tool in tools:
                 listed.append(dict(tool, name=f"{target['name']}___{tool['name']}"))
+        if engine is not None and engine[0] == "ENFORCE":  # a principal sees only the tools it may call
+            listed = [t for t in listed if policy.may_list(engine[1], gateway["gatewayArn"], claims, t["name"])]
         cursor = (body.get("params") or {}).get("cursor")
         try:
             start = int(cursor) if cursor else 0
@@ -527,17 +567,47 @@ class Gateways:
             result["nextCursor"] = str(start + PAGE_SIZE)
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
 
-    async def _tools_call(self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple) -> Any:
+    async def _tools_call(
+        self, gateway: dict[str, Any], region: str, body: dict[str, Any], headers: tuple, claims: dict[str, Any] | None = None
+    ) -> Any:
         from starlette.responses import JSONResponse
 
+        started = time.monotonic()
         request_id = body.get("id")
         params = body.get("params") or {}
         name = str(params.get("name", ""))
+        arguments = params.get("arguments") or {}
+        audit_policy: dict[str, Any] | None = None
+
+        def audited(outcome: str, response: Any, detail: str | None = None) -> Any:
+            record = audit_line(
+                gateway_id=gateway["gatewayId"], claims=claims, tool=name, outcome=outcome, started=started,
+                arguments=arguments, policy=audit_policy, detail=detail,
+            )
+            self.audit.write(region, gateway.get("gatewayArn", ""), record)
+            return response
+
         target_name, sep, tool = name.partition("___")
         target = next((t for t in self._ready_targets(region, gateway["gatewayId"]) if t["name"] == target_name), None)
         if not sep or target is None:
-            return JSONResponse(_jsonrpc_error(request_id, -32602, f"Unknown tool: {name}"))
+            return audited("error", JSONResponse(_jsonrpc_error(request_id, -32602, f"Unknown tool: {name}")), "unknown tool")
         endpoint, _, _ = _mcp_endpoint(target)
+
+        # The policy engine decides before anything goes to the target (policy.py; issue 20).
+        try:
+            engine = self._policies(gateway, region)
+        except policy.EngineUnavailable as e:
+            text = _exception_text(gateway, "Policy evaluation failed for call tool", e)
+            return audited("error", JSONResponse(_jsonrpc_error(request_id, -32603, text)), "policy evaluation failed")
+        if engine is not None:
+            mode, policies = engine
+            ready = {t["name"] for t in self._ready_targets(region, gateway["gatewayId"])}
+            manifest = {k: v for k, v in self.manifest_of(gateway["gatewayId"]).items() if k in ready}
+            decision = policy.authorize(policies, manifest, gateway["gatewayArn"], claims, name, arguments)
+            audit_policy = {"mode": mode, "decision": "allow" if decision.allowed else "deny", "reason": decision.reason}
+            if not decision.allowed and mode == "ENFORCE":
+                message = f"{policy.DENIED_MESSAGE} [{decision.reason}]"
+                return audited("denied", JSONResponse(_jsonrpc_error(request_id, policy.DENIED_CODE, message)))
 
         from mcp.shared.exceptions import McpError
 
@@ -552,8 +622,14 @@ class Gateways:
             session = self._session_headers(region, target, headers, listing=False)
             answer = await _target_session(self.albs, endpoint, session, work)
         except TargetError as e:
-            return JSONResponse(_jsonrpc_error(request_id, -32603, f"Failed to call tool {name} on target {target_name}: {e}"))
-        return JSONResponse({"jsonrpc": "2.0", "id": request_id, **answer})
+            text = f"Failed to call tool {name} on target {target_name}: {e}"
+            return audited("error", JSONResponse(_jsonrpc_error(request_id, -32603, text)), "target unreachable")
+        response = JSONResponse({"jsonrpc": "2.0", "id": request_id, **answer})
+        if "error" in answer:
+            return audited("error", response, f"JSON-RPC error {answer['error'].get('code')}")
+        if (answer.get("result") or {}).get("isError"):
+            return audited("error", response, "tool result isError")
+        return audited("allowed", response)
 
     # ------------------------------------------------------------------------------------------------------------
     # The control plane's synchronisation of MCP server targets
@@ -581,6 +657,7 @@ class Gateways:
                 tools = asyncio.run(_target_session(self.albs, endpoint, SessionHeaders(provider, provider), _all_tools))
                 if mode == "DEFAULT":
                     self.cache[key] = tools
+                self.manifests.setdefault(target_obj.gateway_id, {})[target_obj.name] = tools
             except TargetError as e:
                 status, reasons = failed_status, [f"Unable to connect to the MCP server: {e}"]
         with _sync_lock:
@@ -593,6 +670,7 @@ class Gateways:
         from moto.bedrockagentcorecontrol.models import GatewayTarget
 
         plane = self
+        policy.MANIFEST_OF_GATEWAY = self.manifest_of  # CreatePolicy validates against what this gateway knows
 
         def start(target: Any, failed_status: str) -> None:
             threading.Thread(

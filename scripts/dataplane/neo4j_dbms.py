@@ -5,7 +5,11 @@ what Neo4j refuses: wrong credentials (Neo.ClientError.Security.Unauthorized), a
 for, an unknown database, an address nothing listens on, and `apoc.meta.schema` in a database without the APOC
 plugin (Neo.ClientError.Procedure.ProcedureNotFound; a per-database property, default installed).
 
-It holds no real data. Tests and the local demo register DBMSs and change passwords through the data plane's
+It holds a little data: the nodes that the small part of write Cypher the demo needs creates — `CREATE` or `MERGE`
+of one node pattern `(v:Label {key: value, …})`, optionally `RETURN v` / `v.key` / `count(v)` — and that `MATCH
+(v:Label {…}) RETURN …` reads back; any other query is recorded (writes) and answers no rows. A node comes back as
+the Go driver's `dbtype.Node` (`ElementId`, `Labels`, `Props`), which neo4j/mcp v1.5.3 marshals as it is
+(docs/aws-behaviour.md, issue 20 section). Tests and the local demo register DBMSs and change passwords through the data plane's
 control endpoint (`/_dataplane/neo4j`); the public demo database `demo.neo4jlabs.com:7687` (user and password
 `companies`, database `companies`) is registered from the start, as it exists on the internet.
 """
@@ -17,6 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+from uuid import uuid4
 
 DEMO_ADDRESS = "demo.neo4jlabs.com:7687"
 
@@ -36,6 +41,8 @@ class Neo4jError(Exception):
 class Database:
     schema: list[dict[str, Any]] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # {"ElementId", "Labels", "Props"}, in creation order
+    uuid: str = field(default_factory=lambda: str(uuid4()))
     # Whether the APOC plugin (with its `meta` component: apoc.meta.schema) is installed. neo4j/mcp v1.5.3 checks it
     # at the first initialize and needs it for get-schema.
     apoc: bool = True
@@ -88,6 +95,46 @@ def _literal(text: str, params: dict[str, Any]) -> Any:
     if lowered == "null":
         return None
     raise Neo4jError("Neo.ClientError.Statement.SyntaxError", f"the stand-in evaluates only literals and parameters, not {text!r}")
+
+
+_IDENT = r"`?[A-Za-z_][A-Za-z0-9_]*`?"
+_NODE = re.compile(
+    rf"^\s*(?P<verb>CREATE|MERGE|MATCH)\s*\(\s*(?P<var>{_IDENT})?\s*(?P<labels>(?::\s*{_IDENT}\s*)*)"
+    rf"(?P<props>\{{.*\}})?\s*\)\s*(?:RETURN\s+(?P<ret>.+?))?\s*;?\s*$",
+    re.I | re.S,
+)
+
+
+def _name(text: str) -> str:
+    return text.strip().strip("`")
+
+
+def _map_literal(text: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """`{key: expr, …}` with literals and parameters (the stand-in's whole expression language)."""
+    if not text:
+        return {}
+    body = text.strip()[1:-1].strip()
+    out: dict[str, Any] = {}
+    for item in _split_items(body) if body else []:
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise Neo4jError("Neo.ClientError.Statement.SyntaxError", f"the stand-in reads only `key: value` maps, not {item!r}")
+        out[_name(key)] = _literal(value, params)
+    return out
+
+
+def _projection(item: str, var: str, matched: list[dict[str, Any]], params: dict[str, Any]) -> tuple[str, Any]:
+    """One RETURN item for each matched node: (column, value per node or the aggregate)."""
+    named = _ITEM.match(item)
+    expr, column = (named.group(1).strip(), named.group(2)) if named else (item.strip(), item.strip())
+    if re.fullmatch(rf"count\(\s*{re.escape(var)}\s*\)", expr, re.I):
+        return column, ("count", len(matched))
+    if expr == var:
+        return column, ("each", [dict(n, Labels=list(n["Labels"]), Props=dict(n["Props"])) for n in matched])
+    prop = re.fullmatch(rf"{re.escape(var)}\.({_IDENT})", expr)
+    if prop:
+        return column, ("each", [n["Props"].get(_name(prop.group(1))) for n in matched])
+    return column, ("each", [_literal(expr, params)] * len(matched))
 
 
 def _split_items(body: str) -> list[str]:
@@ -166,6 +213,9 @@ class Neo4jStandIn:
     def run(self, uri: str, database: str, auth: tuple[str, ...], query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         with self._lock:
             db = self._session(uri, database, auth)
+            node = _NODE.match(query)
+            if node:
+                return self._node_pattern(db, node, query, params)
             if query_type(query) != "r":
                 db.writes.append(query)
                 return []
@@ -180,6 +230,37 @@ class Neo4jStandIn:
             else:
                 row[item.strip()] = _literal(item, params)
         return [row]
+
+    @staticmethod
+    def _node_pattern(db: Database, m: re.Match[str], query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """CREATE / MERGE / MATCH of one node pattern (the module docstring); called with the lock held."""
+        verb = m.group("verb").upper()
+        var = _name(m.group("var") or "")
+        labels = [_name(x) for x in (m.group("labels") or "").split(":") if x.strip()]
+        props = _map_literal(m.group("props"), params)
+        if any(v is None for v in props.values()):
+            raise Neo4jError(
+                "Neo.ClientError.Statement.SemanticError", "Cannot merge the following node because of null property value"
+            )
+
+        def matches(n: dict[str, Any]) -> bool:
+            return set(labels) <= set(n["Labels"]) and all(n["Props"].get(k) == v for k, v in props.items())
+
+        matched = [n for n in db.nodes if matches(n)]
+        if verb == "CREATE" or (verb == "MERGE" and not matched):
+            created = {"ElementId": f"4:{db.uuid}:{len(db.nodes)}", "Labels": labels, "Props": dict(props)}
+            db.nodes.append(created)
+            matched = [created]
+        if verb != "MATCH":
+            db.writes.append(query)
+        if not m.group("ret"):
+            return []
+        columns = [_projection(item, var, matched, params) for item in _split_items(m.group("ret"))]
+        if any(kind == "count" for _, (kind, _) in columns):
+            if any(kind != "count" for _, (kind, _) in columns):
+                raise Neo4jError("Neo.ClientError.Statement.SyntaxError", "the stand-in evaluates count() only on its own")
+            return [{c: (v if kind == "count" else (v[0] if v else None)) for c, (kind, v) in columns}]
+        return [{c: v[i] for c, (_, v) in columns} for i in range(len(matched))]
 
     def schema(self, uri: str, database: str, auth: tuple[str, ...]) -> list[dict[str, Any]]:
         """`CALL apoc.meta.schema(...)`: the schema, or ProcedureNotFound without APOC."""

@@ -159,6 +159,27 @@ def _credentials(authorization: str | None) -> tuple[str, ...] | None | str:
     return None
 
 
+def _go_value(value: Any) -> Any:
+    """A value as Go's encoding/json writes it: a float with an integral value has no fraction (`1`, not `1.0`)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _go_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_go_value(v) for v in value]
+    return value
+
+
+def records_json(rows: list[dict[str, Any]]) -> str:
+    """neo4j/mcp v1.5.3 `Neo4jRecordsToJSON`: each record's `AsMap()`, `json.MarshalIndent(results, "", "  ")` —
+    two-space indent, map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped as Go does, other characters as
+    UTF-8; an empty result is `[]`."""
+    text = json.dumps(_go_value(rows), indent=2, sort_keys=True, ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
+
+
 def build_app(settings: Settings, dbms: Neo4jStandIn, log: Any) -> Any:
     """The server's ASGI app: neo4j-mcp's routes and auth middleware around a FastMCP streamable-HTTP app."""
     mcp = FastMCP(
@@ -263,7 +284,7 @@ def build_app(settings: Settings, dbms: Neo4jStandIn, log: Any) -> Any:
             if auth is None:
                 return failed("failed to execute write query: no credentials in the request")
             try:
-                return ok(json.dumps(dbms.run(settings.uri, settings.database, auth, query, params or {})))
+                return ok(records_json(dbms.run(settings.uri, settings.database, auth, query, params or {})))
             except Neo4jError as e:
                 return failed(f"failed to execute write query: {e}")
 
