@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Probes what the local emulator (scripts/moto_server.py) answers for every AWS call neo4j-gw makes.
+"""Probes what the local emulator (scripts/emulator/moto_server.py) answers for every AWS call neo4j-gw makes.
 
-    python scripts/probe_emulator.py [--endpoint URL] [--region R] [SECTION ...]
+    python scripts/emulator/probe_emulator.py [--endpoint URL] [--region R] [SECTION ...]
 
-Without --endpoint it starts scripts/moto_server.py itself (loopback only) and stops it at the end.
+Without --endpoint it starts scripts/emulator/moto_server.py itself (loopback only) and stops it at the end.
 Sections: ec2 elbv2 ecs route53 acm secrets logs iam sts lambda cognito agentcore agentcore_delay misc (default: all;
 agentcore_delay starts its own emulator with --agentcore-delay-seconds 2).
 Prints one JSON object per probe: {"probe": name, "ok": bool, ...observations}. docs/emulator.md summarises them.

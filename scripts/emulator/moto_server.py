@@ -3,15 +3,15 @@
 
 Usage (with the project's venv python, see scripts/venv):
 
-    python scripts/moto_server.py [--port N] [--no-ecs-agent] [--agentcore-delay-seconds S] [--log-requests]
+    python scripts/emulator/moto_server.py [--port N] [--no-ecs-agent] [--agentcore-delay-seconds S] [--log-requests]
                                   [--agentcore-reading strict|lenient]
 
 Binds 127.0.0.1 only (port 0 = let the kernel pick a free port, no race). When ready it prints exactly one JSON
 line on stdout, {"port": N, "endpoint": "http://127.0.0.1:N"}, and serves until stdin reaches EOF or it gets
 SIGTERM/SIGINT; then it exits 0. Diagnostics go to stderr. Unless --no-data-plane is given, it also starts the
-local data plane (scripts/dataplane: the gateway, Cognito token endpoint, load balancer and MCP server stand-ins)
+local data plane (scripts/emulator/dataplane: the gateway, Cognito token endpoint, load balancer and MCP server stand-ins)
 on another loopback port and adds {"data_plane": "http://127.0.0.1:M"} to that line. `--agentcore-reading`
-chooses how the gateway stand-in reads the AgentCore guide where it is silent (scripts/dataplane/gateway.py;
+chooses how the gateway stand-in reads the AgentCore guide where it is silent (scripts/emulator/dataplane/gateway.py;
 docs/emulator.md): `strict` (the default, or the environment variable NEO4J_GW_AGENTCORE_READING) or `lenient`.
 
 Every patch below is one function with a docstring saying what AWS does and what moto does instead. They patch
@@ -1160,7 +1160,7 @@ def add_agentcore_api_key_credential_providers() -> None:
     value; MANAGED (the default) stores `apiKey` in a secret `bedrock-agentcore-identity!default/apikey/<name>`
     under the JSON key `api_key_value` (the token vault's naming as AWS samples show it; an assumption). Either
     way `apiKeySecretArn` {secretArn} and `apiKeySecretJsonKey` say where the gateway reads the key
-    (scripts/dataplane/gateway.py adds it to every call it makes to a target that names the provider)."""
+    (scripts/emulator/dataplane/gateway.py adds it to every call it makes to a target that names the provider)."""
     import re
 
     from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
