@@ -21,7 +21,8 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
-from .helpers import bound, fingerprint, wrap
+from .helpers import bound, wrap
+from .helpers import fingerprint as _fingerprint
 
 
 AGENTCORE_GATEWAY_MODEL = "bedrock-agentcore-control::gateway"
@@ -127,7 +128,7 @@ def patch_agentcore_create_idempotency() -> None:
     def create_gateway(original: Callable[..., Any], self: Any) -> Any:
         params = self._get_params()
         token = params.get("clientToken")
-        fingerprint = fingerprint(params)
+        fingerprint = _fingerprint(params)
         if token and (answer := replay(self.backend, ("gateway", token), fingerprint)) is not None:
             return answer
         if any(g.name == params.get("name") for g in self.backend.gateways.values()):
@@ -145,7 +146,7 @@ def patch_agentcore_create_idempotency() -> None:
         params = self._get_params()
         gateway = self.backend._get_gateway(self._get_param("gatewayIdentifier"))
         token = params.get("clientToken")
-        fingerprint = fingerprint({**params, "gatewayIdentifier": gateway.gateway_id})
+        fingerprint = _fingerprint({**params, "gatewayIdentifier": gateway.gateway_id})
         if token and (answer := replay(self.backend, ("target", token), fingerprint)) is not None:
             return answer
         siblings = [t for (gid, _), t in self.backend.gateway_targets.items() if gid == gateway.gateway_id]

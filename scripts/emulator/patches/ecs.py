@@ -19,7 +19,8 @@ import json
 import traceback
 from typing import Any, Callable
 
-from .helpers import bound, fingerprint, log, wrap
+from .helpers import bound, log, wrap
+from .helpers import fingerprint as _fingerprint
 
 
 DEFAULT_DEPLOYMENT_CONFIGURATION = {
@@ -133,7 +134,7 @@ def patch_ecs_create_service_idempotency() -> None:
         memory = self.ecs_backend.__dict__.setdefault("_neo4j_gw_service_tokens", {})
         cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
         key = (cluster.arn, token)
-        fingerprint = fingerprint(self._get_params())
+        fingerprint = _fingerprint(self._get_params())
         known = memory.get(key)
         if known is not None:
             if known[0] != fingerprint:

@@ -3,6 +3,7 @@ its AWS service — and nothing is applied that the document does not list."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -65,12 +66,70 @@ def test_each_module_names_its_patches_with_their_numbers():
         assert re.search(rf"#{numbers[name]} +{name}$", doc, flags=re.M), f"patches/{module}.py's docstring: {name}"
 
 
-def test_the_patches_apply_to_the_pinned_moto():
-    # A fresh interpreter: applying patches moto's classes for the whole process.
-    script = "import patches; patches.apply_patches(ecs_agent=True, agentcore_delay_seconds=0); print('applied')"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTO_")}
+# Run in a fresh interpreter, with moto's in-process mock: applying the patches changes moto's classes for the
+# whole process. Each call goes through a patch of a different module (numbers as in docs/emulator.md).
+PATCHED_CALLS = """
+import json
+import boto3
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+import patches
+
+patches.apply_patches(ecs_agent=True, agentcore_delay_seconds=0)
+seen = {}
+
+
+def code(call):
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+with mock_aws():
+    client = lambda service: boto3.client(
+        service, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    agentcore, ecs, iam, logs = client("bedrock-agentcore-control"), client("ecs"), client("iam"), client("logs")
+    gateway = dict(
+        name="Demo-gw", roleArn="arn:aws:iam::123456789012:role/r", protocolType="MCP", authorizerType="AWS_IAM",
+        clientToken="t" * 33,
+    )
+    first, again = agentcore.create_gateway(**gateway), agentcore.create_gateway(**gateway)
+    seen["gateway_url"] = first["gatewayUrl"]
+    seen["gateway_token_replayed"] = first["gatewayId"] == again["gatewayId"]
+    seen["gateway_token_other_params"] = code(lambda: agentcore.create_gateway(**gateway, description="other"))
+
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="f", containerDefinitions=[{"name": "x", "image": "i", "memory": 128}])
+    service = dict(cluster="c", serviceName="s", taskDefinition="f", desiredCount=0, clientToken="k")
+    seen["service_without_linked_role"] = code(lambda: ecs.create_service(**service))
+    iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
+    first, again = ecs.create_service(**service), ecs.create_service(**service)
+    seen["service_token_replayed"] = first["service"]["serviceArn"] == again["service"]["serviceArn"]
+    seen["service_token_other_params"] = code(lambda: ecs.create_service(**{**service, "desiredCount": 1}))
+
+    logs.create_log_group(logGroupName="g")
+    seen["retention_of_2_days"] = code(lambda: logs.put_retention_policy(logGroupName="g", retentionInDays=2))
+print(json.dumps(seen))
+"""
+
+
+def test_the_patched_moto_answers_as_aws_does():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOTO_", "AWS_"))}
     out = subprocess.run(
-        [sys.executable, "-c", script], cwd=EMULATOR, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PATCHED_CALLS], cwd=EMULATOR, env=env, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "applied"
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert re.fullmatch(  # 3
+        r"https://demo-gw-[0-9a-z]{10}\.gateway\.bedrock-agentcore\.us-east-1\.amazonaws\.com/mcp", seen["gateway_url"]
+    )
+    assert seen["gateway_token_replayed"]  # 4
+    assert seen["gateway_token_other_params"] == "ConflictException"  # 4
+    assert seen["service_without_linked_role"] == "InvalidParameterException"  # 24
+    assert seen["service_token_replayed"]  # 9b
+    assert seen["service_token_other_params"] == "InvalidParameterException"  # 9b
+    assert seen["retention_of_2_days"] == "InvalidParameterException"  # 18
