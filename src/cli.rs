@@ -52,7 +52,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// For emulators: the loopback stand-in of AWS's public endpoints (Cognito's token endpoint, the gateway URL),
-    /// e.g. http://127.0.0.1:PORT as scripts/moto_server.py prints it. Public names are then never resolved.
+    /// e.g. http://127.0.0.1:PORT as scripts/emulator/moto_server.py prints it. Public names are then never resolved.
     #[arg(long, global = true, value_name = "URL")]
     pub data_plane_endpoint: Option<String>,
     /// More output: -v progress details, -vv every AWS call (the call ledger), -vvv debug

@@ -670,7 +670,7 @@ pub const PROTOCOL_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25
 
 /// The restricted headers of the AgentCore developer guide's "Header propagation with Gateway" (its table, the
 /// `X-Amzn-` rule), with neo4j-gw's stricter prefixes and MCP's transport headers: the ONE copy, shared with the
-/// gateway stand-in (`scripts/dataplane/gateway.py`), with its source inside (docs/aws-behaviour.md, point 2).
+/// gateway stand-in (`scripts/emulator/dataplane/gateway.py`), with its source inside (docs/aws-behaviour.md, point 2).
 pub const RESTRICTED_HEADERS_JSON: &str = include_str!("../data/agentcore-restricted-headers.json");
 
 /// The restricted-header list, read from [`RESTRICTED_HEADERS_JSON`].

@@ -3,7 +3,7 @@
 //!
 //! Against AWS they are reached as they are. Against an emulator (`--endpoint-url`) the public names must not be
 //! resolved or contacted; there, `--data-plane-endpoint http://127.0.0.1:PORT` names a loopback stand-in of the
-//! data plane (the test suite's and the local demo's, `scripts/dataplane`): every request for a public name goes
+//! data plane (the test suite's and the local demo's, `scripts/emulator/dataplane`): every request for a public name goes
 //! there over plain HTTP, with the public host name in the `Host` header and the name pinned to that address, so
 //! no DNS lookup is ever made. Without it, commands that need the data plane say so instead of guessing.
 
@@ -50,7 +50,7 @@ impl Reach {
     pub fn unavailable_reason(&self) -> &'static str {
         "this run talks to an emulator (--endpoint-url / AWS_ENDPOINT_URL), whose public names are never \
          resolved or contacted; pass --data-plane-endpoint with the address of the emulator's loopback data plane \
-         (scripts/moto_server.py prints it)"
+         (scripts/emulator/moto_server.py prints it)"
     }
 
     /// A client and URL for `url`, an `https://` URL of one of AWS's public endpoints.
@@ -176,7 +176,7 @@ impl Reach {
         match (self.data_plane, kind) {
             (Some(addr), _) => format!(
                 "check --data-plane-endpoint: the emulator's data plane must be running at http://{addr} \
-                 (scripts/moto_server.py prints its address)"
+                 (scripts/emulator/moto_server.py prints its address)"
             ),
             (None, Unreached::Tls) => {
                 "check that nothing between here and AWS intercepts TLS (a proxy with its \

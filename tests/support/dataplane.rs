@@ -1,4 +1,4 @@
-//! Talking to the emulator's data plane (scripts/dataplane) from tests: its control API (the Neo4j stand-in's
+//! Talking to the emulator's data plane (scripts/emulator/dataplane) from tests: its control API (the Neo4j stand-in's
 //! users, AWS failure states, tokens with a chosen lifetime) and raw requests to the gateway stand-in as an agent
 //! would send them. Every request goes to the loopback data plane with the public host name pinned to it.
 
@@ -63,7 +63,7 @@ pub async fn neo4j_apoc(emu: &Emulator, uri: &str, database: &str, installed: bo
     .await;
 }
 
-/// Puts a resource in one of AWS's failure or transition states (see scripts/dataplane/states.py).
+/// Puts a resource in one of AWS's failure or transition states (see scripts/emulator/dataplane/states.py).
 pub async fn force_state(emu: &Emulator, doc: Value) {
     control(emu, reqwest::Method::POST, "/_dataplane/force-state", doc).await;
 }

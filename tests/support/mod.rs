@@ -59,7 +59,7 @@ impl Emulator {
     pub fn start_with(args: &[&str]) -> Emulator {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new(python())
-            .arg(root.join("scripts/moto_server.py"))
+            .arg(root.join("scripts/emulator/moto_server.py"))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

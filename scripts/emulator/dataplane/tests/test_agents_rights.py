@@ -6,7 +6,7 @@ CloudWatch Logs. The control plane (policy engines, policies, log deliveries) is
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/emulator/
 
 import base64
 import json

@@ -3,7 +3,7 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/emulator/
 
 import json
 import time
@@ -86,7 +86,7 @@ from pathlib import Path
 
 from dataplane.gateway import RESTRICTED_HEADERS_FILE, Gateways, _restricted
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def test_the_stand_in_refuses_every_header_of_the_guides_table():

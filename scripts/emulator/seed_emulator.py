@@ -2,11 +2,11 @@
 """Seeds the local emulator with what a user's AWS account already has before neo4j-gw runs: a public Route53
 hosted zone for the domain and an ISSUED ACM certificate covering <domain> and *.<domain>.
 
-    python scripts/seed_emulator.py --endpoint http://127.0.0.1:PORT --region us-east-1 --domain example.com [--subdomain mcp]
+    python scripts/emulator/seed_emulator.py --endpoint http://127.0.0.1:PORT --region us-east-1 --domain example.com [--subdomain mcp]
 
 Idempotent: reuses the public zone named <domain> and an ISSUED certificate requested from ACM for <domain> that
 covers *.<domain> (and <subdomain>.<domain>) if they exist. The certificate is requested with DNS validation and its
-validation record written in the zone, as an operator does; the emulator then issues it (scripts/moto_server.py,
+validation record written in the zone, as an operator does; the emulator then issues it (scripts/emulator/moto_server.py,
 patch_acm_dns_validation). A self-signed, imported certificate would not do: the gateway refuses it.
 Prints one JSON line: {"hosted_zone_id": "Z...", "certificate_arn": "arn:aws:acm:..."} (the zone id without the
 "/hostedzone/" prefix). Talks only to a loopback endpoint, with fake credentials.
@@ -40,7 +40,7 @@ def find_or_create_zone(route53: object, domain: str) -> str:
     created = route53.create_hosted_zone(  # type: ignore[attr-defined]
         Name=want,
         CallerReference=f"neo4j-gw-seed-{uuid.uuid4()}",
-        HostedZoneConfig={"Comment": "seeded by neo4j-gw scripts/seed_emulator.py", "PrivateZone": False},
+        HostedZoneConfig={"Comment": "seeded by neo4j-gw scripts/emulator/seed_emulator.py", "PrivateZone": False},
     )
     return created["HostedZone"]["Id"].split("/")[-1]
 

@@ -4,7 +4,7 @@ its credential providers, and the in-task proxy stand-in (caddy.py) as the Caddy
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/emulator/
 
 import json
 import warnings

@@ -88,7 +88,7 @@ SERVER_VERSION = "1.0.0"
 # with Gateway", with neo4j-gw's stricter prefixes and MCP's transport headers — the ONE list, shared with the CLI's
 # `auth_header` check (src/config.rs embeds the same file), source inside (docs/aws-behaviour.md, point 2).
 # `Authorization` cannot be allowed either, but is forwarded when the interceptor sets it.
-RESTRICTED_HEADERS_FILE = Path(__file__).resolve().parents[2] / "data" / "agentcore-restricted-headers.json"
+RESTRICTED_HEADERS_FILE = Path(__file__).resolve().parents[3] / "data" / "agentcore-restricted-headers.json"
 
 
 def _load_restricted() -> tuple[frozenset[str], tuple[str, ...], str]:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Probes what the local emulator (scripts/moto_server.py) answers for every AWS call neo4j-gw makes.
+"""Probes what the local emulator (scripts/emulator/moto_server.py) answers for every AWS call neo4j-gw makes.
 
-    python scripts/probe_emulator.py [--endpoint URL] [--region R] [SECTION ...]
+    python scripts/emulator/probe_emulator.py [--endpoint URL] [--region R] [SECTION ...]
 
-Without --endpoint it starts scripts/moto_server.py itself (loopback only) and stops it at the end.
+Without --endpoint it starts scripts/emulator/moto_server.py itself (loopback only) and stops it at the end.
 Sections: ec2 elbv2 ecs route53 acm secrets logs iam sts lambda cognito agentcore agentcore_delay misc (default: all;
 agentcore_delay starts its own emulator with --agentcore-delay-seconds 2).
 Prints one JSON object per probe: {"probe": name, "ok": bool, ...observations}. docs/emulator.md summarises them.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import hashlib
 import io
 import json
@@ -30,10 +31,39 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from seed_emulator import self_signed_certificate  # noqa: E402
 
 RESULTS: list[dict[str, Any]] = []
+
+
+# Imported certificates are what the ACM probes need; seed_emulator.py requests DNS-validated ones instead.
+def self_signed_certificate(domain: str, extra_names: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A PEM (certificate, private key) pair, RSA 2048, CN=<domain>, SANs <domain>, *.<domain> and extra_names."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    names = list(dict.fromkeys([domain, f"*.{domain}", *extra_names]))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem_cert = cert.public_bytes(serialization.Encoding.PEM).decode()
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    return pem_cert, pem_key
 
 
 def start_emulator(*extra: str) -> tuple[subprocess.Popen[str], str]:
