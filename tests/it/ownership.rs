@@ -1,24 +1,22 @@
-//! Issue 16: a stack touches only its own resources, a plan with a conflict changes nothing, one run per stack
+//! A stack touches only its own resources, a plan with a conflict changes nothing, one run per stack
 //! whatever the state directory (the lease in AWS), and the read-only commands write nothing.
 //!
-//! Every run is the real binary against moto; the other stack is counted with tests/support/inventory.rs.
-
-mod support;
+//! Every run is the real binary against moto; the other stack is counted with `support::inventory`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::{self, LEASE_KIND, Scope};
+use crate::support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
+use crate::support::{self, Emulator, Run, Stack, fixtures, verified};
 use serde_json::Value;
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::{self, LEASE_KIND, Scope};
-use support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
-use support::{Emulator, Run, Stack, fixtures, verified};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
-/// The resource kinds without tags of their own, which the issue saw deleted through a copied state file.
+/// The resource kinds without tags of their own: what a copied state file could have had deleted.
 const TAGLESS: [&str; 5] = [
     "dns-record",
     "user-pool-domain",
