@@ -4,9 +4,20 @@
 //! parallel threads without sharing anything but the compiled support code. Select by module:
 //! `cargo test --test it -- crash_matrix::`.
 //!
-//! What the library knows — node names, kinds, tag keys, the plan and its size, the lease's ledger node — is imported
-//! from `neo4j_gw`, never restated here; what only the tests know about each kind (how to find it in the emulator)
-//! is in `support::inventory`, checked against the plan by `support::inventory::tests`.
+//! What the library knows — the plan, its size and each node's kind, the nodes without tags of their own, tag keys,
+//! the lease's name and ledger node, the node and phase of every AWS call (the call ledger) — is imported from
+//! `neo4j_gw` or read from the binary's own output, never restated here.
+//!
+//! A new resource kind in the plan reaches the tests through two entries:
+//! - `support/inventory.rs`: its `KINDS` entry (the ID key its state records) and its look-up in its service's
+//!   function — how to find every copy of it in the emulator, by tag and by name. The emulator-free test
+//!   `support::inventory::tests` fails until the entry is there; the crash, lost-answer, fault and ownership tests
+//!   then count the kind with everything else.
+//! - `drift_matrix.rs`: its arm in `delete_out_of_band` (how an operator deletes it on AWS, with what AWS makes go
+//!   first) — the deleted-out-of-band matrix runs a case for every owned node of the plan and fails naming a node
+//!   without one — and, for a property that matters, a case in `changes`.
+//!
+//! Everything else (plan size, request counts per phase, the nodes a call belongs to) follows from the library.
 
 #[path = "../support/mod.rs"]
 mod support;
