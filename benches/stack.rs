@@ -13,8 +13,9 @@
 //!   cargo bench --profile dev --bench stack -- [--latency-ms 100] [--agentcore-delay 2] [--json] [--out FILE]
 //!   (NEO4J_GW_BIN names the binary to measure; scripts/bench builds the release one and sets it)
 
-// The support module's own unit tests are not run here (no test harness): their imports look unused.
-#[allow(unused_imports)]
+// The integration tests' support (tests/it/main.rs compiles it whole); the benchmark uses a part of it, and its unit
+// tests are not run here (no test harness): their imports look unused.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -1,6 +1,5 @@
 //! Checks shared by the fault-injection suites: a fresh emulator state, "the stack converged" and "nothing of
 //! the stack is left".
-#![allow(dead_code)]
 
 use super::inventory::{self, Scope};
 use super::{DOMAIN, Emulator, Stack};

@@ -52,7 +52,7 @@ pub async fn neo4j_password(emu: &Emulator, uri: &str, user: &str, password: &st
     .await;
 }
 
-/// Installs or removes the APOC plugin of one database of the Neo4j stand-in (issue 17).
+/// Installs or removes the APOC plugin of one database of the Neo4j stand-in.
 pub async fn neo4j_apoc(emu: &Emulator, uri: &str, database: &str, installed: bool) {
     control(
         emu,

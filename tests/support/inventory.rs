@@ -1,21 +1,20 @@
 //! Counts every resource of a stack in the emulator, per kind, by tag AND by name — the one place that knows
-//! how to find each kind of the stack (docs: /work/shared/reference/stack.md, every service of it).
+//! how to find each kind of the stack (each service's list and describe calls, as the SDK models them).
 //!
 //! A resource belongs to stack S when it carries the tag `neo4j-gw:stack = S`, or when its name is derived
 //! from S (`S-…`, a path segment `S`, or the DNS record of the stack's FQDN) — so an untagged duplicate is
 //! counted too. Kinds not deployed (yet) simply find nothing. Kind names are the `Resource::kind()` strings,
-//! so the inventory can be compared with the state file: [`check_state`].
+//! so the inventory can be compared with the state file: [`check_state`]; every kind the plan owns must be in
+//! [`KINDS`] (checked by this module's unit test against `neo4j_gw::plan`, without an emulator).
 //!
 //! Caveat: name matching is by prefix `S-`; tests that share one emulator use stack names that are not
 //! prefixes of each other.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-pub const TAG_STACK: &str = "neo4j-gw:stack";
-pub const TAG_RESOURCE: &str = "neo4j-gw:resource";
+pub use neo4j_gw::resources::{TAG_RESOURCE, TAG_STACK};
 
 /// One live resource of the stack.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,7 +29,8 @@ pub struct Item {
     pub node: Option<String>,
 }
 
-/// Every kind the inventory knows, with the ID key the state file records for it.
+/// Every kind the inventory knows (a `Resource::kind()` of the plan), with the ID key the state file records for it.
+/// A new kind of the plan gets one entry here and its look-up in the function of its service below.
 pub const KINDS: &[(&str, &str)] = &[
     ("ec2:vpc", "vpc_id"),
     ("ec2:subnet", "subnet_id"),
@@ -62,9 +62,7 @@ pub const KINDS: &[(&str, &str)] = &[
 /// lives from the first `up` to the end of the last `down`; [`check_state`] allows at most one.
 pub const LEASE_KIND: &str = "neo4j-gw:lease";
 
-pub fn lease_name(stack: &str) -> String {
-    format!("neo4j-gw/{stack}/lease")
-}
+pub use neo4j_gw::lease::name as lease_name;
 
 pub fn primary_key(kind: &str) -> Option<&'static str> {
     KINDS.iter().find(|(k, _)| *k == kind).map(|(_, key)| *key)
@@ -863,4 +861,31 @@ async fn agentcore(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KINDS, primary_key};
+
+    #[test]
+    fn every_kind_the_plan_owns_is_known_to_the_inventory_and_no_other() {
+        let plan = neo4j_gw::plan::resources();
+        let owned: std::collections::BTreeSet<&str> = plan
+            .iter()
+            .filter(|r| !r.external())
+            .map(|r| r.kind())
+            .collect();
+        for kind in &owned {
+            assert!(
+                primary_key(kind).is_some(),
+                "{kind} is in the plan but unknown to the inventory: add it to KINDS and its service's look-up"
+            );
+        }
+        for (kind, _) in KINDS {
+            assert!(
+                owned.contains(kind),
+                "{kind} is in KINDS but no node of the plan has that kind"
+            );
+        }
+    }
 }

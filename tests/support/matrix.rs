@@ -1,7 +1,6 @@
-//! Bookkeeping shared by the fault matrices (tests/crash_matrix.rs, tests/lost_answers.rs): which k of N
+//! Bookkeeping shared by the fault matrices (`crash_matrix`, `lost_answers`): which k of N
 //! mutating requests a run covers, and the cases of one scenario — each recorded for the reliability report,
 //! failures collected so that one failing case does not hide the others.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -3,7 +3,6 @@
 //! hosted zone and an imported self-signed certificate, so ACM reports it `ISSUED`).
 //!
 //! Nothing here talks to anything but 127.0.0.1.
-#![allow(dead_code)]
 
 pub mod checks;
 pub mod dataplane;
@@ -25,17 +24,46 @@ use serde_json::Value;
 pub const REGION: &str = "us-east-1";
 pub const DOMAIN: &str = "example.com";
 
+/// The scripts the tests run, relative to the repository's root: the one place that names them.
+pub const VENV_SCRIPT: &str = "scripts/venv";
+/// The emulator: moto with the project's patches and the loopback data plane; prints one JSON ready line.
+pub const EMULATOR_SCRIPT: &str = "scripts/emulator/moto_server.py";
+
+/// A path inside the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The plan's size as the binary builds it (`neo4j_gw::plan`, default settings: every node wanted): its nodes, those
+/// the stack owns (creates, changes and deletes) and those it only uses (the hosted zone and the certificate, checked
+/// in pre-flight).
+#[derive(Debug, Clone, Copy)]
+pub struct PlanSize {
+    pub nodes: usize,
+    pub owned: usize,
+    pub used: usize,
+}
+
+pub fn plan_size() -> PlanSize {
+    let plan = neo4j_gw::plan::resources();
+    let used = plan.iter().filter(|r| r.external()).count();
+    PlanSize {
+        nodes: plan.len(),
+        owned: plan.len() - used,
+        used,
+    }
+}
+
 /// The project's Python virtualenv (created once per test binary by `scripts/venv`).
 pub fn python() -> &'static Path {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new(root.join("scripts/venv"))
+        let out = Command::new(repo_path(VENV_SCRIPT))
             .output()
-            .expect("run scripts/venv");
+            .unwrap_or_else(|e| panic!("run {VENV_SCRIPT}: {e}"));
         assert!(
             out.status.success(),
-            "scripts/venv failed: {}",
+            "{VENV_SCRIPT} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
@@ -57,20 +85,19 @@ impl Emulator {
     }
 
     pub fn start_with(args: &[&str]) -> Emulator {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new(python())
-            .arg(root.join("scripts/emulator/moto_server.py"))
+            .arg(repo_path(EMULATOR_SCRIPT))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start moto_server.py");
+            .unwrap_or_else(|e| panic!("start {EMULATOR_SCRIPT}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout)
             .read_line(&mut line)
-            .expect("read moto_server.py's ready line");
+            .unwrap_or_else(|e| panic!("read {EMULATOR_SCRIPT}'s ready line: {e}"));
         let ready: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
         let endpoint = ready["endpoint"].as_str().expect("endpoint").to_owned();
@@ -130,7 +157,7 @@ pub struct Run {
 /// The node the stack's lease records its calls under (src/lease.rs): every run that may change the stack takes and
 /// lets go of the lease, which is not a change of the stack — [`Run::mutating`] and [`Run::count`] leave those calls
 /// out; [`Run::lease_calls`] has them.
-pub const LEASE_NODE: &str = "(lease)";
+pub const LEASE_NODE: &str = neo4j_gw::lease::NODE;
 
 fn is_lease(call: &Value) -> bool {
     call["node"].as_str() == Some(LEASE_NODE)
@@ -454,7 +481,7 @@ pub async fn ec2_tagged(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<(String
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let f = || {
         Filter::builder()
-            .name("tag:neo4j-gw:stack")
+            .name(format!("tag:{}", neo4j_gw::resources::TAG_STACK))
             .values(stack)
             .build()
     };

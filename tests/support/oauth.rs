@@ -1,7 +1,6 @@
 //! A Cognito token endpoint for tests that pass `--token-endpoint`: the data plane's Cognito stand-in in its
 //! loopback form (`http://127.0.0.1:PORT/oauth2/token`, which finds the pool by the client), issuing real signed
 //! access tokens after checking the client-credentials request against the emulator's app clients and scopes.
-#![allow(dead_code)]
 
 use super::Emulator;
 

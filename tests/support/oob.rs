@@ -1,6 +1,5 @@
 //! Changes made out of band (with the SDK, as an operator in the console would), shared by the tests that break
 //! one thing and check that neo4j-gw notices and repairs it.
-#![allow(dead_code)]
 
 use aws_sdk_bedrockagentcorecontrol::types::MetadataConfiguration;
 
@@ -40,8 +39,11 @@ pub async fn set_target_allowed_headers(
 /// The tags neo4j-gw puts on the resource of `node` in `stack` (as `Cx::tags` does).
 fn stack_tags(stack: &str, node: &str, name: &str) -> Vec<(String, String)> {
     vec![
-        ("neo4j-gw:stack".to_owned(), stack.to_owned()),
-        ("neo4j-gw:resource".to_owned(), node.to_owned()),
+        (neo4j_gw::resources::TAG_STACK.to_owned(), stack.to_owned()),
+        (
+            neo4j_gw::resources::TAG_RESOURCE.to_owned(),
+            node.to_owned(),
+        ),
         ("Name".to_owned(), name.to_owned()),
     ]
 }

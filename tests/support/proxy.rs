@@ -25,7 +25,6 @@
 //! Plain HTTP/1.1 with Content-Length or chunked bodies (the SDK sends Content-Length for every call we make;
 //! chunked is decoded anyway). One upstream connection per request (`Connection: close`), keep-alive towards
 //! the client. The proxy runs on its own thread and runtime, so tests may block on child processes.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -208,12 +207,9 @@ pub enum Fate {
 
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub seq: usize,
     pub service: String,
     pub operation: String,
     pub mutating: bool,
-    /// 1-based index among the mutating requests of the run (0 for read-only ones).
-    pub mutating_index: usize,
     pub fate: Fate,
 }
 
@@ -223,8 +219,6 @@ pub struct Fired {
     pub k: usize,
     pub service: String,
     pub operation: String,
-    pub phase: Phase,
-    pub signal: Sig,
 }
 
 struct Inner {
@@ -232,7 +226,6 @@ struct Inner {
     faults: Mutex<Faults>,
     log: Mutex<Vec<Request>>,
     occurrences: Mutex<BTreeMap<(String, String), u64>>,
-    seq: AtomicUsize,
     mutating: AtomicUsize,
     fired: Mutex<Option<Fired>>,
     fired_cv: std::sync::Condvar,
@@ -283,7 +276,6 @@ impl Proxy {
             faults: Mutex::new(Faults::none()),
             log: Mutex::new(Vec::new()),
             occurrences: Mutex::new(BTreeMap::new()),
-            seq: AtomicUsize::new(0),
             mutating: AtomicUsize::new(0),
             fired: Mutex::new(None),
             fired_cv: std::sync::Condvar::new(),
@@ -357,7 +349,6 @@ impl Proxy {
         *self.inner.faults.lock().unwrap() = faults;
         self.inner.log.lock().unwrap().clear();
         self.inner.occurrences.lock().unwrap().clear();
-        self.inner.seq.store(0, Ordering::SeqCst);
         self.inner.mutating.store(0, Ordering::SeqCst);
         self.inner.max_in_flight.store(0, Ordering::SeqCst);
         *self.inner.fired.lock().unwrap() = None;
@@ -446,12 +437,16 @@ impl Proxy {
         self.inner.released.send_replace(true);
     }
 
-    /// How many transient errors were injected.
     /// The most requests that were in flight at once since the last [`Proxy::arm`].
+    #[allow(
+        dead_code,
+        reason = "the benchmark's figure (benches/stack.rs); no test asserts it"
+    )]
     pub fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// How many transient errors were injected.
     pub fn faults_injected(&self) -> usize {
         self.requests()
             .iter()
@@ -1190,7 +1185,7 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
         let service = service_of(&head);
         let operation = operation_of(&head, &service, &body);
         let mutating = service != "unsigned" && mutating_of(&head.method, &operation);
-        let seq = inner.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        // 1-based index among the mutating requests of the run (0 for read-only ones).
         let mutating_index = if mutating {
             inner.mutating.fetch_add(1, Ordering::SeqCst) + 1
         } else {
@@ -1200,11 +1195,9 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
             // A connection opened before the last `arm` belongs to an earlier run: don't log it into this one.
             if inner.generation.load(Ordering::SeqCst) == generation {
                 inner.log.lock().unwrap().push(Request {
-                    seq,
                     service: service.clone(),
                     operation: operation.clone(),
                     mutating,
-                    mutating_index,
                     fate,
                 });
             }
@@ -1273,8 +1266,6 @@ async fn serve(inner: Arc<Inner>, sock: TcpStream) -> std::io::Result<()> {
                 k: mutating_index,
                 service: service.clone(),
                 operation: operation.clone(),
-                phase: t.phase,
-                signal: t.signal,
             });
             inner.fired_cv.notify_all();
             if t.signal == Sig::Hold {

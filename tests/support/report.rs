@@ -1,6 +1,5 @@
 //! Reliability results: every fault-injection case appends one JSON line to the file named by
 //! `NEO4J_GW_RELIABILITY_LOG` (when set); `scripts/reliability-report` renders them into docs/reliability.md.
-#![allow(dead_code)]
 
 use std::io::Write;
 

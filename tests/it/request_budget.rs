@@ -1,25 +1,23 @@
-//! Issue 11, what can be asserted without timing anything (the figures are `scripts/bench`'s): a no-op `up` and
+//! Performance, as far as it can be asserted without timing anything (the figures are `scripts/bench`'s): a no-op `up` and
 //! `status` observe every resource exactly once and change nothing, within a request budget; `--timings` writes a
 //! timeline with a critical path no longer than the run; `--concurrency 1` really works on one resource at a time
 //! and sees the same stack as the default.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{self, Emulator, Stack, fixtures, plan_size, verified};
 use serde_json::Value;
-use support::{Emulator, Stack, fixtures, verified};
 
-/// The most AWS requests `status` of a deployed stack may make (33 resources): the figure reached when issue 11 was
-/// done (44), plus `ListUserPools` and `ListUserPoolClients` since issue 18 looks for every copy of the user pool and
-/// the app client, plus 2 for the origin key of issue 17 (GetApiKeyCredentialProvider; ListTagsForResource, as
-/// AgentCore answers no tags with it), so that a change that adds requests to every run is noticed.
+/// The most AWS requests `status` of a deployed stack may make: 44 for reading every resource once, plus
+/// `ListUserPools` and `ListUserPoolClients` (every copy of the user pool and the app client is looked for), plus 2
+/// for the origin key (GetApiKeyCredentialProvider; ListTagsForResource, as AgentCore answers no tags with it), so
+/// that a change that adds requests to every run is noticed.
 /// docs/performance.md says what each is for.
 const STATUS_BUDGET: usize = 48;
 /// A no-op `up` after a fresh one: `status`'s reads, the client secret for the verification's token, and one look at
 /// the DNS change the fresh `up` recorded (once INSYNC it is no longer recorded).
 const NOOP_UP_BUDGET: usize = STATUS_BUDGET + 2;
-/// On top of that, every run that may change the stack takes and lets go of its lease (src/lease.rs, issue 16):
+/// On top of that, every run that may change the stack takes and lets go of its lease (src/lease.rs):
 /// DescribeSecret and GetSecretValue (at once, beside the account check), PutSecretValue and
 /// UpdateSecretVersionStage to take it, the same two to let go of it.
 const LEASE_CALLS: [&str; 6] = [
@@ -94,7 +92,7 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
     assert_eq!(lease, LEASE_CALLS, "the lease's calls");
     let t = timings(&st, "noop.json");
     let observed = observes_per_node(&t);
-    assert_eq!(observed.len(), 33, "{observed:?}");
+    assert_eq!(observed.len(), plan_size().nodes, "{observed:?}");
     assert!(
         observed.values().all(|n| *n == 1),
         "observed more than once: {observed:?}"
@@ -196,7 +194,7 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
         })
         .collect();
     intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
-    assert_eq!(intervals.len(), 33);
+    assert_eq!(intervals.len(), plan_size().nodes);
     for w in intervals.windows(2) {
         assert!(
             w[1].0 >= w[0].1,
@@ -251,5 +249,5 @@ async fn a_deployed_stack_is_read_once_per_resource_within_budget_and_timed() {
         .into_iter()
         .filter(|((_, p), _)| p == "delete")
         .count();
-    assert_eq!(deletes, 31, "one delete per owned resource");
+    assert_eq!(deletes, plan_size().owned, "one delete per owned resource");
 }

@@ -1,17 +1,15 @@
-//! Issue 12, item 3: `logs` reads the CloudWatch Logs of the server tasks and the interceptor, merged by time with
+//! `logs` reads the CloudWatch Logs of the server tasks and the interceptor, merged by time with
 //! the source on each line, `--source`, `--since`, `--json`, and `--follow` until Ctrl-C — against the emulator's
 //! CloudWatch Logs with events put by the test. Read-only.
-
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::{Emulator, Stack};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::Value;
-use support::{Emulator, Stack};
 
 fn now_ms() -> i64 {
     SystemTime::now()

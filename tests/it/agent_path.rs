@@ -1,15 +1,13 @@
-//! Issue 9: the path the stack exists for — an agent with a Cognito token lists and calls the Neo4j MCP server's
+//! The path the stack exists for — an agent with a Cognito token lists and calls the Neo4j MCP server's
 //! tools through the gateway — end to end on the local data plane: the Cognito stand-in's signed JWTs, the
 //! gateway stand-in (CUSTOM_JWT checks, the deployed interceptor code, the header allow-list, tool prefixes),
 //! the load balancer stand-in and the MCP server stand-in configured from the registered task definition.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::dataplane::{self, client_credentials, initialize, mint};
+use crate::support::{self, Emulator, Stack, fixtures, state_id};
 use serde_json::Value;
-use support::dataplane::{self, client_credentials, initialize, mint};
-use support::{Emulator, Stack, fixtures, state_id};
 
 const SCOPE: &str = "neo4j-mcp-gateway/invoke";
 const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";

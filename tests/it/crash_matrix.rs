@@ -1,4 +1,4 @@
-//! Issue 5: the crash matrices. `up` (and `down`) is SIGKILLed at its k-th mutating AWS request — before the
+//! The crash matrices. `up` (and `down`) is SIGKILLed at its k-th mutating AWS request — before the
 //! request reaches the emulator, or after the emulator answered but before the answer reaches neo4j-gw — and
 //! then run again to completion. The promise: exactly one of every resource, a state file that matches the
 //! emulator, and after `down` nothing of the stack, not even the state file.
@@ -9,15 +9,13 @@
 //! 1+s, 1+2s, … and N, with the stride s from `NEO4J_GW_CRASH_STRIDE`, by default ⌈N/12⌉ (about 13 values of k, 26
 //! cases per matrix).
 
-mod support;
-
 use std::time::Duration;
 
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::Scope;
-use support::matrix::{Scenario, selected};
-use support::proxy::{Faults, Phase, Proxy};
-use support::{Emulator, Stack};
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::Scope;
+use crate::support::matrix::{Scenario, selected};
+use crate::support::proxy::{Faults, Phase, Proxy};
+use crate::support::{Emulator, Stack};
 
 /// Upper bound of one run of the binary.
 const LIMIT: Duration = Duration::from_secs(600);

@@ -1,14 +1,13 @@
-//! Issue 17: the stand-ins are as strict as AWS and the Neo4j MCP server where the project depends on them.
+//! What the agent's path needs, and how neo4j-gw names what is missing — on stand-ins as strict as AWS and the
+//! Neo4j MCP server where the project depends on them:
 //! - IAM on the data path: each permission a role needs is removed out of band; the hop that needs it fails, the
 //!   diagnosis names the hop and the drifted role, and `up` puts the role back (nothing else).
 //! - The gateway's exception level: off by default, `--gateway-debug` turns it on, `status` shows it, drift is
 //!   repaired, and a failed agent call suggests it.
 //! - A database without APOC: `doctor` says so (from get-schema's error through the gateway).
 
-mod support;
-
+use crate::support::{self, Emulator, Run, Stack, drift_attributes, fixtures, report, state_id};
 use serde_json::{Value, json};
-use support::{Emulator, Run, Stack, drift_attributes, fixtures, report, state_id};
 
 /// The role's inline policy `neo4j-gw`, as a document.
 async fn policy(iam: &aws_sdk_iam::Client, role: &str) -> Value {

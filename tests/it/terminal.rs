@@ -1,4 +1,4 @@
-//! Issue 16, points 6, 8, 9, 10 and 11: pipes, terminals and the data plane as an operator meets them.
+//! Pipes, terminals and the data plane as an operator meets them.
 //! - A closed standard output ends every printer quietly with exit 141 (no panic, nothing on stderr).
 //! - A refused connection to the data plane or a token endpoint is reported at once, naming what to check (bounded
 //!   by a generous process timeout, never by a timing assertion).
@@ -7,14 +7,12 @@
 //! - Ctrl-C on a terminal: the signal's message goes through the live view, and the view is cleared before the
 //!   summary (a small terminal model reads what `script` recorded).
 
-mod support;
-
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::support::{DOMAIN, Emulator, Stack, fixtures, verified};
 use serde_json::Value;
-use support::{DOMAIN, Emulator, Stack, fixtures, verified};
 
 /// The binary's command line `inner`, run under `timeout 60` (exit 124 if it hangs) with the same environment.
 fn bounded(st: &Stack, inner: Command) -> (i32, String, String, f32) {

@@ -1,14 +1,12 @@
-//! Issue 12, items 4 and 5 and the first-run findings: `connect` prints each client's configuration (parsed here
+//! Setting up a client: `connect` prints each client's configuration (parsed here
 //! in the client's format, and the token commands it names are run); shell completions; no AWS credentials at all
 //! is a setup error (exit 2) that names the sources tried and what to run, without SDK log noise or colour codes.
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::oauth::OAuthStandIn;
+use crate::support::{Emulator, Stack, fixtures, state_id};
 use serde_json::Value;
-use support::oauth::OAuthStandIn;
-use support::{Emulator, Stack, fixtures, state_id};
 
 /// Runs a shell command line the way a client would: with credentials for the emulator, nothing else of ours.
 fn shell(st: &Stack, line: &str) -> std::process::Output {

@@ -1,22 +1,20 @@
-//! Issue 5: lost answers. AWS carries out the k-th mutating request of `up` (or `down`), but its answer never
+//! Lost answers. AWS carries out the k-th mutating request of `up` (or `down`), but its answer never
 //! reaches neo4j-gw: the proxy answers HTTP 503 instead, or closes the connection. The SDK's retry and the
 //! engine's second look (`Engine::again_after_uncertain`) may then repeat the call within the same run. The
 //! promise: the same run completes, with exactly one of every resource — a repeated create must not make a
 //! second copy (EC2's `CreateVpc`, Cognito's `CreateUserPool` and the like have no client token) — and a
 //! repeated delete must not fail on "not found"; `down` then leaves nothing.
 //!
-//! The k values are those of the crash matrices (`tests/support/matrix.rs`: all with
+//! The k values are those of the crash matrices (`support::matrix`: all with
 //! `NEO4J_GW_CRASH_STRIDE=1`, a deterministic subset by default).
-
-mod support;
 
 use std::time::Duration;
 
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::Scope;
-use support::matrix::{Scenario, learn_n, selected};
-use support::proxy::{Faults, Fired, Proxy, ProxyRun, Sig};
-use support::{Emulator, Stack};
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::Scope;
+use crate::support::matrix::{Scenario, learn_n, selected};
+use crate::support::proxy::{Faults, Fired, Proxy, ProxyRun, Sig};
+use crate::support::{Emulator, Stack};
 
 /// Upper bound of one run of the binary.
 const LIMIT: Duration = Duration::from_secs(600);

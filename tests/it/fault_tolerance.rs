@@ -1,21 +1,19 @@
-//! Issue 5: fault tolerance beyond the crash matrices — the proxy's own contract, transient AWS errors,
+//! Fault tolerance beyond the crash matrices — the proxy's own contract, transient AWS errors,
 //! SIGINT/SIGTERM, lock take-over, concurrent runs, and lost or damaged state. Every scenario works on
-//! whatever the plan deploys: counts come from real runs and the inventory (tests/support/inventory.rs).
+//! whatever the plan deploys: counts come from real runs and the inventory (`support::inventory`).
 //!
 //! Synchronisation is the proxy's trigger points (a kill, a signal, a held request), never a sleep; every run
 //! is bounded in time. Seeds: `NEO4J_GW_FAULT_SEEDS` (comma-separated) replaces the default seed list.
 
-mod support;
-
 use std::os::unix::io::AsRawFd;
 use std::time::Duration;
 
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::{self, Scope};
-use support::matrix::learn_n;
-use support::proxy::{Fate, FaultKind, Faults, Phase, Proxy, Sig, Trigger};
-use support::report::{self, Case};
-use support::{Emulator, Stack};
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::{self, Scope};
+use crate::support::matrix::learn_n;
+use crate::support::proxy::{Fate, FaultKind, Faults, Phase, Proxy, Sig, Trigger};
+use crate::support::report::{self, Case};
+use crate::support::{self, Emulator, Stack};
 
 const LIMIT: Duration = Duration::from_secs(600);
 

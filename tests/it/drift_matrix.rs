@@ -1,4 +1,4 @@
-//! Issue 5, item 5: the drift matrix on the whole stack, in one emulator per matrix.
+//! The drift matrix on the whole stack, in one emulator per matrix.
 //!
 //! - **Deleted out of band** (`deleted_out_of_band_matrix`): for every owned node of the plan, the resource is
 //!   deleted with the AWS SDK the way an operator would have to on AWS — with whatever AWS refuses to leave
@@ -15,19 +15,17 @@
 //!
 //! The dependency graph comes from `status --json` (`depends_on`), the node list from the plan via the same
 //! output, so a new node without a case fails the matrix. Cases are independent: a failing one is recorded
-//! (tests/support/report.rs) and the stack is brought back to converged before the next; the test fails at the
+//! (`support::report`) and the stack is brought back to converged before the next; the test fails at the
 //! end listing every failed case. After the last case `down` must leave nothing.
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::{self, Scope};
+use crate::support::report::{self, Case};
+use crate::support::{self, DOMAIN, Emulator, LEASE_NODE, Stack, certificate, state_id};
 use serde_json::Value;
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::{self, Scope};
-use support::report::{self, Case};
-use support::{DOMAIN, Emulator, Stack, certificate, state_id};
 
 type Set = BTreeSet<String>;
 
@@ -233,158 +231,45 @@ impl Outcomes {
     }
 }
 
-const ROLES: &[&str] = &[
-    "task-execution-role",
-    "task-role",
-    "interceptor-role",
-    "gateway-role",
-];
-
-/// The plan nodes a mutating operation of neo4j-gw can belong to.
-fn op_nodes(op: &str) -> Option<&'static [&'static str]> {
-    Some(match op {
-        "CreateVpc" | "ModifyVpcAttribute" | "DeleteVpc" => &["vpc"],
-        "CreateSubnet" | "ModifySubnetAttribute" | "DeleteSubnet" => &["subnet-a", "subnet-b"],
-        "CreateInternetGateway"
-        | "AttachInternetGateway"
-        | "DetachInternetGateway"
-        | "DeleteInternetGateway" => &["internet-gateway"],
-        "CreateRouteTable"
-        | "CreateRoute"
-        | "ReplaceRoute"
-        | "AssociateRouteTable"
-        | "DisassociateRouteTable"
-        | "DeleteRouteTable" => &["route-table"],
-        "CreateSecurityGroup"
-        | "AuthorizeSecurityGroupIngress"
-        | "RevokeSecurityGroupIngress"
-        | "DeleteSecurityGroup" => &["alb-sg", "task-sg"],
-        "CreateTargetGroup"
-        | "ModifyTargetGroup"
-        | "ModifyTargetGroupAttributes"
-        | "DeleteTargetGroup" => &["target-group"],
-        "CreateLoadBalancer" | "SetSecurityGroups" | "SetSubnets" | "SetIpAddressType"
-        | "DeleteLoadBalancer" => &["load-balancer"],
-        "CreateListener" | "ModifyListener" | "DeleteListener" => &["listener"],
-        "CreateRule" | "ModifyRule" | "DeleteRule" => &["origin-rule"],
-        "ChangeResourceRecordSets" => &["dns-record"],
-        "CreateSecret" | "PutSecretValue" | "RestoreSecret" | "DeleteSecret" => {
-            &["secret", "origin-secret"]
-        }
-        "CreateServiceLinkedRole" => &["service"],
-        "CreateLogGroup" | "PutRetentionPolicy" | "DeleteLogGroup" => {
-            &["log-group", "interceptor-log-group"]
-        }
-        "CreateRole"
-        | "PutRolePolicy"
-        | "UpdateAssumeRolePolicy"
-        | "DeleteRolePolicy"
-        | "DetachRolePolicy"
-        | "DeleteRole" => ROLES,
-        "CreateCluster" | "UpdateClusterSettings" | "DeleteCluster" => &["cluster"],
-        "RegisterTaskDefinition" | "DeregisterTaskDefinition" | "DeleteTaskDefinitions" => {
-            &["task-definition"]
-        }
-        "CreateService" | "UpdateService" | "DeleteService" => &["service"],
-        "CreateUserPool" | "UpdateUserPool" | "DeleteUserPool" => &["user-pool"],
-        "CreateUserPoolDomain" | "DeleteUserPoolDomain" => &["user-pool-domain"],
-        "CreateResourceServer" | "UpdateResourceServer" | "DeleteResourceServer" => {
-            &["resource-server"]
-        }
-        "CreateUserPoolClient" | "UpdateUserPoolClient" | "DeleteUserPoolClient" => &["app-client"],
-        "CreateFunction"
-        | "UpdateFunctionCode"
-        | "UpdateFunctionConfiguration"
-        | "DeleteFunction" => &["interceptor-function"],
-        "CreateGateway" | "UpdateGateway" | "DeleteGateway" => &["gateway"],
-        "CreateGatewayTarget"
-        | "UpdateGatewayTarget"
-        | "SynchronizeGatewayTargets"
-        | "DeleteGatewayTarget" => &["gateway-target"],
-        "CreateApiKeyCredentialProvider"
-        | "UpdateApiKeyCredentialProvider"
-        | "DeleteApiKeyCredentialProvider" => &["origin-key"],
-        _ => return None,
-    })
-}
-
-/// Operations that make a new resource (allowed only for nodes that were created or replaced).
-fn creates(op: &str) -> bool {
-    matches!(
-        op,
-        "CreateVpc"
-            | "CreateSubnet"
-            | "CreateInternetGateway"
-            | "CreateRouteTable"
-            | "CreateSecurityGroup"
-            | "CreateTargetGroup"
-            | "CreateLoadBalancer"
-            | "CreateListener"
-            | "CreateRule"
-            | "CreateSecret"
-            | "CreateLogGroup"
-            | "CreateRole"
-            | "CreateCluster"
-            | "CreateService"
-            | "CreateUserPool"
-            | "CreateUserPoolDomain"
-            | "CreateResourceServer"
-            | "CreateUserPoolClient"
-            | "CreateFunction"
-            | "CreateGateway"
-            | "CreateGatewayTarget"
-            | "CreateApiKeyCredentialProvider"
-    )
-}
-
-/// Operations that remove a resource (allowed only for nodes that were replaced).
-fn deletes(op: &str) -> bool {
-    (op.starts_with("Delete") && op != "DeleteRolePolicy") || op.starts_with("Deregister")
-}
-
-/// The ledger of an `up` against its per-node outcomes: every mutating call belongs to a node that was created,
-/// updated or replaced; a create call only to a created or replaced node (never more calls than such nodes of
-/// that kind); a delete only to a replaced node.
-fn ledger_problems(mutating: &[String], o: &Outcomes) -> Vec<String> {
+/// The ledger of an `up` against its per-node outcomes. The ledger records the node and the phase each call was made
+/// for (`neo4j_gw::ledger`), so no table of operations per kind is needed: every mutating call belongs to a node
+/// that was created, updated or replaced; one made in a node's create phase to a created or replaced node, and each
+/// `Create…` operation at most once per node (a second would be a second resource); one made in a delete phase to a
+/// replaced node. The lease's calls are not the stack's changes.
+fn ledger_problems(calls: &[Value], o: &Outcomes) -> Vec<String> {
     let mut made = o.created.clone();
     made.extend(o.replaced.keys().cloned());
     let mut changed = made.clone();
     changed.extend(o.updated.keys().cloned());
     let mut problems = Vec::new();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for call in mutating {
-        let op = call.rsplit(':').next().unwrap_or(call);
-        *counts.entry(op).or_default() += 1;
-    }
-    for (op, n) in counts {
-        let Some(nodes) = op_nodes(op) else {
-            problems.push(format!(
-                "mutating call {op} unknown to the matrix (extend op_nodes)"
-            ));
+    let mut creates: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for call in calls.iter().filter(|c| c["mutating"] == true) {
+        let op = call["operation"].as_str().unwrap_or("?");
+        let Some(node) = call["node"].as_str() else {
+            problems.push(format!("mutating call {op} made for no node of the plan"));
             continue;
         };
-        let pool = if creates(op) || deletes(op) {
-            &made
-        } else {
-            &changed
+        if node == LEASE_NODE {
+            continue;
+        }
+        let phase = call["phase"].as_str().unwrap_or("?");
+        let (pool, was) = match phase {
+            "create" => (&made, "created or replaced"),
+            "delete" => (&made, "replaced"),
+            _ => (&changed, "changed"),
         };
-        let mine = nodes.iter().filter(|n| pool.contains(**n)).count();
-        if mine == 0 {
+        if !pool.contains(node) {
             problems.push(format!(
-                "{n}× {op}, but none of {} was {}",
-                nodes.join("/"),
-                if creates(op) {
-                    "created or replaced"
-                } else if deletes(op) {
-                    "replaced"
-                } else {
-                    "changed"
-                }
+                "{op} for {node} (its {phase} phase), but {node} was not {was}"
             ));
-        } else if creates(op) && n > mine {
-            problems.push(format!(
-                "{n}× {op} for {mine} created/replaced node(s) of that kind"
-            ));
+        }
+        if phase == "create" && op.starts_with("Create") {
+            *creates.entry((node, op)).or_default() += 1;
+        }
+    }
+    for ((node, op), n) in creates {
+        if n > 1 {
+            problems.push(format!("{n}× {op} for the one node {node}"));
         }
     }
     problems
@@ -1374,7 +1259,7 @@ async fn check_repair(b: &Bench<'_>, x: &Expect<'_>, o: &mut Outcome) {
         ));
     }
 
-    // b2. plan (issue 12): from the same observe as `up`, `create` for a deleted node and `update` naming the
+    // b2. plan: from the same observe as `up`, `create` for a deleted node and `update` naming the
     // attribute for a changed one, anything else only where it depends on what was touched; exit 3; not a single
     // mutating request.
     plan_problems(b, x, o);
@@ -1438,7 +1323,7 @@ async fn check_repair(b: &Bench<'_>, x: &Expect<'_>, o: &mut Outcome) {
     }
     let mutating = up.mutating();
     o.problems.extend(
-        ledger_problems(&mutating, &outcomes)
+        ledger_problems(&up.calls, &outcomes)
             .into_iter()
             .map(|p| format!("ledger: {p}")),
     );

@@ -1,18 +1,16 @@
-//! Issue 18: exactly one of each, whatever lands late. The kinds AWS can duplicate — their create takes no
+//! Exactly one of each, whatever lands late. The kinds AWS can duplicate — their create takes no
 //! idempotency token and their name is not unique (docs/reliability.md, "Idempotency of every create") — are
 //! found in every copy, converged to one by `up`, shown by `plan` and `status`, and removed by `down`; a create a
 //! killed run sent that lands after the next run looked leaves no second copy behind.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::{self, Scope};
+use crate::support::proxy::{Faults, Proxy};
+use crate::support::{Emulator, Stack, drift_attributes, oob};
 use serde_json::Value;
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::{self, Scope};
-use support::proxy::{Faults, Proxy};
-use support::{Emulator, Stack, drift_attributes, oob};
 
 /// Upper bound of one run of the binary.
 const LIMIT: Duration = Duration::from_secs(600);
@@ -67,13 +65,13 @@ async fn second_copies_are_planned_removed_reported_and_never_left_behind() {
                 .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
                 .tags(
                     aws_sdk_ec2::types::Tag::builder()
-                        .key("neo4j-gw:stack")
+                        .key(neo4j_gw::resources::TAG_STACK)
                         .value("someone-else")
                         .build(),
                 )
                 .tags(
                     aws_sdk_ec2::types::Tag::builder()
-                        .key("neo4j-gw:resource")
+                        .key(neo4j_gw::resources::TAG_RESOURCE)
                         .value("vpc")
                         .build(),
                 )

@@ -1,16 +1,14 @@
-//! Issue 10: only the gateway can reach the MCP server. Direct requests to the load balancer (through the data
+//! Only the gateway can reach the MCP server. Direct requests to the load balancer (through the data
 //! plane's load balancer stand-in, which applies the listener's default action and rules as stored in the
 //! emulator) are refused; the same calls through the gateway work; the origin value rotates without a failed
 //! call; drift of the lock is repaired; the opt-out says what it costs; the value is never shown.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::dataplane::public;
+use crate::support::{self, Emulator, Stack, drift_attributes, fixtures, report, state_id};
 use serde_json::{Value, json};
-use support::dataplane::public;
-use support::{Emulator, Stack, drift_attributes, fixtures, report, state_id};
 
 const MCP: &str = "https://mcp.example.com/mcp";
 

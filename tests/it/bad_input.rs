@@ -1,8 +1,6 @@
-//! Issue 2: bad input is reported before any AWS call — one line naming the setting, exit code 2, empty ledger.
+//! Bad input is reported before any AWS call — one line naming the setting, exit code 2, empty ledger.
 
-mod support;
-
-use support::{Emulator, Stack};
+use crate::support::{Emulator, Stack};
 
 const CERT: &str =
     "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-1111-2222-3333-444455556666";
@@ -275,13 +273,13 @@ fn config_file_and_environment_precedence() {
     );
 }
 
-/// Issue 17: every header of the AgentCore guide's restricted list (the one data file the CLI embeds and the
+/// Every header of the AgentCore guide's restricted list (the one data file the CLI embeds and the
 /// gateway stand-in loads) is refused as `auth_header` before any AWS call — `Authorization` excepted, which the
 /// gateway forwards when the interceptor sets it.
 #[test]
 fn every_restricted_header_is_refused_as_the_credentials_header() {
     let list: serde_json::Value =
-        serde_json::from_str(include_str!("../data/agentcore-restricted-headers.json")).unwrap();
+        serde_json::from_str(include_str!("../../data/agentcore-restricted-headers.json")).unwrap();
     let mut names: Vec<String> = list["guide_table"]
         .as_array()
         .unwrap()
@@ -290,7 +288,7 @@ fn every_restricted_header_is_refused_as_the_credentials_header() {
         .filter(|n| n != "Authorization")
         .collect();
     names.extend(["X-Amzn-Trace-Id".to_owned(), "Mcp-Session-Id".to_owned()]);
-    // The names the list lacked before issue 17 are among them.
+    // The names an earlier copy of the list lacked are among them.
     for added in [
         "X-XSS-Protection",
         "Referrer-Policy",

@@ -1,15 +1,14 @@
-//! Issue 3, the edge of the serving stack against a real moto server: the pre-flight of the hosted zone and the
+//! The edge of the serving stack against a real moto server: the pre-flight of the hosted zone and the
 //! certificate, the target group, the load balancer, the HTTPS listener and the DNS alias record — their drift,
 //! the move of the record on a subdomain change, and `down` (which never touches the zone or the certificate).
 
-mod support;
-
+use crate::support::{
+    self, DOMAIN, Emulator, Stack, certificate, drift_attributes, fixtures, hosted_zone, report,
+    state_id,
+};
 use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Certificate};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
-use support::{
-    DOMAIN, Emulator, Stack, certificate, drift_attributes, fixtures, hosted_zone, report, state_id,
 };
 
 const EDGE: &[&str] = &["target-group", "load-balancer", "listener", "dns-record"];
@@ -360,7 +359,8 @@ async fn edge_up_drift_move_and_down() {
         let tags = tags.tag_descriptions()[0].tags();
         assert!(
             tags.iter()
-                .any(|t| t.key() == Some("neo4j-gw:stack") && t.value() == Some("edge-life")),
+                .any(|t| t.key() == Some(neo4j_gw::resources::TAG_STACK)
+                    && t.value() == Some("edge-life")),
             "{arn}: {tags:?}"
         );
     }
@@ -706,7 +706,7 @@ async fn foreign_record_is_never_overwritten_or_deleted() {
     .await;
     let st = Stack::new(&emu, "edge-foreign");
     let up = st.up(&cert, &[]);
-    // A conflict in the plan: `up` stops before its first change (issue 16).
+    // A conflict in the plan: `up` stops before its first change.
     assert_eq!(up.code, 2, "{}", up.stderr);
     assert_eq!(up.mutating(), Vec::<String>::new());
     assert!(

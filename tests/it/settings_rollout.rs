@@ -1,4 +1,4 @@
-//! Issue 16, points 2 and 3 and "Verified means Neo4j answered": every Neo4j setting that reaches the ECS task only
+//! Settings roll out, and "Verified" means Neo4j answered: every Neo4j setting that reaches the ECS task only
 //! when it starts (the URI and the database, as ECS secrets) or the interceptor through its cache (the username and
 //! the password) takes effect in the same `up` — `plan` shows the task definition's new revision, the service's
 //! rollout and the interceptor's configuration update, and `call read-cypher` answers from the new database or with
@@ -9,11 +9,9 @@
 //! All on the local data plane: the Neo4j stand-in's DBMSs, users and passwords are set through its control API;
 //! the MCP server stand-in of each ECS task reads the secret when the task starts, as ECS does.
 
-mod support;
-
+use crate::support::dataplane;
+use crate::support::{self, DOMAIN, Emulator, Run, Stack, fixtures, verified};
 use serde_json::Value;
-use support::dataplane;
-use support::{DOMAIN, Emulator, Run, Stack, fixtures, verified};
 
 const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
 const OTHER_URI: &str = "neo4j+s://graph-two.example.com:7687";

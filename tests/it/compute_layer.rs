@@ -1,13 +1,11 @@
-//! Issue 3, the compute half of the serving stack — secret, task roles, cluster, task definition, service — proven
+//! The compute half of the serving stack — secret, task roles, cluster, task definition, service — proven
 //! through the real binary against a real moto server (with the launcher's fake ECS agent unless stated).
-
-mod support;
 
 use std::collections::BTreeMap;
 
+use crate::support::{self, Emulator, Stack, dataplane, fixtures, report, state_id};
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField, TaskDefinitionStatus};
 use serde_json::Value;
-use support::{Emulator, Stack, dataplane, fixtures, report, state_id};
 
 const SECRET_KEYS: [&str; 5] = [
     "NEO4J_AUTHORIZATION",
@@ -119,10 +117,9 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         .await
         .unwrap();
     assert!(
-        described
-            .tags()
-            .iter()
-            .any(|t| t.key() == Some("neo4j-gw:stack") && t.value() == Some("sc-life"))
+        described.tags().iter().any(
+            |t| t.key() == Some(neo4j_gw::resources::TAG_STACK) && t.value() == Some("sc-life")
+        )
     );
 
     // The execution role: logs on that one log group, GetSecretValue on that one secret; nothing else.
@@ -209,7 +206,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     assert!(
         tags.tags()
             .iter()
-            .any(|t| t.key() == Some("neo4j-gw:stack"))
+            .any(|t| t.key() == Some(neo4j_gw::resources::TAG_STACK))
     );
 
     // The task definition: Fargate, awsvpc, ARM64, 256/1024, the roles, the environment of stack.md row 5,
@@ -286,7 +283,7 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
         // In no mode an unauthenticated ping or tools/list: no NEO4J_HTTP_ALLOW_UNAUTHENTICATED_* flags.
         ("NEO4J_TELEMETRY", "false"),
         ("NEO4J_HTTP_AUTH_HEADER_NAME", "X-Neo4j-Authorization"),
-        // The secret's version, so that a new value of the secret is a new revision (tests/settings_rollout.rs).
+        // The secret's version, so that a new value of the secret is a new revision (`settings_rollout`).
         ("NEO4J_GW_SECRET_VERSION", secret_version.as_str()),
     ]
     .into_iter()
@@ -356,7 +353,11 @@ async fn up_builds_the_compute_as_specified_then_noop_then_down_leaves_nothing()
     assert_eq!(svc.health_check_grace_period_seconds(), Some(60));
     assert_eq!(svc.propagate_tags().unwrap().as_str(), "SERVICE");
     assert!(!svc.enable_execute_command());
-    assert!(svc.tags().iter().any(|t| t.key() == Some("neo4j-gw:stack")));
+    assert!(
+        svc.tags()
+            .iter()
+            .any(|t| t.key() == Some(neo4j_gw::resources::TAG_STACK))
+    );
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
     let health = elb
         .describe_target_health()
@@ -508,7 +509,7 @@ async fn image_change_rolls_the_same_service_onto_a_new_revision() {
 }
 
 /// What `up` changes when the secret gets a new value: the secret, and its version in its consumers — a task
-/// definition revision the service rolls onto, and the interceptor's configuration (tests/settings_rollout.rs shows
+/// definition revision the service rolls onto, and the interceptor's configuration (`settings_rollout` shows
 /// that each takes effect at once).
 const NEW_SECRET_VALUE: [&str; 4] = [
     "ECS:RegisterTaskDefinition",

@@ -1,31 +1,32 @@
-//! Issue 16: a stack touches only its own resources, a plan with a conflict changes nothing, one run per stack
+//! A stack touches only its own resources, a plan with a conflict changes nothing, one run per stack
 //! whatever the state directory (the lease in AWS), and the read-only commands write nothing.
 //!
-//! Every run is the real binary against moto; the other stack is counted with tests/support/inventory.rs.
-
-mod support;
+//! Every run is the real binary against moto; the other stack is counted with `support::inventory`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::checks::{self, as_strs, fqdn, up_args};
+use crate::support::inventory::{self, LEASE_KIND, Scope};
+use crate::support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
+use crate::support::{self, Emulator, Run, Stack, fixtures, verified};
 use serde_json::Value;
-use support::checks::{self, as_strs, fqdn, up_args};
-use support::inventory::{self, LEASE_KIND, Scope};
-use support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
-use support::{Emulator, Run, Stack, fixtures, verified};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
-/// The resource kinds without tags of their own, which the issue saw deleted through a copied state file.
-const TAGLESS: [&str; 5] = [
-    "dns-record",
-    "user-pool-domain",
-    "resource-server",
-    "app-client",
-    "gateway-target",
-];
+/// The nodes whose resources carry no tags of their own (`Resource::owned_through`: a DNS record, a Cognito domain,
+/// resource server and app client, a gateway target): what a copied state file could have had deleted.
+fn tagless() -> Vec<&'static str> {
+    let nodes: Vec<&'static str> = neo4j_gw::plan::resources()
+        .iter()
+        .filter(|r| r.owned_through().is_some())
+        .map(|r| r.id())
+        .collect();
+    assert!(!nodes.is_empty(), "the plan has no node without tags");
+    nodes
+}
 
 /// Every resource of the stack but its lease (whose value each run changes).
 async fn resources_of(emu: &Emulator, scope: &Scope) -> Vec<inventory::Item> {
@@ -108,7 +109,7 @@ async fn a_state_file_of_another_stack_touches_nothing_of_it() {
             assert_ne!(r["state"], "present", "own-b claims {r}");
         }
     }
-    for node in TAGLESS {
+    for node in tagless() {
         assert_eq!(state_of(&status, node), "foreign", "{node}: {status}");
     }
 
@@ -122,7 +123,7 @@ async fn a_state_file_of_another_stack_touches_nothing_of_it() {
             "plan would change own-a's {r}"
         );
     }
-    for node in TAGLESS {
+    for node in tagless() {
         let action = doc["resources"]
             .as_array()
             .unwrap()
@@ -159,7 +160,7 @@ async fn a_state_file_of_another_stack_touches_nothing_of_it() {
         .filter(|r| r["outcome"] == "kept")
         .map(|r| r["resource"].as_str().unwrap().to_owned())
         .collect();
-    for node in TAGLESS {
+    for node in tagless() {
         assert!(kept.contains(&node.to_owned()), "{node} not kept: {kept:?}");
     }
 

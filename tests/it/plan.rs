@@ -1,17 +1,15 @@
-//! Issue 12, items 1, 5 and 6: `plan` (and `up --dry-run`) shows per node what `up` would do — from the same
+//! `plan` (and `up --dry-run`) shows per node what `up` would do — from the same
 //! observe, with zero mutating requests, exit 0/3 — `up` prints it before it acts and needs `--yes` for a
 //! replacement off a terminal; a create whose answer was lost reads "created (answer lost, found again)"; an absent
 //! `NEO4J_PASSWORD` keeps the secret's password (both directions); `up --json` and `down --json`.
-//! The drift matrix (tests/drift_matrix.rs) checks plan's verbs for every deleted and changed resource.
-
-mod support;
+//! The drift matrix (`drift_matrix`) checks plan's verbs for every deleted and changed resource.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
+use crate::support::{self, DOMAIN, Emulator, Run, Stack, fixtures, plan_size, state_id};
 use serde_json::Value;
-use support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
-use support::{DOMAIN, Emulator, Run, Stack, fixtures, state_id};
 
 /// One attribute a change names: (attribute, old, new).
 type Attr = (String, String, String);
@@ -86,11 +84,12 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(first.code, 3, "{}", first.stderr);
     read_only(&first, "plan");
     let a = actions(&first);
-    // Every node of the plan (33 with issue 17's origin key); all but the two the stack only uses are created.
-    assert_eq!(a.len(), 33);
+    // Every node of the plan; all but the ones the stack only uses are created.
+    let size = plan_size();
+    assert_eq!(a.len(), size.nodes);
     assert_eq!(
         a.values().filter(|(x, _, _)| x == "create").count(),
-        a.len() - 2
+        size.owned
     );
     assert_eq!(a["hosted-zone"].0, "none");
     assert_eq!(a["certificate"].0, "none");
@@ -100,7 +99,10 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(dry.code, 3, "{}", dry.stderr);
     read_only(&dry, "up --dry-run");
     assert!(
-        dry.stdout.contains("31 to create, 2 unchanged") && dry.stdout.contains("+ create    vpc"),
+        dry.stdout.contains(&format!(
+            "{} to create, {} unchanged",
+            size.owned, size.used
+        )) && dry.stdout.contains("+ create    vpc"),
         "{}",
         dry.stdout
     );
@@ -110,14 +112,17 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     let up = st.up(&cert, &["--json"]);
     up.ok();
     assert!(
-        up.stderr.contains("plan: 31 to create, 2 unchanged"),
+        up.stderr.contains(&format!(
+            "plan: {} to create, {} unchanged",
+            size.owned, size.used
+        )),
         "{}",
         up.stderr
     );
     let doc: Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(doc["ok"], true);
     // The owned nodes (the hosted zone and the certificate are only checked in pre-flight).
-    assert_eq!(doc["resources"].as_array().unwrap().len(), 31);
+    assert_eq!(doc["resources"].as_array().unwrap().len(), size.owned);
     assert!(
         doc["resources"]
             .as_array()
@@ -221,7 +226,10 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
     assert_eq!(down.code, 3);
     read_only(&down, "plan --down");
     let a = actions(&down);
-    assert_eq!(a.values().filter(|(x, _, _)| x == "delete").count(), 31);
+    assert_eq!(
+        a.values().filter(|(x, _, _)| x == "delete").count(),
+        plan_size().owned
+    );
     assert_eq!(a["certificate"].0, "none");
     // down --json: the outcome of every node.
     let gone = st.run(&["down", "--yes", "--json"]);
@@ -234,7 +242,7 @@ async fn plan_shows_what_up_would_do_and_changes_nothing() {
         .iter()
         .filter(|r| r["outcome"] == "deleted")
         .count();
-    assert_eq!(deleted, 31, "{doc:#}");
+    assert_eq!(deleted, plan_size().owned, "{doc:#}");
 }
 
 /// The secret's password: an absent NEO4J_PASSWORD keeps it (no drift, no write), a given one is compared and
@@ -260,7 +268,7 @@ async fn an_absent_password_keeps_the_secrets_and_a_given_one_is_written() {
     };
 
     // Deployed with the demo URI and the operator's own password. The Neo4j stand-in's demo user does not have
-    // these passwords, so `up` is not asked to verify through Neo4j (issue 16) here: this test is about the secret.
+    // these passwords, so `up` is not asked to verify through Neo4j here: this test is about the secret.
     let mut st = Stack::new(&emu, "pw");
     st.extra_env
         .push(("NEO4J_PASSWORD".into(), "operators-pw-1".into()));
@@ -400,11 +408,15 @@ async fn on_a_terminal_up_shows_progress_and_asks_before_replacing() {
     let up = ["up", "--domain-name", DOMAIN, "--certificate-arn", &cert];
     let (code, screen, _) = on_terminal(&st, "xterm", &up, "");
     assert_eq!(code, 0, "{screen}");
+    let owned = plan_size().owned;
     assert!(
-        screen.contains("up: 0/31 done"),
+        screen.contains(&format!("up: 0/{owned} done")),
         "no summary line: {screen}"
     );
-    assert!(screen.contains("up: 31 created in"), "{screen}");
+    assert!(
+        screen.contains(&format!("up: {owned} created in")),
+        "{screen}"
+    );
     assert!(screen.contains("✔ vpc"), "no finished line: {screen}");
     assert!(screen.contains('\u{1b}'), "a terminal gets the live view");
     // A dumb terminal (on which indicatif draws nothing) gets the plain lines.

@@ -1,10 +1,8 @@
-//! Issue 2: the engine, state file and CLI, proven on the network layer against a real moto server.
-
-mod support;
+//! The engine, state file and CLI, proven on the network layer against a real moto server.
 
 use std::os::unix::io::AsRawFd;
 
-use support::{Emulator, Stack, ec2_tagged, fixtures, report, state_id};
+use crate::support::{Emulator, Stack, ec2_tagged, fixtures, report, state_id};
 
 const NETWORK: &[&str] = &[
     "vpc",
@@ -326,7 +324,7 @@ async fn resources_not_tagged_as_ours_are_never_touched() {
         .resources(&task_sg)
         .tags(
             aws_sdk_ec2::types::Tag::builder()
-                .key("neo4j-gw:stack")
+                .key(neo4j_gw::resources::TAG_STACK)
                 .build(),
         )
         .send()

@@ -1,17 +1,15 @@
-//! Issue 4: the identity layer (Cognito, the interceptor Lambda, the AgentCore Gateway and its target) and
+//! The identity layer (Cognito, the interceptor Lambda, the AgentCore Gateway and its target) and
 //! `neo4j-gw token`, against a real moto server started by the test support, and a loopback OAuth token
 //! endpoint written here (moto has none).
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
+use crate::support::{Emulator, REGION, Stack, drift_attributes, fixtures, report, state_id};
 use base64::Engine as _;
 use serde_json::Value;
-use support::{Emulator, REGION, Stack, drift_attributes, fixtures, report, state_id};
 
 const OUTPUT_KEYS: &[&str] = &[
     "McpFqdn",
@@ -309,7 +307,7 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
     );
     assert!(conf.vpc_config().is_none_or(|v| v.subnet_ids().is_empty()));
     // With the origin lock the task adds the credentials: the function reads no secret and sets no header. It
-    // carries the secret's version (issue 16: a new value of the secret is a configuration update).
+    // carries the secret's version (a new value of the secret is a configuration update).
     let vars = conf.environment().unwrap().variables().unwrap();
     let mut vars: Vec<(&String, &String)> = vars.iter().collect();
     vars.sort();
@@ -680,7 +678,7 @@ async fn token_domain_conflict_and_drift() {
         .await
         .unwrap();
     let r = st.up(&cert, &[]);
-    // A conflict in the plan: `up` stops before its first change (issue 16).
+    // A conflict in the plan: `up` stops before its first change.
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(r.mutating(), Vec::<String>::new());
     assert!(
@@ -820,7 +818,7 @@ async fn token_domain_conflict_and_drift() {
         "Cognito access tokens carry no aud: {claims}"
     );
 
-    // An endpoint that refuses connections is reported at once (not a documented propagation delay: issue 16),
+    // An endpoint that refuses connections is reported at once (it is not a documented propagation delay),
     // naming the endpoint and what to check.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/oauth2/token", closed.local_addr().unwrap());

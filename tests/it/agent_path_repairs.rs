@@ -1,13 +1,11 @@
-//! Issue 9: when the agent's path breaks, neo4j-gw says which hop failed with the evidence, and `up` repairs
+//! When the agent's path breaks, neo4j-gw says which hop failed with the evidence, and `up` repairs
 //! the states AWS can leave resources in (FAILED gateway, failed update, Lambda in state Failed, FAILED Cognito
 //! domain, failed target synchronisation) instead of failing at the same place on every re-run. Each state is put
 //! on the emulator's resource by the data plane's control API; each hop is broken out of band.
 
-mod support;
-
+use crate::support::dataplane::force_state;
+use crate::support::{self, Emulator, Run, Stack, drift_attributes, fixtures, report, state_id};
 use serde_json::{Value, json};
-use support::dataplane::force_state;
-use support::{Emulator, Run, Stack, drift_attributes, fixtures, report, state_id};
 
 fn outcome<'a>(run: &'a Run, node: &str) -> Option<&'a str> {
     run.stderr
@@ -339,7 +337,7 @@ async fn the_original_design_fails_on_the_local_plane_and_the_service_linked_rol
 
     // The sample's target (listing mode DEFAULT: tools indexed at creation, with no credentials and no
     // interceptor) cannot be synchronised against the Neo4j MCP server, which lets no initialize through
-    // unauthenticated: it ends FAILED, as neo4j/mcp#204 reports from AWS.
+    // unauthenticated: it ends FAILED, as reported from AWS upstream (https://github.com/neo4j/mcp/issues/204).
     let agentcore = aws_sdk_bedrockagentcorecontrol::Client::new(&sdk);
     let state = st.state();
     let gateway_id = state_id(&state, "gateway", "gateway_id");
