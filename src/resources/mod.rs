@@ -24,37 +24,25 @@ use crate::error::{Error, Result};
 use crate::progress::Line;
 use crate::state::Ids;
 
-pub mod app_client;
-pub mod certificate;
-pub mod cluster;
-pub mod dns_record;
-mod ec2;
-mod ecs;
-mod elb;
-pub mod gateway;
-pub mod gateway_target;
-pub mod hosted_zone;
+// The layers, in the order of the plan (the README's "What it deploys"); each kind stays reachable as
+// `crate::resources::<kind>`.
+pub mod agent_gateway;
+pub mod compute;
+pub mod edge;
+pub mod identity;
+pub mod network;
+pub mod origin_lock;
+
+// Kinds and helpers several layers use.
 pub mod iam_role;
-pub mod interceptor_function;
-pub mod internet_gateway;
-pub mod listener;
-pub mod load_balancer;
 pub mod log_group;
-pub mod origin_key;
-pub mod origin_rule;
-pub mod origin_secret;
-pub mod resource_server;
-pub mod route_table;
-pub mod secret;
-pub mod security_group;
-pub mod service;
-pub mod subnet;
-pub mod target_group;
-pub mod task_definition;
-pub mod task_roles;
-pub mod user_pool;
-pub mod user_pool_domain;
-pub mod vpc;
+
+pub use agent_gateway::{gateway, gateway_target, interceptor_function};
+pub use compute::{cluster, secret, service, task_definition, task_roles};
+pub use edge::{certificate, dns_record, hosted_zone, listener, load_balancer, target_group};
+pub use identity::{app_client, resource_server, user_pool, user_pool_domain};
+pub use network::{internet_gateway, route_table, security_group, subnet, vpc};
+pub use origin_lock::{origin_key, origin_rule, origin_secret};
 
 pub const TAG_STACK: &str = "neo4j-gw:stack";
 pub const TAG_RESOURCE: &str = "neo4j-gw:resource";
