@@ -4,7 +4,12 @@ use async_trait::async_trait;
 
 use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
+use crate::resources::Output;
 use crate::state::Ids;
+
+pub const CONTAINER_LOGS_NODE: &str = "log-group";
+pub const CONTAINER_LOGS_NAME: Output = Output::new(CONTAINER_LOGS_NODE, "name");
+pub const CONTAINER_LOGS_ARN: Output = Output::new(CONTAINER_LOGS_NODE, "arn");
 
 /// `arn:<partition>:logs:<region>:<account>:log-group:<name>`, the form without the trailing `:*` (CloudWatch
 /// Logs API reference, LogGroup.logGroupArn; docs/aws-behaviour.md, point 6).
@@ -24,7 +29,7 @@ pub struct LogGroupResource {
 
 /// The ECS container logs.
 pub const CONTAINER_LOGS: LogGroupResource = LogGroupResource {
-    node: "log-group",
+    node: CONTAINER_LOGS_NODE,
     deps: &[],
     name: |cx| format!("/neo4j-gw/{}/mcp", cx.stack()),
 };

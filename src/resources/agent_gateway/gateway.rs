@@ -23,14 +23,21 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::{Deleted, delete_when_settled};
+use crate::error::{self, Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::{
     Cx, Drift, Health, Live, Observation, Resource, app_client, ids, interceptor_function,
     origin_key, resource_server, user_pool,
 };
-use crate::error::{self, Error, Result};
+use crate::resources::{Output, origin_secret};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const GATEWAY_ID: Output = Output::new(NODE, "gateway_id");
+pub const ARN: Output = Output::new(NODE, "arn");
+pub const URL: Output = Output::new(NODE, "url");
+pub const ROLE_ARN: Output = Output::new(ROLE_NODE, "arn");
 
 pub const NODE: &str = "gateway";
 pub const ROLE_NODE: &str = "gateway-role";
@@ -52,7 +59,7 @@ pub const ROLE: RoleResource = RoleResource {
         ))
     },
     policy: |cx| {
-        let function = cx.dep(interceptor_function::NODE, "arn")?;
+        let function = cx.dep(interceptor_function::ARN)?;
         let mut statements = vec![json!({
             "Sid": "InvokeInterceptor",
             "Effect": "Allow",
@@ -96,7 +103,7 @@ fn origin_key_statements(cx: &Cx) -> Result<Vec<serde_json::Value>> {
             "Action": ["bedrock-agentcore:GetResourceApiKey"],
             "Resource": [
                 arn("token-vault/default"),
-                cx.dep(origin_key::NODE, "arn")?,
+                cx.dep(origin_key::ARN)?,
                 directory[0].clone(),
                 directory[1].clone(),
             ],
@@ -105,7 +112,7 @@ fn origin_key_statements(cx: &Cx) -> Result<Vec<serde_json::Value>> {
             "Sid": "OriginKeySecret",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": [cx.dep(crate::resources::origin_secret::NODE, "arn")?],
+            "Resource": [cx.dep(origin_secret::ARN)?],
         }),
     ])
 }
@@ -169,14 +176,11 @@ pub fn exception_level_word(level: Option<&ExceptionLevel>) -> String {
 impl Desired {
     fn of(cx: &Cx) -> Result<Desired> {
         Ok(Desired {
-            role_arn: cx.dep(ROLE_NODE, "arn")?,
-            discovery_url: discovery_url(
-                &cx.shared.region,
-                &cx.dep(user_pool::NODE, "user_pool_id")?,
-            ),
-            client_id: cx.dep(app_client::NODE, "client_id")?,
+            role_arn: cx.dep(ROLE_ARN)?,
+            discovery_url: discovery_url(&cx.shared.region, &cx.dep(user_pool::USER_POOL_ID)?),
+            client_id: cx.dep(app_client::CLIENT_ID)?,
             scope: resource_server::full_scope(cx),
-            interceptor_arn: cx.dep(interceptor_function::NODE, "arn")?,
+            interceptor_arn: cx.dep(interceptor_function::ARN)?,
             versions: cx.settings().protocol_versions.clone(),
             debug: cx.settings().gateway_debug,
         })
@@ -690,7 +694,7 @@ impl Resource for GatewayResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let id = live.id("gateway_id")?.to_owned();
         // Replacing a gateway (the target node is deleted before it on `down`, not on a replacement).
-        crate::resources::gateway_target::clear_gateway(cx, &id).await?;
+        super::clear_gateway(cx, &id).await?;
         // DeleteGateway answers ConflictException while the gateway is in a transition (CREATING, UPDATING —
         // e.g. right after an interrupted `up`): wait for it to settle and delete then.
         let gone = delete_when_settled(cx, "the gateway", || async {
@@ -732,38 +736,6 @@ impl Resource for GatewayResource {
         )
         .await
     }
-}
-
-/// The answer to one delete request of an AgentCore resource.
-pub enum Deleted {
-    /// The delete was accepted (the resource goes DELETING).
-    Accepted,
-    /// It was already gone.
-    Gone,
-    /// ConflictException: it is in a transition; the text says which.
-    Conflict(String),
-}
-
-/// Sends `attempt` until AgentCore accepts it, waiting (bounded by `wait_timeout`) while it answers
-/// ConflictException. Returns true when the resource turned out to be gone already.
-pub async fn delete_when_settled<F, Fut>(cx: &Cx, what: &str, attempt: F) -> Result<bool>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Deleted>>,
-{
-    wait::until(
-        cx,
-        &format!("{what} to settle so that it can be deleted"),
-        cx.settings().wait_timeout,
-        || async {
-            Ok(match attempt().await? {
-                Deleted::Accepted => Poll::Ready(false),
-                Deleted::Gone => Poll::Ready(true),
-                Deleted::Conflict(state) => Poll::Pending(state),
-            })
-        },
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -25,20 +25,19 @@ use aws_sdk_bedrockagentcorecontrol::types::{
     TargetConfiguration, TargetStatus,
 };
 
-use crate::resources::gateway::Deleted;
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids, origin_key};
+use super::{delete_target, get_target as get};
 use crate::error::{self, Error, Result};
+use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids, origin_key};
+use crate::resources::{dns_record, service};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
 pub const NODE: &str = "gateway-target";
-const SERVICE_NODE: &str = "service";
-const DNS_NODE: &str = "dns-record";
 
 pub struct GatewayTargetResource;
 
 fn endpoint(cx: &Cx) -> Result<String> {
-    Ok(format!("https://{}/mcp", cx.dep(DNS_NODE, "fqdn")?))
+    Ok(format!("https://{}/mcp", cx.dep(dns_record::FQDN)?))
 }
 
 /// `DYNAMIC`: the gateway lists the server's tools when a client asks, through the REQUEST interceptor (which adds
@@ -83,7 +82,7 @@ fn credential_providers(cx: &Cx) -> Result<Option<Vec<CredentialProviderConfigur
         return Ok(None);
     }
     let key = GatewayApiKeyCredentialProvider::builder()
-        .provider_arn(cx.dep(origin_key::NODE, "arn")?)
+        .provider_arn(cx.dep(origin_key::ARN)?)
         .credential_parameter_name(origin_key::HEADER)
         .credential_prefix(origin_key::PREFIX)
         .credential_location(ApiKeyCredentialLocation::Header)
@@ -186,22 +185,6 @@ fn status_drift(t: &GetGatewayTargetOutput) -> Option<Drift> {
     }
 }
 
-async fn get(cx: &Cx, gateway_id: &str, target_id: &str) -> Result<Option<GetGatewayTargetOutput>> {
-    match cx
-        .aws()
-        .agentcore
-        .get_gateway_target()
-        .gateway_identifier(gateway_id)
-        .target_id(target_id)
-        .send()
-        .await
-    {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "GetGatewayTarget", e)),
-    }
-}
-
 async fn find_by_name(cx: &Cx, gateway_id: &str, name: &str) -> Result<Option<String>> {
     let mut next: Option<String> = None;
     loop {
@@ -252,8 +235,8 @@ impl Resource for GatewayTargetResource {
         // The origin rule first: the first request the gateway sends must find the door it may use.
         &[
             gateway::NODE,
-            SERVICE_NODE,
-            DNS_NODE,
+            service::NODE,
+            dns_record::NODE,
             crate::resources::origin_rule::NODE,
             origin_key::NODE,
         ]
@@ -265,7 +248,7 @@ impl Resource for GatewayTargetResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         let known = cx
-            .dep_opt(gateway::NODE, "gateway_id")
+            .dep_opt(gateway::GATEWAY_ID)
             .or_else(|| recorded.and_then(|r| r.get("gateway_id")).cloned());
         let gateway_id = match known {
             Some(id) => id,
@@ -330,7 +313,7 @@ impl Resource for GatewayTargetResource {
             // The model takes 1 to 10 names: an update cannot empty the list, a new target has none.
             drift.push(if want.is_empty() { d.replace() } else { d });
         }
-        if !cx.settings().origin_lock || cx.dep_opt(origin_key::NODE, "arn").is_some() {
+        if !cx.settings().origin_lock || cx.dep_opt(origin_key::ARN).is_some() {
             let want = describe_providers(&credential_providers(cx)?.unwrap_or_default());
             let have = describe_providers(t.credential_provider_configurations());
             if want != have {
@@ -349,7 +332,7 @@ impl Resource for GatewayTargetResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let gateway_id = cx.dep(gateway::NODE, "gateway_id")?;
+        let gateway_id = cx.dep(gateway::GATEWAY_ID)?;
         let name = cx.settings().target_name.clone();
         let endpoint = endpoint(cx)?;
         // A target of that name still being deleted must be gone first: names are unique per gateway.
@@ -468,81 +451,6 @@ impl Resource for GatewayTargetResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         delete_target(cx, live.id("gateway_id")?, live.id("target_id")?).await
     }
-}
-
-/// Deletes one target and waits until it is gone. ConflictException while it is CREATING, UPDATING or
-/// SYNCHRONIZING: waits for it to settle, then deletes.
-async fn delete_target(cx: &Cx, gateway_id: &str, target_id: &str) -> Result<()> {
-    let gone = gateway::delete_when_settled(cx, "the target", || async {
-        match cx
-            .aws()
-            .agentcore
-            .delete_gateway_target()
-            .gateway_identifier(gateway_id)
-            .target_id(target_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Deleted::Accepted),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(Deleted::Gone),
-            Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
-                get(cx, gateway_id, target_id)
-                    .await?
-                    .map(|t| format!("status {}", t.status().as_str()))
-                    .unwrap_or_else(|| "ConflictException".into()),
-            )),
-            Err(e) => Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
-        }
-    })
-    .await?;
-    if gone {
-        return Ok(());
-    }
-    wait::until(
-        cx,
-        "the target to be deleted",
-        cx.settings().wait_timeout,
-        || async {
-            Ok(match get(cx, gateway_id, target_id).await? {
-                None => Poll::Ready(()),
-                Some(t) => Poll::Pending(format!("status {}", t.status().as_str())),
-            })
-        },
-    )
-    .await
-}
-
-/// Removes the stack's target from a gateway about to be deleted (AgentCore deletes a gateway only once it has no
-/// targets; the gateway-target node creates it again on the new gateway). A target of another name was not
-/// created by this stack and is never deleted: the replacement stops and says so.
-pub async fn clear_gateway(cx: &Cx, gateway_id: &str) -> Result<()> {
-    let own = &cx.settings().target_name;
-    let out = match cx
-        .aws()
-        .agentcore
-        .list_gateway_targets()
-        .gateway_identifier(gateway_id)
-        .max_results(100)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
-        Err(e) => return Err(error::aws(cx.node, "ListGatewayTargets", e)),
-    };
-    if let Some(other) = out.items().iter().find(|t| t.name() != own) {
-        return Err(Error::Conflict(format!(
-            "{}: the gateway has a target `{}` that this stack did not create; AgentCore deletes a gateway only \
-             without targets and neo4j-gw never deletes what it did not create: remove that target, then re-run",
-            cx.node,
-            other.name()
-        )));
-    }
-    for t in out.items() {
-        cx.say(format!("deleting the target {} first", t.name()));
-        delete_target(cx, gateway_id, t.target_id()).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

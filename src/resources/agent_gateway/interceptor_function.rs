@@ -26,18 +26,22 @@ use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::error::{self, Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::log_group::LogGroupResource;
 use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
-use crate::error::{self, Error, Result};
+use crate::resources::{Output, secret};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const ARN: Output = Output::new(NODE, "arn");
+pub const LOG_GROUP_ARN: Output = Output::new(LOG_GROUP_NODE, "arn");
+pub const ROLE_ARN: Output = Output::new(ROLE_NODE, "arn");
 
 pub const NODE: &str = "interceptor-function";
 pub const LOG_GROUP_NODE: &str = "interceptor-log-group";
 pub const ROLE_NODE: &str = "interceptor-role";
 /// The Neo4j credentials secret (built by the serving layer).
-const SECRET_NODE: &str = "secret";
 
 pub const HANDLER: &str = "interceptor.handler";
 pub const MEMORY_MB: i32 = 128;
@@ -84,10 +88,10 @@ pub const ROLE: RoleResource = RoleResource {
     node: ROLE_NODE,
     suffix: "interceptor",
     description: "neo4j-gw: the gateway interceptor Lambda; writes its own log group, reads the Neo4j secret without the origin lock",
-    deps: &[LOG_GROUP_NODE, SECRET_NODE],
+    deps: &[LOG_GROUP_NODE, secret::NODE],
     trust: |_| Ok(service_trust("lambda.amazonaws.com", None)),
     policy: |cx| {
-        let log_group = cx.dep(LOG_GROUP_NODE, "arn")?;
+        let log_group = cx.dep(LOG_GROUP_ARN)?;
         let mut statements = vec![json!({
             "Sid": "OwnLogs",
             "Effect": "Allow",
@@ -100,7 +104,7 @@ pub const ROLE: RoleResource = RoleResource {
                 "Sid": "Neo4jSecret",
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": [cx.dep(SECRET_NODE, "arn")?],
+                "Resource": [cx.dep(secret::ARN)?],
             }));
         }
         Ok(Some(
@@ -148,7 +152,7 @@ fn environment(cx: &Cx) -> Result<BTreeMap<String, String>> {
         )]));
     }
     let env = BTreeMap::from([
-        ("SECRET_ARN".to_owned(), cx.dep(SECRET_NODE, "arn")?),
+        ("SECRET_ARN".to_owned(), cx.dep(secret::ARN)?),
         ("AUTH_HEADER".to_owned(), s.auth_header.clone()),
         (
             "SECRET_TTL_SECONDS".to_owned(),
@@ -228,7 +232,7 @@ fn drift(
             c.timeout().map(|t| t.to_string()).unwrap_or_default(),
         ));
     }
-    if let Some(role) = cx.dep_opt(ROLE_NODE, "arn")
+    if let Some(role) = cx.dep_opt(ROLE_ARN)
         && c.role() != Some(role.as_str())
     {
         d.push(Drift::new("role", role, c.role().unwrap_or("none")));
@@ -389,7 +393,7 @@ impl Resource for InterceptorFunctionResource {
         "lambda:function"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &[ROLE_NODE, LOG_GROUP_NODE, SECRET_NODE]
+        &[ROLE_NODE, LOG_GROUP_NODE, secret::NODE]
     }
 
     async fn observe(&self, cx: &Cx, _recorded: Option<&Ids>) -> Result<Observation> {
@@ -419,7 +423,7 @@ impl Resource for InterceptorFunctionResource {
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         let name = function_name(cx);
-        let role = cx.dep(ROLE_NODE, "arn")?;
+        let role = cx.dep(ROLE_ARN)?;
         let env = environment_with_version(cx, crate::resources::secret::known_version(cx), None)?;
         let zip = package()?;
         let tags: HashMap<String, String> = cx.tags(&name).into_iter().collect();
@@ -508,7 +512,7 @@ impl Resource for InterceptorFunctionResource {
                 .function_name(&name)
                 .runtime(RUNTIME)
                 .handler(HANDLER)
-                .role(cx.dep(ROLE_NODE, "arn")?)
+                .role(cx.dep(ROLE_ARN)?)
                 .memory_size(MEMORY_MB)
                 .timeout(TIMEOUT_S)
                 .environment(lambda_env(&environment_with_version(

@@ -4,11 +4,15 @@
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{Cluster, ClusterField, ClusterSetting, ClusterSettingName};
 
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
 use super::ecs;
 use crate::error::{self, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const NODE: &str = "cluster";
+pub const CLUSTER_NAME: Output = Output::new(NODE, "cluster_name");
 
 pub struct ClusterResource;
 
@@ -44,7 +48,7 @@ impl ClusterResource {
 #[async_trait]
 impl Resource for ClusterResource {
     fn id(&self) -> &'static str {
-        "cluster"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "ecs:cluster"

@@ -2,8 +2,8 @@
 //! ECS cluster, the task definition (the Neo4j MCP server and, with the origin lock, its credentials proxy) and the
 //! service that runs it behind the target group. `ecs` holds what the ECS kinds share (tags).
 
-pub(in crate::resources) mod ecs;
 pub mod cluster;
+pub(in crate::resources) mod ecs;
 pub mod secret;
 pub mod service;
 pub mod task_definition;

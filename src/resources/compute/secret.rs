@@ -30,11 +30,15 @@ use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::config::{DEMO_PASSWORD, DEMO_URI, Secret, Settings};
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const ARN: Output = Output::new(NODE, "arn");
+pub const VERSION: Output = Output::new(NODE, "version");
 
 pub struct SecretResource;
 
@@ -64,7 +68,7 @@ pub const VERSION_VARIABLE: &str = "NEO4J_GW_SECRET_VERSION";
 /// `plan`): a new value of the secret takes effect in them in the same `up`.
 pub const VERSION_CONSUMERS: &[(&str, &str)] = &[
     (
-        "task-definition",
+        crate::resources::task_definition::NODE,
         "the secret changes, and the task reads it only when it starts: a new revision carries its new version",
     ),
     (
@@ -90,7 +94,7 @@ pub fn carry_version(
 /// The secret's version as this run knows it (recorded, or learned from its observe, create or update): what a
 /// consumer is created or updated with.
 pub fn known_version(cx: &Cx) -> Option<String> {
-    cx.dep_opt(NODE, "version")
+    cx.dep_opt(VERSION)
 }
 
 /// The secret's version as Secrets Manager reports it now, for a consumer's observe: a secret written out of band
@@ -98,7 +102,7 @@ pub fn known_version(cx: &Cx) -> Option<String> {
 /// DescribeSecret the secret node makes answers the consumers too (no request of their own); otherwise (a look after
 /// the secret changed in this run) the version the run learned.
 pub async fn live_version(cx: &Cx) -> Option<String> {
-    let Some(arn) = cx.dep_opt(NODE, "arn") else {
+    let Some(arn) = cx.dep_opt(ARN) else {
         return known_version(cx);
     };
     shared_describe(cx, &arn)
@@ -258,7 +262,10 @@ pub(in crate::resources) fn tags(cx: &Cx, name: &str) -> Vec<Tag> {
 }
 
 /// The secret `id` (ARN or name), if Secrets Manager knows it (also when scheduled for deletion).
-pub(in crate::resources) async fn describe(cx: &Cx, id: &str) -> Result<Option<DescribeSecretOutput>> {
+pub(in crate::resources) async fn describe(
+    cx: &Cx,
+    id: &str,
+) -> Result<Option<DescribeSecretOutput>> {
     match cx
         .aws()
         .secrets
@@ -364,7 +371,11 @@ pub(in crate::resources) enum Found {
 
 /// The node's secret: by its recorded ARN, else by its name (exactly: a describe by name may match a secret whose
 /// name merely starts like ours), and whether the stack's tags are on it.
-pub(in crate::resources) async fn find_ours(cx: &Cx, recorded: Option<&Ids>, name: &str) -> Result<Found> {
+pub(in crate::resources) async fn find_ours(
+    cx: &Cx,
+    recorded: Option<&Ids>,
+    name: &str,
+) -> Result<Found> {
     find(cx, recorded, name, false).await
 }
 
@@ -437,7 +448,8 @@ impl Resource for SecretResource {
         let recorded_arn = recorded.and_then(|r| r.get("arn")).map(String::as_str);
         let read = |arn: String| async move { value_of(cx, &arn).await };
         let (found, early) =
-            crate::resources::alongside(cx, recorded_arn, find(cx, recorded, &name, true), read).await;
+            crate::resources::alongside(cx, recorded_arn, find(cx, recorded, &name, true), read)
+                .await;
         let secret = match found? {
             Found::Ours(s) => s,
             Found::Missing => return Ok(Observation::Missing),
@@ -550,7 +562,7 @@ mod tests {
     #[test]
     fn value_round_trips_without_drift() {
         let s = settings(Some("pw-1"), "neo4j+s://db.example.com");
-        let v = desired_value(&s, "secret", None).unwrap();
+        let v = desired_value(&s, NODE, None).unwrap();
         assert_eq!(value_drift(&s, &v), Vec::new());
         let parsed: Value = serde_json::from_str(&v).unwrap();
         for k in [KEY_URI, KEY_USERNAME, KEY_PASSWORD, KEY_DATABASE] {
@@ -561,7 +573,7 @@ mod tests {
     #[test]
     fn password_drift_is_hidden_and_only_when_known() {
         let old = settings(Some("old-pw-xyz"), "neo4j+s://db.example.com");
-        let live = desired_value(&old, "secret", None).unwrap();
+        let live = desired_value(&old, NODE, None).unwrap();
         let new = settings(Some("new-pw-abc"), "neo4j+s://db.example.com");
         let drift = value_drift(&new, &live);
         assert_eq!(drift, vec![Drift::new("password", HIDDEN, HIDDEN)]);
@@ -571,10 +583,10 @@ mod tests {
         // password the secret holds.
         let unknown = settings(None, "neo4j+s://db.example.com");
         assert_eq!(value_drift(&unknown, &live), Vec::new());
-        assert!(desired_value(&unknown, "secret", None).is_err());
-        let kept = desired_value(&unknown, "secret", Some(&live)).unwrap();
+        assert!(desired_value(&unknown, NODE, None).is_err());
+        let kept = desired_value(&unknown, NODE, Some(&live)).unwrap();
         assert_eq!(kept, live);
-        assert!(desired_value(&unknown, "secret", Some("not json")).is_err());
+        assert!(desired_value(&unknown, NODE, Some("not json")).is_err());
     }
 
     #[test]
@@ -588,38 +600,29 @@ mod tests {
         };
         // Created for the demo URI without a password: the demo password.
         assert_eq!(
-            password(&desired_value(&demo, "secret", None).unwrap()),
+            password(&desired_value(&demo, NODE, None).unwrap()),
             DEMO_PASSWORD
         );
         // Deployed for the demo URI with the operator's password: an update without one keeps it, and it is not
         // reported as drift.
         let operators =
-            desired_value(&settings(Some("operators-pw"), DEMO_URI), "secret", None).unwrap();
+            desired_value(&settings(Some("operators-pw"), DEMO_URI), NODE, None).unwrap();
         assert_eq!(value_drift(&demo, &operators), Vec::new());
         assert_eq!(
-            password(&desired_value(&demo, "secret", Some(&operators)).unwrap()),
+            password(&desired_value(&demo, NODE, Some(&operators)).unwrap()),
             "operators-pw"
         );
         // Moved from another database to the demo one without a password: the demo password.
-        let other = desired_value(
-            &settings(Some("x"), "neo4j+s://db.example.com"),
-            "secret",
-            None,
-        )
-        .unwrap();
+        let other =
+            desired_value(&settings(Some("x"), "neo4j+s://db.example.com"), NODE, None).unwrap();
         assert_eq!(
-            password(&desired_value(&demo, "secret", Some(&other)).unwrap()),
+            password(&desired_value(&demo, NODE, Some(&other)).unwrap()),
             DEMO_PASSWORD
         );
         // A given password always wins.
         assert_eq!(
             password(
-                &desired_value(
-                    &settings(Some("given"), DEMO_URI),
-                    "secret",
-                    Some(&operators)
-                )
-                .unwrap()
+                &desired_value(&settings(Some("given"), DEMO_URI), NODE, Some(&operators)).unwrap()
             ),
             "given"
         );
@@ -629,7 +632,7 @@ mod tests {
     fn non_secret_keys_are_compared() {
         let a = settings(Some("pw"), "neo4j+s://a.example.com");
         let b = settings(Some("pw"), "neo4j+s://b.example.com");
-        let drift = value_drift(&b, &desired_value(&a, "secret", None).unwrap());
+        let drift = value_drift(&b, &desired_value(&a, NODE, None).unwrap());
         assert_eq!(drift.len(), 1);
         assert_eq!(drift[0].attribute, KEY_URI);
         assert_eq!(value_drift(&b, "not json")[0].attribute, "value");

@@ -23,12 +23,19 @@ use aws_sdk_ecs::types::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::resources::task_definition::{CONTAINER, PORT, front_container};
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
 use super::ecs;
 use crate::error::{self, Error, Result};
+use crate::resources::task_definition::{self, CONTAINER, PORT, front_container};
+use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
+use crate::resources::{
+    Output, cluster, listener, route_table, security_group, subnet, target_group,
+};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const NODE: &str = "service";
+pub const CLUSTER_NAME: Output = Output::new(NODE, "cluster_name");
+pub const SERVICE_NAME: Output = Output::new(NODE, "service_name");
 
 pub struct ServiceResource;
 
@@ -96,7 +103,7 @@ pub fn service_name(stack: &str) -> String {
 
 fn cluster_of(cx: &Cx) -> String {
     // The cluster is named after the stack; its recorded name wins.
-    cx.dep_opt("cluster", "cluster_name")
+    cx.dep_opt(cluster::CLUSTER_NAME)
         .unwrap_or_else(|| cx.stack().to_owned())
 }
 
@@ -116,9 +123,9 @@ fn client_token(cx: &Cx, task_definition: &str) -> String {
 
 fn network(cx: &Cx) -> Result<NetworkConfiguration> {
     let vpc = AwsVpcConfiguration::builder()
-        .subnets(cx.dep("subnet-a", "subnet_id")?)
-        .subnets(cx.dep("subnet-b", "subnet_id")?)
-        .security_groups(cx.dep("task-sg", "group_id")?)
+        .subnets(cx.dep(subnet::A_ID)?)
+        .subnets(cx.dep(subnet::B_ID)?)
+        .security_groups(cx.dep(security_group::TASK_GROUP_ID)?)
         .assign_public_ip(AssignPublicIp::Enabled)
         .build()
         .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
@@ -129,7 +136,7 @@ fn network(cx: &Cx) -> Result<NetworkConfiguration> {
 
 fn load_balancer(cx: &Cx) -> Result<LoadBalancer> {
     Ok(LoadBalancer::builder()
-        .target_group_arn(cx.dep("target-group", "arn")?)
+        .target_group_arn(cx.dep(target_group::ARN)?)
         .container_name(front_container(cx.settings()))
         .container_port(PORT)
         .build())
@@ -157,7 +164,7 @@ fn sorted(items: &[String]) -> String {
 /// desired value depends on an unknown dependency are not compared.
 fn service_drift(cx: &Cx, svc: &Service) -> Vec<Drift> {
     let mut drift = Vec::new();
-    if let Some(td) = cx.dep_opt("task-definition", "arn")
+    if let Some(td) = cx.dep_opt(task_definition::ARN)
         && svc.task_definition() != Some(td.as_str())
     {
         drift.push(Drift::new(
@@ -171,9 +178,9 @@ fn service_drift(cx: &Cx, svc: &Service) -> Vec<Drift> {
         drift.push(Drift::new("desired_count", want, svc.desired_count()));
     }
     if let (Some(a), Some(b), Some(sg)) = (
-        cx.dep_opt("subnet-a", "subnet_id"),
-        cx.dep_opt("subnet-b", "subnet_id"),
-        cx.dep_opt("task-sg", "group_id"),
+        cx.dep_opt(subnet::A_ID),
+        cx.dep_opt(subnet::B_ID),
+        cx.dep_opt(security_group::TASK_GROUP_ID),
     ) {
         let vpc = svc
             .network_configuration()
@@ -198,7 +205,7 @@ fn service_drift(cx: &Cx, svc: &Service) -> Vec<Drift> {
             drift.push(Drift::new("network", want, have));
         }
     }
-    if let Some(tg) = cx.dep_opt("target-group", "arn") {
+    if let Some(tg) = cx.dep_opt(target_group::ARN) {
         let want = format!("{tg} {}:{PORT}", front_container(cx.settings()));
         let have: Vec<String> = svc
             .load_balancers()
@@ -583,7 +590,7 @@ impl ServiceResource {
             Ok(r) => lines.extend(r.into_iter().map(|l| format!("  stopped {l}"))),
             Err(e) => lines.push(format!("  stopped tasks: {e}")),
         }
-        if let Some(tg) = cx.dep_opt("target-group", "arn") {
+        if let Some(tg) = cx.dep_opt(target_group::ARN) {
             match self.targets(cx, &tg).await {
                 Ok(t) => lines.push(format!("  {}", t.describe())),
                 Err(e) => lines.push(format!("  targets: {e}")),
@@ -604,11 +611,11 @@ impl ServiceResource {
             )));
         }
         let r = Rollout::of(&svc);
-        let targets = match cx.dep_opt("target-group", "arn") {
+        let targets = match cx.dep_opt(target_group::ARN) {
             Some(tg) if r.desired > 0 => Some(self.targets(cx, &tg).await?),
             _ => None,
         };
-        let want = cx.dep_opt("task-definition", "arn");
+        let want = cx.dep_opt(task_definition::ARN);
         let mut state = match judge(&r, want.as_deref(), targets.as_ref()) {
             Poll::Pending(state) => state,
             other => return Ok(other),
@@ -625,7 +632,7 @@ impl ServiceResource {
 #[async_trait]
 impl Resource for ServiceResource {
     fn id(&self) -> &'static str {
-        "service"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "ecs:service"
@@ -636,15 +643,15 @@ impl Resource for ServiceResource {
         // balancer"). With the origin lock the listener's default action answers 403 and the origin rule is what
         // forwards: the service comes after both.
         &[
-            "cluster",
-            "task-definition",
-            "listener",
+            cluster::NODE,
+            task_definition::NODE,
+            listener::NODE,
             crate::resources::origin_rule::NODE,
-            "target-group",
-            "task-sg",
-            "subnet-a",
-            "subnet-b",
-            "route-table",
+            target_group::NODE,
+            security_group::TASK_NODE,
+            subnet::NODE_A,
+            subnet::NODE_B,
+            route_table::NODE,
         ]
     }
 
@@ -682,7 +689,7 @@ impl Resource for ServiceResource {
             live.details.push(("rollout".into(), s.clone()));
         }
         let mut targets = None;
-        if let Some(tg) = cx.dep_opt("target-group", "arn") {
+        if let Some(tg) = cx.dep_opt(target_group::ARN) {
             let t = self.targets(cx, &tg).await?;
             live.details
                 .push(("healthy_targets".into(), t.healthy.to_string()));
@@ -730,7 +737,7 @@ impl Resource for ServiceResource {
             )
             .await?;
         }
-        let task_definition = cx.dep("task-definition", "arn")?;
+        let task_definition = cx.dep(task_definition::ARN)?;
         ensure_service_linked_role(cx).await?;
         // Right after the service-linked role is created, ECS may not be able to assume it yet: retried, bounded.
         let out = wait::until_propagated(
@@ -772,7 +779,7 @@ impl Resource for ServiceResource {
             .service(live.id("service_name")?);
         // Only what drifted: resending an unchanged network or load balancer configuration starts a deployment.
         if changed("task_definition") {
-            req = req.task_definition(cx.dep("task-definition", "arn")?);
+            req = req.task_definition(cx.dep(task_definition::ARN)?);
         }
         if changed("desired_count") {
             req = req.desired_count(cx.settings().desired_count as i32);

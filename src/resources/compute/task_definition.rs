@@ -34,11 +34,15 @@ use aws_sdk_ecs::types::{
     TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use super::ecs;
 use crate::config::{Architecture, Settings};
 use crate::error::{self, Error, Result};
+use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{Output, log_group, secret, task_roles};
 use crate::state::Ids;
+
+pub const NODE: &str = "task-definition";
+pub const ARN: Output = Output::new(NODE, "arn");
 
 pub struct TaskDefinitionResource;
 
@@ -93,7 +97,10 @@ pub fn proxy_command(s: &Settings) -> Vec<String> {
 pub fn proxy_secrets(secret_arn: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(
         PROXY_CREDENTIALS_VAR.to_owned(),
-        format!("{secret_arn}:{}::", crate::resources::secret::KEY_AUTHORIZATION),
+        format!(
+            "{secret_arn}:{}::",
+            crate::resources::secret::KEY_AUTHORIZATION
+        ),
     )])
 }
 
@@ -180,28 +187,28 @@ fn desired(cx: &Cx) -> Spec {
         image: s.image.clone(),
         environment: environment(s),
         secrets: cx
-            .dep_opt("secret", "arn")
+            .dep_opt(secret::ARN)
             .map(|a| secrets(&a))
             .unwrap_or_default(),
         cpu: s.cpu.to_string(),
         memory: s.memory.to_string(),
         architecture: s.architecture.ecs_name().to_owned(),
-        execution_role: cx.dep_opt("task-execution-role", "arn"),
-        task_role: cx.dep_opt("task-role", "arn"),
+        execution_role: cx.dep_opt(task_roles::EXECUTION_ROLE_ARN),
+        task_role: cx.dep_opt(task_roles::TASK_ROLE_ARN),
         port: if proxied(s) {
             String::new()
         } else {
             format!("{PORT}/tcp")
         },
         logging: cx
-            .dep_opt("log-group", "name")
+            .dep_opt(log_group::CONTAINER_LOGS_NAME)
             .map(|g| logging(&g, &cx.shared.region)),
         network_mode: "awsvpc".into(),
         proxy: proxied(s).then(|| {
             proxy_spec(
                 PROXY_IMAGE,
                 &proxy_command(s),
-                &cx.dep_opt("secret", "arn")
+                &cx.dep_opt(secret::ARN)
                     .map(|a| proxy_secrets(&a))
                     .unwrap_or_default(),
                 &format!("{PORT}/tcp"),
@@ -389,10 +396,14 @@ impl TaskDefinitionResource {
     async fn register(&self, cx: &Cx) -> Result<Ids> {
         let s = cx.settings();
         let family = family(cx.stack());
-        let secret_arn = cx.dep("secret", "arn")?;
-        let log_group = cx.dep("log-group", "name")?;
+        let secret_arn = cx.dep(secret::ARN)?;
+        let log_group = cx.dep(log_group::CONTAINER_LOGS_NAME)?;
         let mut environment = environment(s);
-        crate::resources::secret::carry_version(crate::resources::secret::known_version(cx), &mut environment, None);
+        crate::resources::secret::carry_version(
+            crate::resources::secret::known_version(cx),
+            &mut environment,
+            None,
+        );
         let environment: Vec<KeyValuePair> = environment
             .into_iter()
             .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
@@ -457,8 +468,8 @@ impl TaskDefinitionResource {
                     .operating_system_family(OsFamily::Linux)
                     .build(),
             )
-            .execution_role_arn(cx.dep("task-execution-role", "arn")?)
-            .task_role_arn(cx.dep("task-role", "arn")?)
+            .execution_role_arn(cx.dep(task_roles::EXECUTION_ROLE_ARN)?)
+            .task_role_arn(cx.dep(task_roles::TASK_ROLE_ARN)?)
             .set_container_definitions(Some(containers))
             .set_tags(Some(ecs::tags(cx, &family)))
             .customize()
@@ -486,13 +497,18 @@ impl TaskDefinitionResource {
 #[async_trait]
 impl Resource for TaskDefinitionResource {
     fn id(&self) -> &'static str {
-        "task-definition"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "ecs:task-definition"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["secret", "log-group", "task-execution-role", "task-role"]
+        &[
+            secret::NODE,
+            log_group::CONTAINER_LOGS_NODE,
+            task_roles::EXECUTION_ROLE_NODE,
+            task_roles::TASK_ROLE_NODE,
+        ]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {

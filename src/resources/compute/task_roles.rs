@@ -12,23 +12,29 @@
 
 use serde_json::{Value, json};
 
+use crate::error::Result;
 use crate::resources::Cx;
 use crate::resources::iam_role::{RoleResource, service_trust};
-use crate::error::Result;
+use crate::resources::{Output, log_group, secret};
+
+pub const EXECUTION_ROLE_NODE: &str = "task-execution-role";
+pub const TASK_ROLE_NODE: &str = "task-role";
+pub const EXECUTION_ROLE_ARN: Output = Output::new(EXECUTION_ROLE_NODE, "arn");
+pub const TASK_ROLE_ARN: Output = Output::new(TASK_ROLE_NODE, "arn");
 
 const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 
 pub const TASK_EXECUTION_ROLE: RoleResource = RoleResource {
-    node: "task-execution-role",
+    node: EXECUTION_ROLE_NODE,
     suffix: "task-exec",
     description: "neo4j-gw: ECS task execution (container logs, the Neo4j secret)",
-    deps: &["log-group", "secret"],
+    deps: &[log_group::CONTAINER_LOGS_NODE, secret::NODE],
     trust: |_| Ok(service_trust(ECS_TASKS, None)),
     policy: execution_policy,
 };
 
 pub const TASK_ROLE: RoleResource = RoleResource {
-    node: "task-role",
+    node: TASK_ROLE_NODE,
     suffix: "task",
     description: "neo4j-gw: the Neo4j MCP server's task role (no permissions)",
     deps: &[],
@@ -42,8 +48,8 @@ pub const TASK_ROLE: RoleResource = RoleResource {
 };
 
 fn execution_policy(cx: &Cx) -> Result<Option<Value>> {
-    let log_group = cx.dep("log-group", "arn")?;
-    let secret = cx.dep("secret", "arn")?;
+    let log_group = cx.dep(log_group::CONTAINER_LOGS_ARN)?;
+    let secret = cx.dep(secret::ARN)?;
     Ok(Some(policy_document(
         &log_group,
         &secret,

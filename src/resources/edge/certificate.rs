@@ -4,9 +4,13 @@
 use async_trait::async_trait;
 use aws_sdk_acm::types::CertificateStatus;
 
-use crate::resources::{Cx, Health, Live, Observation, Resource, WARNING, ids};
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Health, Live, Observation, Resource, WARNING, ids};
 use crate::state::Ids;
+
+pub const NODE: &str = "certificate";
+pub const CERTIFICATE_ARN: Output = Output::new(NODE, "certificate_arn");
 
 pub struct CertificateResource;
 
@@ -47,7 +51,7 @@ fn status_hint(status: &CertificateStatus) -> &'static str {
 #[async_trait]
 impl Resource for CertificateResource {
     fn id(&self) -> &'static str {
-        "certificate"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "acm:certificate"

@@ -17,12 +17,15 @@ use aws_sdk_route53::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::resources::hosted_zone::{bare_zone_id, normalize_name};
+use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::hosted_zone::{self, bare_zone_id, normalize_name};
 use crate::resources::load_balancer;
 use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
-use crate::error::{self, Error, Result};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const FQDN: Output = Output::new(NODE, "fqdn");
 
 pub struct DnsRecordResource;
 
@@ -97,7 +100,7 @@ fn build_error(e: impl std::fmt::Display) -> Error {
 fn desired(cx: &Cx) -> Option<Place> {
     Some((
         cx.settings().fqdn()?,
-        cx.dep_opt("hosted-zone", "hosted_zone_id")?,
+        cx.dep_opt(hosted_zone::HOSTED_ZONE_ID)?,
     ))
 }
 
@@ -368,7 +371,7 @@ impl Resource for DnsRecordResource {
         "route53:record"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["hosted-zone", "load-balancer"]
+        &[hosted_zone::NODE, load_balancer::NODE]
     }
 
     fn owned_through(&self) -> Option<&'static str> {

@@ -2,8 +2,8 @@
 
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetHealthDescription};
 
-use crate::resources::Cx;
 use crate::error::{self, Result};
+use crate::resources::Cx;
 
 /// The stack's tags for a create call.
 pub fn tags(cx: &Cx, name: &str) -> Vec<Tag> {

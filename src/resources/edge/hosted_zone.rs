@@ -4,9 +4,13 @@
 use async_trait::async_trait;
 use aws_sdk_route53::types::HostedZone;
 
-use crate::resources::{Cx, Live, Observation, Resource, ids};
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Live, Observation, Resource, ids};
 use crate::state::Ids;
+
+pub const NODE: &str = "hosted-zone";
+pub const HOSTED_ZONE_ID: Output = Output::new(NODE, "hosted_zone_id");
 
 pub struct HostedZoneResource;
 
@@ -83,7 +87,7 @@ impl HostedZoneResource {
 #[async_trait]
 impl Resource for HostedZoneResource {
     fn id(&self) -> &'static str {
-        "hosted-zone"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "route53:hosted-zone"

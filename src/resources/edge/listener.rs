@@ -8,11 +8,15 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, Listener, ProtocolEnum,
 };
 
+use crate::error::{self, Error, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
 use crate::resources::load_balancer;
 use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
-use crate::error::{self, Error, Result};
+use crate::resources::{Output, certificate, target_group};
 use crate::state::Ids;
+
+pub const NODE: &str = "listener";
+pub const ARN: Output = Output::new(NODE, "arn");
 
 pub const PORT: i32 = 443;
 /// TLS 1.3 and 1.2 with forward-secret ciphers only.
@@ -22,7 +26,7 @@ pub struct ListenerResource;
 
 /// The certificate the listener should use: the one pre-flight checked, else the setting.
 fn desired_certificate(cx: &Cx) -> Option<String> {
-    cx.dep_opt("certificate", "certificate_arn")
+    cx.dep_opt(certificate::CERTIFICATE_ARN)
         .or_else(|| cx.settings().certificate_arn.clone())
 }
 
@@ -87,7 +91,7 @@ fn default_action(cx: &Cx) -> Result<Action> {
     } else {
         Ok(Action::builder()
             .r#type(ActionTypeEnum::Forward)
-            .target_group_arn(cx.dep("target-group", "arn")?)
+            .target_group_arn(cx.dep(target_group::ARN)?)
             .build())
     }
 }
@@ -97,7 +101,7 @@ fn desired_default(cx: &Cx) -> Option<String> {
     if cx.settings().origin_lock {
         Some("fixed-response:403".into())
     } else {
-        cx.dep_opt("target-group", "arn")
+        cx.dep_opt(target_group::ARN)
             .map(|tg| format!("forward:{tg}"))
     }
 }
@@ -143,13 +147,13 @@ impl ListenerResource {
 #[async_trait]
 impl Resource for ListenerResource {
     fn id(&self) -> &'static str {
-        "listener"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "elbv2:listener"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["load-balancer", "target-group", "certificate"]
+        &[load_balancer::NODE, target_group::NODE, certificate::NODE]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -205,7 +209,7 @@ impl Resource for ListenerResource {
             .aws()
             .elb
             .create_listener()
-            .load_balancer_arn(cx.dep("load-balancer", "arn")?)
+            .load_balancer_arn(cx.dep(load_balancer::ARN)?)
             .protocol(ProtocolEnum::Https)
             .port(PORT)
             .certificates(Certificate::builder().certificate_arn(certificate).build())

@@ -8,12 +8,19 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerTypeEnum,
 };
 
-use crate::resources::network::ec2::filter;
-use crate::resources::edge::elb::{self, is_ours, tags_of};
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, TAG_RESOURCE, TAG_STACK, ids};
 use crate::error::{self, Result};
+use crate::resources::edge::elb::{self, is_ours, tags_of};
+use crate::resources::network::ec2::filter;
+use crate::resources::{
+    Cx, Drift, Health, Live, Observation, Resource, TAG_RESOURCE, TAG_STACK, ids,
+};
+use crate::resources::{Output, internet_gateway, security_group, subnet, vpc};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const ARN: Output = Output::new(NODE, "arn");
+pub const DNS_NAME: Output = Output::new(NODE, "dns_name");
+pub const CANONICAL_HOSTED_ZONE_ID: Output = Output::new(NODE, "canonical_hosted_zone_id");
 
 pub const NODE: &str = "load-balancer";
 
@@ -47,14 +54,14 @@ async fn find(cx: &Cx, recorded_arn: Option<&str>) -> Result<Option<LoadBalancer
 /// before the load-balancer node has been observed: `down` without a state file walks the listener and the DNS
 /// record before the load balancer. Read-only; only a load balancer tagged as this stack's counts.
 pub async fn of_stack(cx: &Cx) -> Result<Option<Ids>> {
-    let known: Option<Ids> = ["arn", "dns_name", "canonical_hosted_zone_id"]
+    let known: Option<Ids> = [ARN, DNS_NAME, CANONICAL_HOSTED_ZONE_ID]
         .into_iter()
-        .map(|k| cx.dep_opt(NODE, k).map(|v| (k.to_owned(), v)))
+        .map(|o| cx.dep_opt(o).map(|v| (o.key.to_owned(), v)))
         .collect();
     if known.is_some() {
         return Ok(known);
     }
-    let Some(lb) = find(cx, cx.dep_opt(NODE, "arn").as_deref()).await? else {
+    let Some(lb) = find(cx, cx.dep_opt(ARN).as_deref()).await? else {
         return Ok(None);
     };
     let tags = tags_of(cx, lb.load_balancer_arn().unwrap_or_default()).await?;
@@ -94,17 +101,18 @@ fn ids_of(lb: &LoadBalancer) -> Ids {
 /// The subnets and security group the load balancer should have, when they are known.
 fn desired_subnets(cx: &Cx) -> Option<BTreeSet<String>> {
     Some(
-        [
-            cx.dep_opt("subnet-a", "subnet_id")?,
-            cx.dep_opt("subnet-b", "subnet_id")?,
-        ]
-        .into_iter()
-        .collect(),
+        [cx.dep_opt(subnet::A_ID)?, cx.dep_opt(subnet::B_ID)?]
+            .into_iter()
+            .collect(),
     )
 }
 
 fn desired_groups(cx: &Cx) -> Option<BTreeSet<String>> {
-    Some([cx.dep_opt("alb-sg", "group_id")?].into_iter().collect())
+    Some(
+        [cx.dep_opt(security_group::ALB_GROUP_ID)?]
+            .into_iter()
+            .collect(),
+    )
 }
 
 fn list(set: &BTreeSet<String>) -> String {
@@ -126,7 +134,12 @@ impl Resource for LoadBalancerResource {
         "elbv2:load-balancer"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["subnet-a", "subnet-b", "alb-sg", "internet-gateway"]
+        &[
+            subnet::NODE_A,
+            subnet::NODE_B,
+            security_group::ALB_NODE,
+            internet_gateway::NODE,
+        ]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -153,7 +166,7 @@ impl Resource for LoadBalancerResource {
         if kind != "application" {
             drift.push(Drift::new("type", "application", kind).replace());
         }
-        if let Some(vpc) = cx.dep_opt("vpc", "vpc_id") {
+        if let Some(vpc) = cx.dep_opt(vpc::VPC_ID) {
             let actual = lb.vpc_id().unwrap_or("unset");
             if actual != vpc {
                 drift.push(Drift::new("vpc_id", vpc, actual).replace());
@@ -203,9 +216,9 @@ impl Resource for LoadBalancerResource {
             .r#type(LoadBalancerTypeEnum::Application)
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
             .ip_address_type(IpAddressType::Ipv4)
-            .subnets(cx.dep("subnet-a", "subnet_id")?)
-            .subnets(cx.dep("subnet-b", "subnet_id")?)
-            .security_groups(cx.dep("alb-sg", "group_id")?)
+            .subnets(cx.dep(subnet::A_ID)?)
+            .subnets(cx.dep(subnet::B_ID)?)
+            .security_groups(cx.dep(security_group::ALB_GROUP_ID)?)
             .set_tags(Some(elb::tags(cx, &name)))
             .send()
             .await
@@ -227,8 +240,8 @@ impl Resource for LoadBalancerResource {
                     elbv2
                         .set_subnets()
                         .load_balancer_arn(arn)
-                        .subnets(cx.dep("subnet-a", "subnet_id")?)
-                        .subnets(cx.dep("subnet-b", "subnet_id")?)
+                        .subnets(cx.dep(subnet::A_ID)?)
+                        .subnets(cx.dep(subnet::B_ID)?)
                         .send()
                         .await
                         .map_err(|e| error::aws(cx.node, "SetSubnets", e))?;
@@ -237,7 +250,7 @@ impl Resource for LoadBalancerResource {
                     elbv2
                         .set_security_groups()
                         .load_balancer_arn(arn)
-                        .security_groups(cx.dep("alb-sg", "group_id")?)
+                        .security_groups(cx.dep(security_group::ALB_GROUP_ID)?)
                         .send()
                         .await
                         .map_err(|e| error::aws(cx.node, "SetSecurityGroups", e))?;

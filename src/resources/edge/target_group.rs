@@ -6,11 +6,15 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetHealthStateEnum, TargetTypeEnum,
 };
 
+use crate::error::{self, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
 use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
-use crate::error::{self, Result};
+use crate::resources::{Output, vpc};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const NODE: &str = "target-group";
+pub const ARN: Output = Output::new(NODE, "arn");
 
 /// The container port the tasks listen on.
 pub const PORT: i32 = 8080;
@@ -189,13 +193,13 @@ impl TargetGroupResource {
 #[async_trait]
 impl Resource for TargetGroupResource {
     fn id(&self) -> &'static str {
-        "target-group"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "elbv2:target-group"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["vpc"]
+        &[vpc::NODE]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -237,7 +241,7 @@ impl Resource for TargetGroupResource {
         if target_type != "ip" {
             drift.push(Drift::new("target_type", "ip", target_type).replace());
         }
-        if let Some(vpc) = cx.dep_opt("vpc", "vpc_id") {
+        if let Some(vpc) = cx.dep_opt(vpc::VPC_ID) {
             let actual = tg.vpc_id().unwrap_or("unset");
             if actual != vpc {
                 drift.push(Drift::new("vpc_id", vpc, actual).replace());
@@ -267,7 +271,7 @@ impl Resource for TargetGroupResource {
             .name(&name)
             .protocol(ProtocolEnum::Http)
             .port(PORT)
-            .vpc_id(cx.dep("vpc", "vpc_id")?)
+            .vpc_id(cx.dep(vpc::VPC_ID)?)
             .target_type(TargetTypeEnum::Ip)
             .health_check_enabled(true)
             .health_check_protocol(ProtocolEnum::Http)

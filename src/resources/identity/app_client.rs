@@ -10,9 +10,14 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
 };
 
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids, resource_server, user_pool};
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::{
+    Cx, Drift, Duplicate, Live, Observation, Resource, ids, resource_server, user_pool,
+};
 use crate::state::Ids;
+
+pub const CLIENT_ID: Output = Output::new(NODE, "client_id");
 
 pub const NODE: &str = "app-client";
 
@@ -165,7 +170,7 @@ impl Resource for AppClientResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         // Only the stack's own pool is ever looked into, so a client of our name there is the stack's.
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+        let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
             return Ok(Observation::Missing);
         };
         // CreateUserPoolClient takes no idempotency token and client names are not unique: every client of our
@@ -235,7 +240,7 @@ impl Resource for AppClientResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let pool_id = cx.dep(user_pool::NODE, "user_pool_id")?;
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
         let out = cx
             .aws()
             .cognito
@@ -272,7 +277,7 @@ impl Resource for AppClientResource {
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
         // UpdateUserPoolClient replaces the whole configuration: send all of it.
-        let pool_id = cx.dep(user_pool::NODE, "user_pool_id")?;
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
         cx.aws()
             .cognito
             .update_user_pool_client()
@@ -295,7 +300,7 @@ impl Resource for AppClientResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+        let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
             return Ok(());
         };
         match cx

@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{ResourceServerScopeType, ResourceServerType};
 
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids, user_pool};
 use crate::error::{self, Error, Result};
+use crate::resources::{Cx, Drift, Live, Observation, Resource, ids, user_pool};
 use crate::state::Ids;
 
 pub const NODE: &str = "resource-server";
@@ -94,7 +94,7 @@ impl Resource for ResourceServerResource {
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
         // Only the stack's own pool is ever looked into, so what is found there is the stack's.
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+        let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
             return Ok(Observation::Missing);
         };
         let want = cx.settings().resource_server_id.clone();
@@ -108,7 +108,7 @@ impl Resource for ResourceServerResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let pool_id = cx.dep(user_pool::NODE, "user_pool_id")?;
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
         let identifier = cx.settings().resource_server_id.clone();
         cx.aws()
             .cognito
@@ -124,7 +124,7 @@ impl Resource for ResourceServerResource {
     }
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
-        let pool_id = cx.dep(user_pool::NODE, "user_pool_id")?;
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
         cx.aws()
             .cognito
             .update_resource_server()
@@ -139,7 +139,7 @@ impl Resource for ResourceServerResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        let Some(pool_id) = cx.dep_opt(user_pool::NODE, "user_pool_id") else {
+        let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
             return Ok(());
         };
         match cx

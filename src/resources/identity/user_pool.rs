@@ -8,9 +8,12 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{AdminCreateUserConfigType, UserPoolType};
 
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::state::Ids;
+
+pub const USER_POOL_ID: Output = Output::new(NODE, "user_pool_id");
 
 pub const NODE: &str = "user-pool";
 

@@ -7,11 +7,14 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{DomainDescriptionType, DomainStatusType};
 
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids, user_pool};
 use crate::config;
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids, user_pool};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
+
+pub const DOMAIN: Output = Output::new(NODE, "domain");
 
 pub const NODE: &str = "user-pool-domain";
 
@@ -66,7 +69,7 @@ async fn owner(cx: &Cx, d: &DomainDescriptionType) -> Result<std::result::Result
     {
         return Ok(Err(format!("another AWS account ({account})")));
     }
-    if cx.dep_opt(user_pool::NODE, "user_pool_id").as_deref() == Some(pool_id) {
+    if cx.dep_opt(user_pool::USER_POOL_ID).as_deref() == Some(pool_id) {
         return Ok(Ok(()));
     }
     match user_pool::describe(cx, pool_id).await? {
@@ -154,7 +157,7 @@ impl Resource for UserPoolDomainResource {
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
         let want = prefix(cx)?;
-        let pool_id = cx.dep(user_pool::NODE, "user_pool_id")?;
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
         // A domain of that name still being deleted (an earlier `down`) must be gone first.
         wait::until(
             cx,

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use crate::resources::{Cx, TAG_RESOURCE, TAG_STACK};
 use crate::error::{self, Error, Result};
+use crate::resources::{Cx, TAG_RESOURCE, TAG_STACK};
 
 pub fn tag_spec(cx: &Cx, resource_type: ResourceType, name: &str) -> TagSpecification {
     TagSpecification::builder()

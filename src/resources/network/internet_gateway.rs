@@ -3,10 +3,14 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 
+use crate::error::{self, Result};
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
 use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
-use crate::error::{self, Result};
+use crate::resources::{Output, vpc};
 use crate::state::Ids;
+
+pub const NODE: &str = "internet-gateway";
+pub const INTERNET_GATEWAY_ID: Output = Output::new(NODE, "internet_gateway_id");
 
 /// EC2's answer to detaching a gateway that is not attached (to that VPC): the goal is reached.
 const NOT_ATTACHED: &str = "Gateway.NotAttached";
@@ -31,7 +35,7 @@ impl InternetGatewayResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeInternetGateways", e))?;
-        let vpc_id = cx.dep_opt("vpc", "vpc_id");
+        let vpc_id = cx.dep_opt(vpc::VPC_ID);
         let (kept, others) = ec2::copies(
             out.internet_gateways().to_vec(),
             recorded_id,
@@ -78,13 +82,13 @@ impl InternetGatewayResource {
 #[async_trait]
 impl Resource for InternetGatewayResource {
     fn id(&self) -> &'static str {
-        "internet-gateway"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "ec2:internet-gateway"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["vpc"]
+        &[vpc::NODE]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -103,7 +107,7 @@ impl Resource for InternetGatewayResource {
             .filter_map(|a| a.vpc_id().map(str::to_owned))
             .collect();
         let mut drift = Vec::new();
-        if let Some(vpc_id) = cx.dep_opt("vpc", "vpc_id")
+        if let Some(vpc_id) = cx.dep_opt(vpc::VPC_ID)
             && !attached.contains(&vpc_id)
         {
             drift.push(Drift::new(
@@ -141,7 +145,7 @@ impl Resource for InternetGatewayResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let vpc_id = cx.dep(vpc::VPC_ID)?;
         let out = cx
             .aws()
             .ec2
@@ -165,7 +169,7 @@ impl Resource for InternetGatewayResource {
     }
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
-        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let vpc_id = cx.dep(vpc::VPC_ID)?;
         let igw_id = live.id("internet_gateway_id")?;
         if let Some(other) = live.ids.get("attached_vpc_id") {
             match cx

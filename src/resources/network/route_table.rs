@@ -3,13 +3,16 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
 
+use crate::error::{self, Result};
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
 use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
-use crate::error::{self, Result};
+use crate::resources::{Output, internet_gateway, subnet, vpc};
 use crate::state::Ids;
 
+pub const NODE: &str = "route-table";
+
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
-const SUBNETS: [&str; 2] = ["subnet-a", "subnet-b"];
+const SUBNETS: [Output; 2] = [subnet::A_ID, subnet::B_ID];
 
 pub struct RouteTableResource;
 
@@ -31,7 +34,7 @@ impl RouteTableResource {
             .send()
             .await
             .map_err(|e| error::aws(cx.node, "DescribeRouteTables", e))?;
-        let vpc_id = cx.dep_opt("vpc", "vpc_id");
+        let vpc_id = cx.dep_opt(vpc::VPC_ID);
         let (kept, others) = ec2::copies(
             out.route_tables().to_vec(),
             recorded_id,
@@ -62,7 +65,7 @@ impl RouteTableResource {
         associate: &[String],
     ) -> Result<()> {
         let ec2 = &cx.aws().ec2;
-        let igw_id = cx.dep("internet-gateway", "internet_gateway_id")?;
+        let igw_id = cx.dep(internet_gateway::INTERNET_GATEWAY_ID)?;
         match route {
             RouteFix::Create => {
                 ec2.create_route()
@@ -96,10 +99,7 @@ impl RouteTableResource {
     }
 
     fn subnets(cx: &Cx) -> Vec<String> {
-        SUBNETS
-            .iter()
-            .filter_map(|s| cx.dep_opt(s, "subnet_id"))
-            .collect()
+        SUBNETS.iter().filter_map(|s| cx.dep_opt(*s)).collect()
     }
 }
 
@@ -113,13 +113,18 @@ enum RouteFix {
 #[async_trait]
 impl Resource for RouteTableResource {
     fn id(&self) -> &'static str {
-        "route-table"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "ec2:route-table"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["vpc", "internet-gateway", "subnet-a", "subnet-b"]
+        &[
+            vpc::NODE,
+            internet_gateway::NODE,
+            subnet::NODE_A,
+            subnet::NODE_B,
+        ]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -133,7 +138,7 @@ impl Resource for RouteTableResource {
             )));
         }
         let mut drift = Vec::new();
-        if let Some(igw_id) = cx.dep_opt("internet-gateway", "internet_gateway_id") {
+        if let Some(igw_id) = cx.dep_opt(internet_gateway::INTERNET_GATEWAY_ID) {
             let route = rt
                 .routes()
                 .iter()
@@ -178,7 +183,7 @@ impl Resource for RouteTableResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let vpc_id = cx.dep(vpc::VPC_ID)?;
         let out = cx
             .aws()
             .ec2

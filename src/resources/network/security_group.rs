@@ -6,10 +6,16 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup, UserIdGroupPair};
 
+use crate::error::{self, Result};
 use crate::resources::network::ec2::{self, filter, our_filters, single, tag_pairs, tag_spec};
 use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
-use crate::error::{self, Result};
+use crate::resources::{Output, vpc};
 use crate::state::Ids;
+
+pub const ALB_NODE: &str = "alb-sg";
+pub const TASK_NODE: &str = "task-sg";
+pub const ALB_GROUP_ID: Output = Output::new(ALB_NODE, "group_id");
+pub const TASK_GROUP_ID: Output = Output::new(TASK_NODE, "group_id");
 
 /// One ingress rule: TCP on a port from a CIDR or from a security group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,10 +48,10 @@ pub struct SecurityGroupResource {
 }
 
 pub const ALB_SG: SecurityGroupResource = SecurityGroupResource {
-    node: "alb-sg",
+    node: ALB_NODE,
     suffix: "alb",
     description: "neo4j-gw ALB: HTTPS from the allowed CIDRs",
-    deps: &["vpc"],
+    deps: &[vpc::NODE],
     rules: |cx| {
         Ok(cx
             .settings()
@@ -60,14 +66,14 @@ pub const ALB_SG: SecurityGroupResource = SecurityGroupResource {
 };
 
 pub const TASK_SG: SecurityGroupResource = SecurityGroupResource {
-    node: "task-sg",
+    node: TASK_NODE,
     suffix: "task",
     description: "neo4j-gw MCP tasks: 8080 from the ALB only",
-    deps: &["vpc", "alb-sg"],
+    deps: &[vpc::NODE, ALB_NODE],
     rules: |cx| {
         Ok(vec![Rule {
             port: 8080,
-            source: Source::Group(cx.dep("alb-sg", "group_id")?),
+            source: Source::Group(cx.dep(ALB_GROUP_ID)?),
         }])
     },
 };
@@ -187,7 +193,7 @@ impl SecurityGroupResource {
             return Ok(Some(g));
         }
         // Group names are unique per VPC: a same-named group would make the create fail, so report it.
-        if let Some(vpc_id) = cx.dep_opt("vpc", "vpc_id") {
+        if let Some(vpc_id) = cx.dep_opt(vpc::VPC_ID) {
             let out = ec2
                 .describe_security_groups()
                 .filters(filter("vpc-id", &vpc_id))
@@ -273,7 +279,7 @@ impl Resource for SecurityGroupResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let vpc_id = cx.dep(vpc::VPC_ID)?;
         let name = cx.name(self.suffix);
         let out = cx
             .aws()

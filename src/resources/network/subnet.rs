@@ -3,10 +3,16 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet};
 
+use crate::error::{self, Error, Result};
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
 use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
-use crate::error::{self, Error, Result};
+use crate::resources::{Output, vpc};
 use crate::state::Ids;
+
+pub const NODE_A: &str = "subnet-a";
+pub const NODE_B: &str = "subnet-b";
+pub const A_ID: Output = Output::new(NODE_A, "subnet_id");
+pub const B_ID: Output = Output::new(NODE_B, "subnet_id");
 
 pub struct SubnetResource {
     pub node: &'static str,
@@ -16,11 +22,11 @@ pub struct SubnetResource {
 
 pub const SUBNETS: [SubnetResource; 2] = [
     SubnetResource {
-        node: "subnet-a",
+        node: NODE_A,
         index: 0,
     },
     SubnetResource {
-        node: "subnet-b",
+        node: NODE_B,
         index: 1,
     },
 ];
@@ -89,7 +95,7 @@ impl SubnetResource {
                 .subnets()
                 .to_vec(),
         };
-        let vpc_id = cx.dep_opt("vpc", "vpc_id");
+        let vpc_id = cx.dep_opt(vpc::VPC_ID);
         let (kept, others) = ec2::copies(
             tagged,
             recorded_id,
@@ -133,7 +139,7 @@ impl Resource for SubnetResource {
         "ec2:subnet"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["vpc"]
+        &[vpc::NODE]
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -151,7 +157,7 @@ impl Resource for SubnetResource {
         if cidr != self.cidr() {
             drift.push(Drift::new("cidr_block", self.cidr(), cidr).replace());
         }
-        if let Some(vpc_id) = cx.dep_opt("vpc", "vpc_id")
+        if let Some(vpc_id) = cx.dep_opt(vpc::VPC_ID)
             && subnet.vpc_id() != Some(vpc_id.as_str())
         {
             drift.push(Drift::new("vpc_id", &vpc_id, subnet.vpc_id().unwrap_or("-")).replace());
@@ -181,7 +187,7 @@ impl Resource for SubnetResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let vpc_id = cx.dep("vpc", "vpc_id")?;
+        let vpc_id = cx.dep(vpc::VPC_ID)?;
         let zone = self.zone(cx).await?;
         let out = cx
             .aws()

@@ -3,10 +3,14 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 
+use crate::error::{self, Result};
+use crate::resources::Output;
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
 use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
-use crate::error::{self, Result};
 use crate::state::Ids;
+
+pub const NODE: &str = "vpc";
+pub const VPC_ID: Output = Output::new(NODE, "vpc_id");
 
 pub const CIDR: &str = "10.0.0.0/16";
 
@@ -95,7 +99,7 @@ impl VpcResource {
 #[async_trait]
 impl Resource for VpcResource {
     fn id(&self) -> &'static str {
-        "vpc"
+        NODE
     }
     fn kind(&self) -> &'static str {
         "ec2:vpc"
@@ -110,7 +114,8 @@ impl Resource for VpcResource {
             )
         };
         let recorded_id = recorded.and_then(|r| r.get("vpc_id")).map(String::as_str);
-        let (found, early) = crate::resources::alongside(cx, recorded_id, self.find(cx, recorded), dns).await;
+        let (found, early) =
+            crate::resources::alongside(cx, recorded_id, self.find(cx, recorded), dns).await;
         let (Some(vpc), others) = found? else {
             return Ok(Observation::Missing);
         };

@@ -18,9 +18,12 @@ use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_api_key_credential_provider::GetApiKeyCredentialProviderOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{SecretReference, SecretSourceType};
 
-use crate::resources::{Cx, Drift, Live, Observation, Resource, gateway, ids, origin_secret};
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::{Cx, Drift, Live, Observation, Resource, gateway, ids, origin_secret};
 use crate::state::Ids;
+
+pub const ARN: Output = Output::new(NODE, "arn");
 
 pub const NODE: &str = "origin-key";
 /// The header the gateway puts the origin value in: the one the listener rule checks.
@@ -54,7 +57,7 @@ async fn get(cx: &Cx, name: &str) -> Result<Option<GetApiKeyCredentialProviderOu
 
 fn reference(cx: &Cx) -> Result<SecretReference> {
     SecretReference::builder()
-        .secret_id(cx.dep(origin_secret::NODE, "arn")?)
+        .secret_id(cx.dep(origin_secret::ARN)?)
         .json_key(JSON_KEY)
         .build()
         .map_err(|e| Error::other(format!("{NODE}: {e}")))
@@ -70,7 +73,7 @@ fn drift(cx: &Cx, p: &GetApiKeyCredentialProviderOutput) -> Vec<Drift> {
     if source != SecretSourceType::External.as_str() {
         d.push(Drift::new("key_source", "EXTERNAL", source));
     }
-    if let Some(want) = cx.dep_opt(origin_secret::NODE, "arn") {
+    if let Some(want) = cx.dep_opt(origin_secret::ARN) {
         let have = p
             .api_key_secret_arn()
             .map(|s| s.secret_arn())

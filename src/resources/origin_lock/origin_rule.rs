@@ -14,11 +14,12 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, HttpHeaderConditionConfig, Rule, RuleCondition,
 };
 
+use crate::config::Secret;
+use crate::error::{self, Error, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
 use crate::resources::origin_secret::{self, HEADER, Origin};
 use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
-use crate::config::Secret;
-use crate::error::{self, Error, Result};
+use crate::resources::{listener, target_group};
 use crate::state::Ids;
 
 pub const NODE: &str = "origin-rule";
@@ -102,7 +103,7 @@ async fn desired_values(cx: &Cx) -> Result<Vec<Secret>> {
 /// What the rule must accept now, when the origin secret exists and holds a valid value (else it will be made
 /// again by its node first, with a new value, and the rule compared then).
 async fn known_values(cx: &Cx) -> Result<Option<Vec<Secret>>> {
-    let Some(arn) = cx.dep_opt(origin_secret::NODE, "arn") else {
+    let Some(arn) = cx.dep_opt(origin_secret::ARN) else {
         return Ok(None);
     };
     let origin: Option<Origin> = match origin_secret::read(cx, &arn).await {
@@ -125,7 +126,7 @@ pub async fn set_values(cx: &Cx, rule_arn: &str, values: &[Secret]) -> Result<()
         .modify_rule()
         .rule_arn(rule_arn)
         .conditions(condition(values))
-        .actions(forward(&cx.dep("target-group", "arn")?))
+        .actions(forward(&cx.dep(target_group::ARN)?))
         .send()
         .await
         .map_err(|e| error::aws(cx.node, "ModifyRule", e))?;
@@ -146,7 +147,7 @@ impl OriginRuleResource {
                 Err(e) => return Err(error::aws(cx.node, "DescribeRules", e)),
             }
         }
-        let Some(listener) = cx.dep_opt("listener", "arn") else {
+        let Some(listener) = cx.dep_opt(listener::ARN) else {
             return Ok(None);
         };
         let out = match elbv2.describe_rules().listener_arn(&listener).send().await {
@@ -171,7 +172,7 @@ impl Resource for OriginRuleResource {
         "elbv2:listener-rule"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &["listener", "target-group", origin_secret::NODE]
+        &[listener::NODE, target_group::NODE, origin_secret::NODE]
     }
     fn wanted(&self, cx: &Cx) -> bool {
         cx.settings().origin_lock
@@ -217,7 +218,7 @@ impl Resource for OriginRuleResource {
                 )),
             }
         }
-        if let Some(tg) = cx.dep_opt("target-group", "arn") {
+        if let Some(tg) = cx.dep_opt(target_group::ARN) {
             let want = vec![format!("forward:{tg}")];
             let have = forwards_to(&r);
             if have != want {
@@ -229,7 +230,7 @@ impl Resource for OriginRuleResource {
                 ("arn", arn),
                 (
                     "listener_arn",
-                    cx.dep_opt("listener", "arn").unwrap_or_default(),
+                    cx.dep_opt(listener::ARN).unwrap_or_default(),
                 ),
             ]))
             .with_drift(drift),
@@ -237,7 +238,7 @@ impl Resource for OriginRuleResource {
     }
 
     async fn create(&self, cx: &Cx) -> Result<Ids> {
-        let listener = cx.dep("listener", "arn")?;
+        let listener = cx.dep(listener::ARN)?;
         let values = desired_values(cx).await?;
         let out = cx
             .aws()
@@ -246,7 +247,7 @@ impl Resource for OriginRuleResource {
             .listener_arn(&listener)
             .priority(PRIORITY)
             .conditions(condition(&values))
-            .actions(forward(&cx.dep("target-group", "arn")?))
+            .actions(forward(&cx.dep(target_group::ARN)?))
             .set_tags(Some(elb::tags(cx, &cx.name("origin"))))
             // CreateRule has no client token: a blind SDK retry after a lost answer would meet its own rule
             // (PriorityInUse). The engine's second look finds it by priority and tag instead.

@@ -16,11 +16,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::resources::secret::{Found, create_token, find_ours, force_delete, tags};
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::config::Secret;
 use crate::error::{self, Error, Result};
+use crate::resources::Output;
+use crate::resources::secret::{Found, create_token, find_ours, force_delete, tags};
+use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::state::Ids;
+
+pub const ARN: Output = Output::new(NODE, "arn");
 
 pub const NODE: &str = "origin-secret";
 /// The request header that carries the origin value from the gateway to the load balancer.
