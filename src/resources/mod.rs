@@ -34,10 +34,12 @@ pub mod network;
 pub mod origin_lock;
 
 // Kinds and helpers several layers use.
+mod aws_result;
 pub mod iam_role;
 pub mod log_group;
 
 pub use agent_gateway::{gateway, gateway_target, interceptor_function};
+pub use aws_result::AwsResult;
 pub use compute::{cluster, secret, service, task_definition, task_roles};
 pub use edge::{certificate, dns_record, hosted_zone, listener, load_balancer, target_group};
 pub use identity::{app_client, resource_server, user_pool, user_pool_domain};

@@ -27,8 +27,8 @@ use super::{Deleted, delete_when_settled};
 use crate::error::{self, Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::{
-    Cx, Drift, Health, Live, Observation, Resource, app_client, ids, interceptor_function,
-    origin_key, resource_server, user_pool,
+    AwsResult, Cx, Drift, Health, Live, Observation, Resource, app_client, ids,
+    interceptor_function, origin_key, resource_server, user_pool,
 };
 use crate::resources::{Output, origin_secret};
 use crate::state::Ids;
@@ -379,18 +379,13 @@ fn health(g: &GetGatewayOutput) -> Health {
 }
 
 async fn get(cx: &Cx, id: &str) -> Result<Option<GetGatewayOutput>> {
-    match cx
-        .aws()
+    cx.aws()
         .agentcore
         .get_gateway()
         .gateway_identifier(id)
         .send()
         .await
-    {
-        Ok(g) => Ok(Some(g)),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "GetGateway", e)),
-    }
+        .or_gone(cx, "GetGateway", |e| e.is_resource_not_found_exception())
 }
 
 /// The IDs of the gateway named `name`, if one exists (any status).
@@ -405,7 +400,7 @@ async fn find_by_name(cx: &Cx, name: &str) -> Result<Option<String>> {
             .set_next_token(next.take())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ListGateways", e))?;
+            .aws(cx, "ListGateways")?;
         if let Some(g) = out.items().iter().find(|g| g.name() == name) {
             return Ok(Some(g.gateway_id().to_owned()));
         }
@@ -424,7 +419,7 @@ pub(in crate::resources) async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<Str
         .resource_arn(arn)
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "ListTagsForResource", e))?;
+        .aws(cx, "ListTagsForResource")?;
     Ok(out.tags.unwrap_or_default())
 }
 
@@ -505,7 +500,7 @@ impl GatewayResource {
             .set_tags(Some(cx.tags(name).into_iter().collect()))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateGateway", e))
+            .aws(cx, "CreateGateway")
     }
 }
 
@@ -680,7 +675,7 @@ impl Resource for GatewayResource {
             .set_exception_level(exception_level(want.debug))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "UpdateGateway", e))?;
+            .aws(cx, "UpdateGateway")?;
         Ok(live.ids.clone())
     }
 

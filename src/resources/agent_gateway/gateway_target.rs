@@ -26,8 +26,10 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 };
 
 use super::{delete_target, get_target as get};
-use crate::error::{self, Error, Result};
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, gateway, ids, origin_key};
+use crate::error::{Error, Result};
+use crate::resources::{
+    AwsResult, Cx, Drift, Health, Live, Observation, Resource, gateway, ids, origin_key,
+};
 use crate::resources::{dns_record, service};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
@@ -197,10 +199,11 @@ async fn find_by_name(cx: &Cx, gateway_id: &str, name: &str) -> Result<Option<St
             .set_next_token(next.take())
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(error::aws(cx.node, "ListGatewayTargets", e)),
+            .or_gone(cx, "ListGatewayTargets", |e| {
+                e.is_resource_not_found_exception()
+            })? {
+            Some(out) => out,
+            None => return Ok(None),
         };
         if let Some(t) = out.items().iter().find(|t| t.name() == name) {
             return Ok(Some(t.target_id().to_owned()));
@@ -375,7 +378,7 @@ impl Resource for GatewayTargetResource {
             .set_metadata_configuration(metadata(cx))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateGatewayTarget", e))?;
+            .aws(cx, "CreateGatewayTarget")?;
         Ok(ids([
             ("target_id", out.target_id().to_owned()),
             ("gateway_id", gateway_id),
@@ -411,7 +414,7 @@ impl Resource for GatewayTargetResource {
                 .target_id_list(&target_id)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "SynchronizeGatewayTargets", e))?;
+                .aws(cx, "SynchronizeGatewayTargets")?;
         } else {
             // UpdateGatewayTarget replaces the configuration (and synchronises the tools again).
             cx.aws()
@@ -431,7 +434,7 @@ impl Resource for GatewayTargetResource {
                 .set_metadata_configuration(metadata(cx))
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "UpdateGatewayTarget", e))?;
+                .aws(cx, "UpdateGatewayTarget")?;
         }
         Ok(live.ids.clone())
     }

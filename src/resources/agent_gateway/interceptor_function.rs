@@ -29,19 +29,17 @@ use sha2::{Digest, Sha256};
 use crate::error::{self, Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::log_group::LogGroupResource;
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Health, Live, Observation, Resource, ids};
 use crate::resources::{Output, secret};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
-pub const ARN: Output = Output::new(NODE, "arn");
-pub const LOG_GROUP_ARN: Output = Output::new(LOG_GROUP_NODE, "arn");
-pub const ROLE_ARN: Output = Output::new(ROLE_NODE, "arn");
-
 pub const NODE: &str = "interceptor-function";
 pub const LOG_GROUP_NODE: &str = "interceptor-log-group";
 pub const ROLE_NODE: &str = "interceptor-role";
-/// The Neo4j credentials secret (built by the serving layer).
+pub const ARN: Output = Output::new(NODE, "arn");
+pub const LOG_GROUP_ARN: Output = Output::new(LOG_GROUP_NODE, "arn");
+pub const ROLE_ARN: Output = Output::new(ROLE_NODE, "arn");
 
 pub const HANDLER: &str = "interceptor.handler";
 pub const MEMORY_MB: i32 = 128;
@@ -321,18 +319,13 @@ async fn get(
     cx: &Cx,
     name: &str,
 ) -> Result<Option<aws_sdk_lambda::operation::get_function::GetFunctionOutput>> {
-    match cx
-        .aws()
+    cx.aws()
         .lambda
         .get_function()
         .function_name(name)
         .send()
         .await
-    {
-        Ok(out) => Ok(Some(out)),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "GetFunction", e)),
-    }
+        .or_gone(cx, "GetFunction", |e| e.is_resource_not_found_exception())
 }
 
 fn function_ids(c: &FunctionConfiguration) -> Ids {
@@ -503,7 +496,7 @@ impl Resource for InterceptorFunctionResource {
                 .architectures(ARCHITECTURE)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "UpdateFunctionCode", e))?;
+                .aws(cx, "UpdateFunctionCode")?;
             wait_settled(cx, &name, "the code update to finish").await?;
         }
         if config {
@@ -528,7 +521,7 @@ impl Resource for InterceptorFunctionResource {
                 )
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "UpdateFunctionConfiguration", e))?;
+                .aws(cx, "UpdateFunctionConfiguration")?;
         }
         let c = wait_settled(cx, &name, "the configuration update to finish").await?;
         Ok(function_ids(&c))
@@ -545,18 +538,16 @@ impl Resource for InterceptorFunctionResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx
-            .aws()
+        cx.aws()
             .lambda
             .delete_function()
             .function_name(live.id("name")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteFunction", e)),
-        }
+            .or_gone(cx, "DeleteFunction", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
     }
 }
 

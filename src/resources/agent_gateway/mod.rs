@@ -13,6 +13,7 @@ pub mod interceptor_function;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway_target::GetGatewayTargetOutput;
 
 use crate::error::{self, Error, Result};
+use crate::resources::AwsResult;
 use crate::resources::Cx;
 use crate::wait::{self, Poll};
 
@@ -54,19 +55,16 @@ pub(super) async fn get_target(
     gateway_id: &str,
     target_id: &str,
 ) -> Result<Option<GetGatewayTargetOutput>> {
-    match cx
-        .aws()
+    cx.aws()
         .agentcore
         .get_gateway_target()
         .gateway_identifier(gateway_id)
         .target_id(target_id)
         .send()
         .await
-    {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "GetGatewayTarget", e)),
-    }
+        .or_gone(cx, "GetGatewayTarget", |e| {
+            e.is_resource_not_found_exception()
+        })
 }
 
 /// Deletes one target and waits until it is gone. ConflictException while it is CREATING, UPDATING or

@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::{Cluster, ClusterField, ClusterSetting, ClusterSettingNa
 use super::ecs;
 use crate::error::{self, Result};
 use crate::resources::Output;
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
@@ -36,7 +36,7 @@ impl ClusterResource {
             .include(ClusterField::Tags)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeClusters", e))?;
+            .aws(cx, "DescribeClusters")?;
         Ok(out
             .clusters()
             .iter()
@@ -71,7 +71,7 @@ impl Resource for ClusterResource {
                 .resource_arn(&arn)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "ListTagsForResource", e))?;
+                .aws(cx, "ListTagsForResource")?;
             listed.tags()
         } else {
             cluster.tags()
@@ -116,7 +116,7 @@ impl Resource for ClusterResource {
             .settings(insights_setting())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateCluster", e))?;
+            .aws(cx, "CreateCluster")?;
         let arn = out
             .cluster()
             .and_then(|c| c.cluster_arn())
@@ -133,7 +133,7 @@ impl Resource for ClusterResource {
             .settings(insights_setting())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "UpdateClusterSettings", e))?;
+            .aws(cx, "UpdateClusterSettings")?;
         Ok(live.ids.clone())
     }
 

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{DEMO_PASSWORD, DEMO_URI, Secret, Settings};
 use crate::error::{self, Error, Result};
 use crate::resources::Output;
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
@@ -266,18 +266,15 @@ pub(in crate::resources) async fn describe(
     cx: &Cx,
     id: &str,
 ) -> Result<Option<DescribeSecretOutput>> {
-    match cx
-        .aws()
+    cx.aws()
         .secrets
         .describe_secret()
         .secret_id(id)
         .send()
         .await
-    {
-        Ok(out) => Ok(Some(out)),
-        Err(e) if not_found(error::code_of(&e)) => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "DescribeSecret", e)),
-    }
+        .or_gone(cx, "DescribeSecret", |e| {
+            e.is_resource_not_found_exception()
+        })
 }
 
 /// Deletes a secret without a recovery window and waits until Secrets Manager no longer lists it, so that a later
@@ -331,7 +328,7 @@ pub(in crate::resources) async fn value_of(cx: &Cx, arn: &str) -> Result<Secret>
                 .set_secret_id_list(Some(arns))
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "BatchGetSecretValue", e))?;
+                .aws(cx, "BatchGetSecretValue")?;
             Ok(Values(
                 out.secret_values()
                     .iter()
@@ -356,7 +353,7 @@ pub(in crate::resources) async fn value_of(cx: &Cx, arn: &str) -> Result<Secret>
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "GetSecretValue", e))?;
+        .aws(cx, "GetSecretValue")?;
     Ok(Secret::new(
         out.secret_string().unwrap_or_default().to_owned(),
     ))
@@ -428,7 +425,7 @@ impl SecretResource {
             )?)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "PutSecretValue", e))?;
+            .aws(cx, "PutSecretValue")?;
         Ok(out.version_id().map(str::to_owned))
     }
 }
@@ -522,7 +519,7 @@ impl Resource for SecretResource {
                 .secret_id(arn)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "RestoreSecret", e))?;
+                .aws(cx, "RestoreSecret")?;
         }
         // Restored: its value could not be read while it was scheduled for deletion; write the current one.
         let mut ids = live.ids.clone();

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::ecs;
 use crate::error::{self, Error, Result};
 use crate::resources::task_definition::{self, CONTAINER, PORT, front_container};
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Health, Live, Observation, Resource, ids};
 use crate::resources::{
     Output, cluster, listener, route_table, security_group, subnet, target_group,
 };
@@ -421,7 +421,7 @@ impl ServiceResource {
             .client_token(client_token(cx, task_definition))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateService", e))
+            .aws(cx, "CreateService")
     }
 
     /// The service of that name in the cluster, whatever its status; None if there is none (or no cluster).
@@ -528,7 +528,7 @@ impl ServiceResource {
             .set_tasks(Some(arns))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeTasks", e))?;
+            .aws(cx, "DescribeTasks")?;
         let mut tasks: Vec<_> = out.tasks().to_vec();
         tasks.sort_by(|a, b| {
             let key = |t: &aws_sdk_ecs::types::Task| {
@@ -796,9 +796,7 @@ impl Resource for ServiceResource {
         if changed("health_check_grace_period_seconds") {
             req = req.health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS);
         }
-        req.send()
-            .await
-            .map_err(|e| error::aws(cx.node, "UpdateService", e))?;
+        req.send().await.aws(cx, "UpdateService")?;
         Ok(live.ids.clone())
     }
 
@@ -898,7 +896,7 @@ impl Resource for ServiceResource {
                             .set_tasks(Some(stopping))
                             .send()
                             .await
-                            .map_err(|e| error::aws(cx.node, "DescribeTasks", e))?;
+                            .aws(cx, "DescribeTasks")?;
                         not_stopped += out
                             .tasks()
                             .iter()

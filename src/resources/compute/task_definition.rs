@@ -37,7 +37,7 @@ use aws_sdk_ecs::types::{
 use super::ecs;
 use crate::config::{Architecture, Settings};
 use crate::error::{self, Error, Result};
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::resources::{Output, log_group, secret, task_roles};
 use crate::state::Ids;
 
@@ -379,7 +379,7 @@ impl TaskDefinitionResource {
             .send();
         let mut out: Vec<(i32, String)> = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| error::aws(cx.node, "ListTaskDefinitions", e))?;
+            let page = page.aws(cx, "ListTaskDefinitions")?;
             for arn in page.task_definition_arns() {
                 // familyPrefix may match longer family names: keep our family only.
                 if let Some((f, rev)) = revision_of(arn)
@@ -476,7 +476,7 @@ impl TaskDefinitionResource {
             .config_override(crate::aws::no_retry!(aws_sdk_ecs))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "RegisterTaskDefinition", e))?;
+            .aws(cx, "RegisterTaskDefinition")?;
         let td = out.task_definition().ok_or_else(|| {
             Error::other(format!(
                 "{}: RegisterTaskDefinition returned no task definition",
@@ -539,9 +539,7 @@ impl Resource for TaskDefinitionResource {
                 else {
                     return Ok(Observation::Missing);
                 };
-                describe(arn)
-                    .await
-                    .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?
+                describe(arn).await.aws(cx, "DescribeTaskDefinition")?
             }
         };
         // RegisterTaskDefinition takes no idempotency token: a registration whose answer was lost leaves a newer
@@ -560,7 +558,7 @@ impl Resource for TaskDefinitionResource {
         {
             let rec = describe(rec_arn.clone())
                 .await
-                .map_err(|e| error::aws(cx.node, "DescribeTaskDefinition", e))?;
+                .aws(cx, "DescribeTaskDefinition")?;
             let same = |o: &aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput| {
                 o.task_definition().and_then(live_spec)
             };
@@ -672,7 +670,7 @@ impl Resource for TaskDefinitionResource {
                 .task_definition(&arn)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "DeregisterTaskDefinition", e))?;
+                .aws(cx, "DeregisterTaskDefinition")?;
         }
         // Deregistered revisions stay listed as INACTIVE; delete them too (best effort: deregistering is what
         // matters, and not every endpoint implements DeleteTaskDefinitions).

@@ -21,7 +21,7 @@ use crate::error::{self, Error, Result};
 use crate::resources::Output;
 use crate::resources::hosted_zone::{self, bare_zone_id, normalize_name};
 use crate::resources::load_balancer;
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Health, Live, Observation, Resource, ids};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
@@ -168,7 +168,7 @@ async fn change(
         .change_batch(batch)
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "ChangeResourceRecordSets", e))?;
+        .aws(cx, "ChangeResourceRecordSets")?;
     Ok(out
         .change_info()
         .map(|c| c.id().trim_start_matches("/change/").to_owned())
@@ -307,7 +307,7 @@ async fn find_by_target(
             .set_marker(marker.clone())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ListHostedZones", e))?;
+            .aws(cx, "ListHostedZones")?;
         for zone in zones.hosted_zones() {
             if zone.config().is_some_and(|c| c.private_zone()) {
                 continue;

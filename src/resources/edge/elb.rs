@@ -2,7 +2,8 @@
 
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetHealthDescription};
 
-use crate::error::{self, Result};
+use crate::error::Result;
+use crate::resources::AwsResult;
 use crate::resources::Cx;
 
 /// The stack's tags for a create call.
@@ -58,7 +59,7 @@ async fn describe_tags(cx: &Cx, arns: Vec<String>) -> Result<TagMap> {
         .set_resource_arns(Some(arns))
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "DescribeTags", e))?;
+        .aws(cx, "DescribeTags")?;
     Ok(out
         .tag_descriptions()
         .iter()
@@ -77,7 +78,7 @@ pub async fn target_health(cx: &Cx, arn: &str) -> Result<Vec<TargetHealthDescrip
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeTargetHealth", e))?;
+            .aws(cx, "DescribeTargetHealth")?;
         Ok(out.target_health_descriptions().to_vec())
     };
     if let Some(answer) = cx

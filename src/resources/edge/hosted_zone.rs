@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use aws_sdk_route53::types::HostedZone;
 
-use crate::error::{self, Error, Result};
+use crate::error::{Error, Result};
 use crate::resources::Output;
-use crate::resources::{Cx, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Live, Observation, Resource, ids};
 use crate::state::Ids;
 
 pub const NODE: &str = "hosted-zone";
@@ -38,7 +38,7 @@ impl HostedZoneResource {
                 .set_hosted_zone_id(next.1.clone())
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "ListHostedZonesByName", e))?;
+                .aws(cx, "ListHostedZonesByName")?;
             // AWS lists the zones in name order starting at `domain`: the exact matches come first, and a page
             // whose last zone has another name holds all of them.
             let zones = out.hosted_zones();
@@ -72,7 +72,7 @@ impl HostedZoneResource {
                         .id(bare_zone_id(z.id()))
                         .send()
                         .await
-                        .map_err(|e| error::aws(cx.node, "GetHostedZone", e))?;
+                        .aws(cx, "GetHostedZone")?;
                     out.hosted_zone()
                         .and_then(|h| h.config())
                         .is_some_and(|c| c.private_zone())

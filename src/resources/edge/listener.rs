@@ -11,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use crate::error::{self, Error, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
 use crate::resources::load_balancer;
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::resources::{Output, certificate, target_group};
 use crate::state::Ids;
 
@@ -127,20 +127,18 @@ impl ListenerResource {
         else {
             return Ok(None);
         };
-        match elbv2
+        Ok(elbv2
             .describe_listeners()
             .load_balancer_arn(lb_arn)
             .send()
             .await
-        {
-            Ok(out) => Ok(out
-                .listeners()
-                .iter()
-                .find(|l| l.port() == Some(PORT))
-                .cloned()),
-            Err(e) if elb::is_not_found(error::code_of(&e)) => Ok(None),
-            Err(e) => Err(error::aws(cx.node, "DescribeListeners", e)),
-        }
+            .or_gone_code(cx, "DescribeListeners", elb::is_not_found)?
+            .and_then(|out| {
+                out.listeners()
+                    .iter()
+                    .find(|l| l.port() == Some(PORT))
+                    .cloned()
+            }))
     }
 }
 
@@ -218,7 +216,7 @@ impl Resource for ListenerResource {
             .set_tags(Some(elb::tags(cx, &cx.name("https"))))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateListener", e))?;
+            .aws(cx, "CreateListener")?;
         let arn = out
             .listeners()
             .first()
@@ -243,22 +241,18 @@ impl Resource for ListenerResource {
             .default_actions(default_action(cx)?)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ModifyListener", e))?;
+            .aws(cx, "ModifyListener")?;
         Ok(live.ids.clone())
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx
-            .aws()
+        cx.aws()
             .elb
             .delete_listener()
             .listener_arn(live.id("arn")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if elb::is_not_found(error::code_of(&e)) => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteListener", e)),
-        }
+            .or_gone_code(cx, "DeleteListener", elb::is_not_found)
+            .map(|_| ())
     }
 }

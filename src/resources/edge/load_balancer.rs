@@ -12,7 +12,7 @@ use crate::error::{self, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
 use crate::resources::network::ec2::filter;
 use crate::resources::{
-    Cx, Drift, Health, Live, Observation, Resource, TAG_RESOURCE, TAG_STACK, ids,
+    AwsResult, Cx, Drift, Health, Live, Observation, Resource, TAG_RESOURCE, TAG_STACK, ids,
 };
 use crate::resources::{Output, internet_gateway, security_group, subnet, vpc};
 use crate::state::Ids;
@@ -34,11 +34,11 @@ async fn describe(cx: &Cx, arn: Option<&str>, name: Option<&str>) -> Result<Opti
     if let Some(name) = name {
         req = req.names(name);
     }
-    match req.send().await {
-        Ok(out) => Ok(out.load_balancers().first().cloned()),
-        Err(e) if elb::is_not_found(error::code_of(&e)) => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "DescribeLoadBalancers", e)),
-    }
+    Ok(req
+        .send()
+        .await
+        .or_gone_code(cx, "DescribeLoadBalancers", elb::is_not_found)?
+        .and_then(|out| out.load_balancers().first().cloned()))
 }
 
 async fn find(cx: &Cx, recorded_arn: Option<&str>) -> Result<Option<LoadBalancer>> {
@@ -222,7 +222,7 @@ impl Resource for LoadBalancerResource {
             .set_tags(Some(elb::tags(cx, &name)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateLoadBalancer", e))?;
+            .aws(cx, "CreateLoadBalancer")?;
         let lb = out.load_balancers().first().ok_or_else(|| {
             crate::error::Error::other(
                 "load-balancer: CreateLoadBalancer returned no load balancer",
@@ -244,7 +244,7 @@ impl Resource for LoadBalancerResource {
                         .subnets(cx.dep(subnet::B_ID)?)
                         .send()
                         .await
-                        .map_err(|e| error::aws(cx.node, "SetSubnets", e))?;
+                        .aws(cx, "SetSubnets")?;
                 }
                 "security_groups" => {
                     elbv2
@@ -253,7 +253,7 @@ impl Resource for LoadBalancerResource {
                         .security_groups(cx.dep(security_group::ALB_GROUP_ID)?)
                         .send()
                         .await
-                        .map_err(|e| error::aws(cx.node, "SetSecurityGroups", e))?;
+                        .aws(cx, "SetSecurityGroups")?;
                 }
                 "ip_address_type" => {
                     elbv2
@@ -262,7 +262,7 @@ impl Resource for LoadBalancerResource {
                         .ip_address_type(IpAddressType::Ipv4)
                         .send()
                         .await
-                        .map_err(|e| error::aws(cx.node, "SetIpAddressType", e))?;
+                        .aws(cx, "SetIpAddressType")?;
                 }
                 _ => {}
             }
@@ -345,7 +345,7 @@ impl Resource for LoadBalancerResource {
                         .filters(filter("description", &description))
                         .send()
                         .await
-                        .map_err(|e| error::aws(cx.node, "DescribeNetworkInterfaces", e))?;
+                        .aws(cx, "DescribeNetworkInterfaces")?;
                     let left: Vec<&str> = out
                         .network_interfaces()
                         .iter()

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use crate::error::{self, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::resources::{Output, vpc};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
@@ -109,16 +109,13 @@ impl TargetGroupResource {
                 Err(e) => return Err(error::aws(cx.node, "DescribeTargetGroups", e)),
             }
         }
-        match elbv2
+        Ok(elbv2
             .describe_target_groups()
             .names(cx.name("tg"))
             .send()
             .await
-        {
-            Ok(out) => Ok(out.target_groups().first().cloned()),
-            Err(e) if elb::is_not_found(error::code_of(&e)) => Ok(None),
-            Err(e) => Err(error::aws(cx.node, "DescribeTargetGroups", e)),
-        }
+            .or_gone_code(cx, "DescribeTargetGroups", elb::is_not_found)?
+            .and_then(|out| out.target_groups().first().cloned()))
     }
 
     async fn deregistration_delay(&self, cx: &Cx, arn: &str) -> Result<Option<String>> {
@@ -129,7 +126,7 @@ impl TargetGroupResource {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeTargetGroupAttributes", e))?;
+            .aws(cx, "DescribeTargetGroupAttributes")?;
         Ok(out
             .attributes()
             .iter()
@@ -151,7 +148,7 @@ impl TargetGroupResource {
             )
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ModifyTargetGroupAttributes", e))?;
+            .aws(cx, "ModifyTargetGroupAttributes")?;
         Ok(())
     }
 
@@ -285,7 +282,7 @@ impl Resource for TargetGroupResource {
             .set_tags(Some(elb::tags(cx, &name)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateTargetGroup", e))?;
+            .aws(cx, "CreateTargetGroup")?;
         let arn = out
             .target_groups()
             .first()
@@ -316,7 +313,7 @@ impl Resource for TargetGroupResource {
                 .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "ModifyTargetGroup", e))?;
+                .aws(cx, "ModifyTargetGroup")?;
         }
         if live
             .drift

@@ -10,10 +10,10 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
 };
 
-use crate::error::{self, Error, Result};
+use crate::error::{Error, Result};
 use crate::resources::Output;
 use crate::resources::{
-    Cx, Drift, Duplicate, Live, Observation, Resource, ids, resource_server, user_pool,
+    AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids, resource_server, user_pool,
 };
 use crate::state::Ids;
 
@@ -33,7 +33,7 @@ pub async fn describe(
     pool_id: &str,
     client_id: &str,
 ) -> Result<Option<UserPoolClientType>> {
-    match cx
+    Ok(cx
         .aws()
         .cognito
         .describe_user_pool_client()
@@ -41,11 +41,10 @@ pub async fn describe(
         .client_id(client_id)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.user_pool_client),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "DescribeUserPoolClient", e)),
-    }
+        .or_gone(cx, "DescribeUserPoolClient", |e| {
+            e.is_resource_not_found_exception()
+        })?
+        .and_then(|out| out.user_pool_client))
 }
 
 /// The IDs of every client named `<stack>-client` in the pool (all pages); None when the pool does not exist.
@@ -63,10 +62,11 @@ async fn named_clients(cx: &Cx, pool_id: &str) -> Result<Option<Vec<String>>> {
             .set_next_token(next.take())
             .send()
             .await
-        {
-            Ok(page) => page,
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(error::aws(cx.node, "ListUserPoolClients", e)),
+            .or_gone(cx, "ListUserPoolClients", |e| {
+                e.is_resource_not_found_exception()
+            })? {
+            Some(page) => page,
+            None => return Ok(None),
         };
         for c in page.user_pool_clients() {
             if c.client_name() == Some(name.as_str())
@@ -261,7 +261,7 @@ impl Resource for AppClientResource {
             .config_override(crate::aws::no_retry!(aws_sdk_cognitoidentityprovider))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateUserPoolClient", e))?;
+            .aws(cx, "CreateUserPoolClient")?;
         let client_id = out
             .user_pool_client()
             .and_then(|c| c.client_id())
@@ -295,7 +295,7 @@ impl Resource for AppClientResource {
             )
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "UpdateUserPoolClient", e))?;
+            .aws(cx, "UpdateUserPoolClient")?;
         Ok(live.ids.clone())
     }
 
@@ -303,18 +303,16 @@ impl Resource for AppClientResource {
         let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
             return Ok(());
         };
-        match cx
-            .aws()
+        cx.aws()
             .cognito
             .delete_user_pool_client()
             .user_pool_id(pool_id)
             .client_id(live.id("client_id")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteUserPoolClient", e)),
-        }
+            .or_gone(cx, "DeleteUserPoolClient", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
     }
 }

@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{ResourceServerScopeType, ResourceServerType};
 
-use crate::error::{self, Error, Result};
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids, user_pool};
+use crate::error::{Error, Result};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids, user_pool};
 use crate::state::Ids;
 
 pub const NODE: &str = "resource-server";
@@ -40,7 +40,7 @@ fn scopes(cx: &Cx) -> Result<Vec<ResourceServerScopeType>> {
 }
 
 async fn describe(cx: &Cx, pool_id: &str, identifier: &str) -> Result<Option<ResourceServerType>> {
-    match cx
+    Ok(cx
         .aws()
         .cognito
         .describe_resource_server()
@@ -48,11 +48,10 @@ async fn describe(cx: &Cx, pool_id: &str, identifier: &str) -> Result<Option<Res
         .identifier(identifier)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.resource_server),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "DescribeResourceServer", e)),
-    }
+        .or_gone(cx, "DescribeResourceServer", |e| {
+            e.is_resource_not_found_exception()
+        })?
+        .and_then(|out| out.resource_server))
 }
 
 impl ResourceServerResource {
@@ -119,7 +118,7 @@ impl Resource for ResourceServerResource {
             .set_scopes(Some(scopes(cx)?))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateResourceServer", e))?;
+            .aws(cx, "CreateResourceServer")?;
         Ok(ids([("identifier", identifier)]))
     }
 
@@ -134,7 +133,7 @@ impl Resource for ResourceServerResource {
             .set_scopes(Some(scopes(cx)?))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "UpdateResourceServer", e))?;
+            .aws(cx, "UpdateResourceServer")?;
         Ok(live.ids.clone())
     }
 
@@ -142,18 +141,16 @@ impl Resource for ResourceServerResource {
         let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
             return Ok(());
         };
-        match cx
-            .aws()
+        cx.aws()
             .cognito
             .delete_resource_server()
             .user_pool_id(pool_id)
             .identifier(live.id("identifier")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteResourceServer", e)),
-        }
+            .or_gone(cx, "DeleteResourceServer", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
     }
 }

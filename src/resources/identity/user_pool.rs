@@ -8,9 +8,9 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{AdminCreateUserConfigType, UserPoolType};
 
-use crate::error::{self, Result};
+use crate::error::Result;
 use crate::resources::Output;
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::state::Ids;
 
 pub const USER_POOL_ID: Output = Output::new(NODE, "user_pool_id");
@@ -33,18 +33,17 @@ pub fn is_stacks(cx: &Cx, pool: &UserPoolType) -> bool {
 
 /// Describes a pool; `None` when it does not exist.
 pub async fn describe(cx: &Cx, pool_id: &str) -> Result<Option<UserPoolType>> {
-    match cx
+    Ok(cx
         .aws()
         .cognito
         .describe_user_pool()
         .user_pool_id(pool_id)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.user_pool),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "DescribeUserPool", e)),
-    }
+        .or_gone(cx, "DescribeUserPool", |e| {
+            e.is_resource_not_found_exception()
+        })?
+        .and_then(|out| out.user_pool))
 }
 
 /// Every pool named `name` (all pages), with its creation time (seconds, nanoseconds; unknown last).
@@ -60,7 +59,7 @@ async fn named_pools(cx: &Cx, name: &str) -> Result<Vec<((i64, u32), String)>> {
             .set_next_token(next.take())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ListUserPools", e))?;
+            .aws(cx, "ListUserPools")?;
         for p in page.user_pools() {
             if p.name() == Some(name)
                 && let Some(id) = p.id()
@@ -191,7 +190,7 @@ impl Resource for UserPoolResource {
             .config_override(crate::aws::no_retry!(aws_sdk_cognitoidentityprovider))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateUserPool", e))?;
+            .aws(cx, "CreateUserPool")?;
         let pool = out.user_pool.ok_or_else(|| {
             crate::error::Error::other(format!("{}: CreateUserPool returned no pool", cx.node))
         })?;
@@ -214,22 +213,20 @@ impl Resource for UserPoolResource {
             .set_user_pool_tags(Some(cx.tags(&name).into_iter().collect()))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "UpdateUserPool", e))?;
+            .aws(cx, "UpdateUserPool")?;
         Ok(live.ids.clone())
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx
-            .aws()
+        cx.aws()
             .cognito
             .delete_user_pool()
             .user_pool_id(live.id("user_pool_id")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteUserPool", e)),
-        }
+            .or_gone(cx, "DeleteUserPool", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_cognitoidentityprovider::types::{DomainDescriptionType, DomainStatus
 use crate::config;
 use crate::error::{self, Error, Result};
 use crate::resources::Output;
-use crate::resources::{Cx, Drift, Health, Live, Observation, Resource, ids, user_pool};
+use crate::resources::{AwsResult, Cx, Drift, Health, Live, Observation, Resource, ids, user_pool};
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
@@ -52,7 +52,7 @@ async fn describe(cx: &Cx, domain: &str) -> Result<Option<DomainDescriptionType>
         .domain(domain)
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "DescribeUserPoolDomain", e))?;
+        .aws(cx, "DescribeUserPoolDomain")?;
     Ok(out
         .domain_description
         .filter(|d| d.user_pool_id().is_some_and(|p| !p.is_empty())))

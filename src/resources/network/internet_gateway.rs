@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 
 use crate::error::{self, Result};
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::resources::{Output, vpc};
 use crate::state::Ids;
 
@@ -34,7 +34,7 @@ impl InternetGatewayResource {
             .set_filters(Some(our_filters(cx)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeInternetGateways", e))?;
+            .aws(cx, "DescribeInternetGateways")?;
         let vpc_id = cx.dep_opt(vpc::VPC_ID);
         let (kept, others) = ec2::copies(
             out.internet_gateways().to_vec(),
@@ -74,7 +74,7 @@ impl InternetGatewayResource {
             .vpc_id(vpc_id)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "AttachInternetGateway", e))?;
+            .aws(cx, "AttachInternetGateway")?;
         Ok(())
     }
 }
@@ -155,7 +155,7 @@ impl Resource for InternetGatewayResource {
             .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateInternetGateway", e))?;
+            .aws(cx, "CreateInternetGateway")?;
         let igw_id = out
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
@@ -220,15 +220,11 @@ impl Resource for InternetGatewayResource {
             )
             .await?;
         }
-        match ec2
-            .delete_internet_gateway()
+        ec2.delete_internet_gateway()
             .internet_gateway_id(&igw_id)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if ec2::is_not_found(error::code_of(&e)) => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteInternetGateway", e)),
-        }
+            .or_gone_code(cx, "DeleteInternetGateway", ec2::is_not_found)
+            .map(|_| ())
     }
 }

@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{ResourceType, RouteTable};
 
 use crate::error::{self, Result};
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::resources::{Output, internet_gateway, subnet, vpc};
 use crate::state::Ids;
 
@@ -33,7 +33,7 @@ impl RouteTableResource {
             .set_filters(Some(our_filters(cx)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeRouteTables", e))?;
+            .aws(cx, "DescribeRouteTables")?;
         let vpc_id = cx.dep_opt(vpc::VPC_ID);
         let (kept, others) = ec2::copies(
             out.route_tables().to_vec(),
@@ -74,7 +74,7 @@ impl RouteTableResource {
                     .gateway_id(&igw_id)
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "CreateRoute", e))?;
+                    .aws(cx, "CreateRoute")?;
             }
             RouteFix::Replace => {
                 ec2.replace_route()
@@ -83,7 +83,7 @@ impl RouteTableResource {
                     .gateway_id(&igw_id)
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "ReplaceRoute", e))?;
+                    .aws(cx, "ReplaceRoute")?;
             }
             RouteFix::None => {}
         }
@@ -93,7 +93,7 @@ impl RouteTableResource {
                 .subnet_id(subnet_id)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "AssociateRouteTable", e))?;
+                .aws(cx, "AssociateRouteTable")?;
         }
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Resource for RouteTableResource {
             .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateRouteTable", e))?;
+            .aws(cx, "CreateRouteTable")?;
         let rt_id = out
             .route_table()
             .and_then(|t| t.route_table_id())

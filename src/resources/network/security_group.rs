@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup, Use
 
 use crate::error::{self, Result};
 use crate::resources::network::ec2::{self, filter, our_filters, single, tag_pairs, tag_spec};
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::resources::{Output, vpc};
 use crate::state::Ids;
 
@@ -156,7 +156,7 @@ impl SecurityGroupResource {
                     .filters(ec2::stack_filter(cx))
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "DescribeSecurityGroups", e))?;
+                    .aws(cx, "DescribeSecurityGroups")?;
                 Ok(out.security_groups().to_vec())
             })
             .await
@@ -186,7 +186,7 @@ impl SecurityGroupResource {
             .set_filters(Some(our_filters(cx)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeSecurityGroups", e))?;
+            .aws(cx, "DescribeSecurityGroups")?;
         if let Some(g) = single(cx, out.security_groups().to_vec(), |g| {
             g.group_id().unwrap_or("?").to_owned()
         })? {
@@ -200,7 +200,7 @@ impl SecurityGroupResource {
                 .filters(filter("group-name", &cx.name(self.suffix)))
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "DescribeSecurityGroups", e))?;
+                .aws(cx, "DescribeSecurityGroups")?;
             return Ok(out.security_groups().first().cloned());
         }
         Ok(None)
@@ -220,7 +220,7 @@ impl SecurityGroupResource {
                 .set_ip_permissions(Some(remove))
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "RevokeSecurityGroupIngress", e))?;
+                .aws(cx, "RevokeSecurityGroupIngress")?;
         }
         if !add.is_empty() {
             ec2.authorize_security_group_ingress()
@@ -228,7 +228,7 @@ impl SecurityGroupResource {
                 .set_ip_permissions(Some(add.iter().map(permission).collect()))
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "AuthorizeSecurityGroupIngress", e))?;
+                .aws(cx, "AuthorizeSecurityGroupIngress")?;
         }
         Ok(())
     }
@@ -291,7 +291,7 @@ impl Resource for SecurityGroupResource {
             .tag_specifications(tag_spec(cx, ResourceType::SecurityGroup, &name))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateSecurityGroup", e))?;
+            .aws(cx, "CreateSecurityGroup")?;
         let group_id = out.group_id().unwrap_or_default().to_owned();
         self.apply(cx, &group_id, &(self.rules)(cx)?, Vec::new())
             .await?;

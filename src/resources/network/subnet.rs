@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet};
 
 use crate::error::{self, Error, Result};
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::resources::{Output, vpc};
 use crate::state::Ids;
 
@@ -44,7 +44,7 @@ impl SubnetResource {
             .filters(Filter::builder().name("state").values("available").build())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeAvailabilityZones", e))?;
+            .aws(cx, "DescribeAvailabilityZones")?;
         let mut zones: Vec<String> = out
             .availability_zones()
             .iter()
@@ -76,7 +76,7 @@ impl SubnetResource {
                     .filters(ec2::stack_filter(cx))
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?;
+                    .aws(cx, "DescribeSubnets")?;
                 Ok(out.subnets().to_vec())
             })
             .await
@@ -91,7 +91,7 @@ impl SubnetResource {
                 .set_filters(Some(our_filters(cx)))
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "DescribeSubnets", e))?
+                .aws(cx, "DescribeSubnets")?
                 .subnets()
                 .to_vec(),
         };
@@ -205,7 +205,7 @@ impl Resource for SubnetResource {
             .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateSubnet", e))?;
+            .aws(cx, "CreateSubnet")?;
         let subnet_id = out
             .subnet()
             .and_then(|s| s.subnet_id())

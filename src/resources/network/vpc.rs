@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeN
 use crate::error::{self, Result};
 use crate::resources::Output;
 use crate::resources::network::ec2::{self, our_filters, tag_pairs, tag_spec};
-use crate::resources::{Cx, Drift, Duplicate, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids};
 use crate::state::Ids;
 
 pub const NODE: &str = "vpc";
@@ -38,7 +38,7 @@ impl VpcResource {
             .set_filters(Some(our_filters(cx)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeVpcs", e))?;
+            .aws(cx, "DescribeVpcs")?;
         let (kept, others) =
             ec2::copies(out.vpcs().to_vec(), recorded_id, |v| v.vpc_id(), |_| false);
         if let (None, Some(id)) = (&kept, recorded_id) {
@@ -65,7 +65,7 @@ impl VpcResource {
             .attribute(attr.clone())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeVpcAttribute", e))?;
+            .aws(cx, "DescribeVpcAttribute")?;
         let v = match attr {
             VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
             _ => out.enable_dns_support(),
@@ -162,7 +162,7 @@ impl Resource for VpcResource {
             .config_override(crate::aws::no_retry!(aws_sdk_ec2))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateVpc", e))?;
+            .aws(cx, "CreateVpc")?;
         let vpc_id = out
             .vpc()
             .and_then(|v| v.vpc_id())

@@ -20,7 +20,9 @@ use aws_sdk_bedrockagentcorecontrol::types::{SecretReference, SecretSourceType};
 
 use crate::error::{self, Error, Result};
 use crate::resources::Output;
-use crate::resources::{Cx, Drift, Live, Observation, Resource, gateway, ids, origin_secret};
+use crate::resources::{
+    AwsResult, Cx, Drift, Live, Observation, Resource, gateway, ids, origin_secret,
+};
 use crate::state::Ids;
 
 pub const ARN: Output = Output::new(NODE, "arn");
@@ -41,18 +43,15 @@ pub fn provider_name(cx: &Cx) -> String {
 }
 
 async fn get(cx: &Cx, name: &str) -> Result<Option<GetApiKeyCredentialProviderOutput>> {
-    match cx
-        .aws()
+    cx.aws()
         .agentcore
         .get_api_key_credential_provider()
         .name(name)
         .send()
         .await
-    {
-        Ok(p) => Ok(Some(p)),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(cx.node, "GetApiKeyCredentialProvider", e)),
-    }
+        .or_gone(cx, "GetApiKeyCredentialProvider", |e| {
+            e.is_resource_not_found_exception()
+        })
 }
 
 fn reference(cx: &Cx) -> Result<SecretReference> {
@@ -164,22 +163,20 @@ impl Resource for OriginKeyResource {
             .api_key_secret_config(reference(cx)?)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "UpdateApiKeyCredentialProvider", e))?;
+            .aws(cx, "UpdateApiKeyCredentialProvider")?;
         Ok(live.ids.clone())
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx
-            .aws()
+        cx.aws()
             .agentcore
             .delete_api_key_credential_provider()
             .name(live.id("name")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteApiKeyCredentialProvider", e)),
-        }
+            .or_gone(cx, "DeleteApiKeyCredentialProvider", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
     }
 }

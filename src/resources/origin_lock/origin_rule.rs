@@ -18,7 +18,7 @@ use crate::config::Secret;
 use crate::error::{self, Error, Result};
 use crate::resources::edge::elb::{self, is_ours, tags_of};
 use crate::resources::origin_secret::{self, HEADER, Origin};
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::resources::{listener, target_group};
 use crate::state::Ids;
 
@@ -129,7 +129,7 @@ pub async fn set_values(cx: &Cx, rule_arn: &str, values: &[Secret]) -> Result<()
         .actions(forward(&cx.dep(target_group::ARN)?))
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "ModifyRule", e))?;
+        .aws(cx, "ModifyRule")?;
     Ok(())
 }
 
@@ -255,7 +255,7 @@ impl Resource for OriginRuleResource {
             .config_override(crate::aws::no_retry!(aws_sdk_elasticloadbalancingv2))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateRule", e))?;
+            .aws(cx, "CreateRule")?;
         let arn = out
             .rules()
             .first()
@@ -272,18 +272,14 @@ impl Resource for OriginRuleResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx
-            .aws()
+        cx.aws()
             .elb
             .delete_rule()
             .rule_arn(live.id("arn")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if elb::is_not_found(error::code_of(&e)) => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteRule", e)),
-        }
+            .or_gone_code(cx, "DeleteRule", elb::is_not_found)
+            .map(|_| ())
     }
 }
 

@@ -17,10 +17,10 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::config::Secret;
-use crate::error::{self, Error, Result};
+use crate::error::{Error, Result};
 use crate::resources::Output;
 use crate::resources::secret::{Found, create_token, find_ours, force_delete, tags};
-use crate::resources::{Cx, Drift, Live, Observation, Resource, ids};
+use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids};
 use crate::state::Ids;
 
 pub const ARN: Output = Output::new(NODE, "arn");
@@ -142,7 +142,7 @@ pub async fn write(cx: &Cx, arn: &str, origin: &Origin) -> Result<()> {
         .secret_string(origin.to_json())
         .send()
         .await
-        .map_err(|e| error::aws(cx.node, "PutSecretValue", e))?;
+        .aws(cx, "PutSecretValue")?;
     Ok(())
 }
 
@@ -205,7 +205,7 @@ impl Resource for OriginSecretResource {
             .set_tags(Some(tags(cx, &name)))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateSecret", e))?;
+            .aws(cx, "CreateSecret")?;
         Ok(ids([
             ("arn", out.arn().unwrap_or_default().to_owned()),
             ("name", name),
@@ -225,7 +225,7 @@ impl Resource for OriginSecretResource {
                 .secret_id(arn)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "RestoreSecret", e))?;
+                .aws(cx, "RestoreSecret")?;
         }
         let next = match read(cx, arn).await? {
             // A finished rotation: keep only the current value.
