@@ -125,7 +125,7 @@ impl SubnetResource {
             .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ModifySubnetAttribute(MapPublicIpOnLaunch)", e))?;
+            .aws(cx, "ModifySubnetAttribute(MapPublicIpOnLaunch)")?;
         Ok(())
     }
 }

@@ -82,7 +82,7 @@ impl VpcResource {
                 .enable_dns_support(on())
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "ModifyVpcAttribute(EnableDnsSupport)", e))?;
+                .aws(cx, "ModifyVpcAttribute(EnableDnsSupport)")?;
         }
         if hostnames {
             ec2.modify_vpc_attribute()
@@ -90,7 +90,7 @@ impl VpcResource {
                 .enable_dns_hostnames(on())
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "ModifyVpcAttribute(EnableDnsHostnames)", e))?;
+                .aws(cx, "ModifyVpcAttribute(EnableDnsHostnames)")?;
         }
         Ok(())
     }
