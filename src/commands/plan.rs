@@ -140,11 +140,21 @@ impl Change {
 /// their own differs yet: (dependency, dependent, what happens and why). A new value of the secret reaches its
 /// consumers as a new version; a new task definition revision is rolled out by the service.
 fn follow_ons() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    use crate::resources::{secret, service, task_definition};
-    secret::VERSION_CONSUMERS
-        .iter()
-        .map(|(node, why)| (secret::NODE, *node, *why))
-        .chain([(task_definition::NODE, service::NODE, service::ROLLOUT)])
+    use crate::resources::{interceptor_function, secret, service, task_definition};
+    [
+        (
+            secret::NODE,
+            task_definition::NODE,
+            task_definition::NEW_SECRET_VERSION,
+        ),
+        (
+            secret::NODE,
+            interceptor_function::NODE,
+            interceptor_function::NEW_SECRET_VERSION,
+        ),
+        (task_definition::NODE, service::NODE, service::ROLLOUT),
+    ]
+    .into_iter()
 }
 
 /// What `up` would do, from `status` reports of the whole plan (in plan order).

@@ -10,8 +10,6 @@
 //! create call carries a client token derived from stack, account, region and the resource lifetime's create
 //! token (new for a gateway created again after a delete), and the gateway is looked up by name before creating.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway::GetGatewayOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
@@ -23,7 +21,7 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Deleted, delete_when_settled};
+use super::{Deleted, delete_when_settled, tags};
 use crate::error::{self, Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::{
@@ -409,18 +407,6 @@ async fn find_by_name(cx: &Cx, name: &str) -> Result<Option<String>> {
             _ => return Ok(None),
         }
     }
-}
-
-pub(in crate::resources) async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<String, String>> {
-    let out = cx
-        .aws()
-        .agentcore
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .aws(cx, "ListTagsForResource")?;
-    Ok(out.tags.unwrap_or_default())
 }
 
 /// The ID of the stack's gateway found by name and tag, for nodes that must find it before the gateway node

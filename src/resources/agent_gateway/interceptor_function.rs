@@ -41,6 +41,10 @@ pub const ARN: Output = Output::new(NODE, "arn");
 pub const LOG_GROUP_ARN: Output = Output::new(LOG_GROUP_NODE, "arn");
 pub const ROLE_ARN: Output = Output::new(ROLE_NODE, "arn");
 
+/// What a new version of the secret does to the function (for `plan`): its configuration carries the version
+/// ([`secret::carry_version`](crate::resources::secret::carry_version)), so the new value takes effect in the same `up`.
+pub const NEW_SECRET_VERSION: &str = "the secret changes: the configuration carries its new version, so Lambda replaces the warm instances \
+     and their cached credentials";
 pub const HANDLER: &str = "interceptor.handler";
 pub const MEMORY_MB: i32 = 128;
 pub const TIMEOUT_S: i32 = 30;

@@ -10,6 +10,8 @@ pub mod gateway;
 pub mod gateway_target;
 pub mod interceptor_function;
 
+use std::collections::HashMap;
+
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway_target::GetGatewayTargetOutput;
 
 use crate::error::{self, Error, Result};
@@ -140,4 +142,17 @@ pub async fn clear_gateway(cx: &Cx, gateway_id: &str) -> Result<()> {
         delete_target(cx, gateway_id, t.target_id()).await?;
     }
     Ok(())
+}
+
+/// The tags of an AgentCore resource (the gateway, the origin lock's key provider), by its ARN.
+pub(in crate::resources) async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<String, String>> {
+    let out = cx
+        .aws()
+        .agentcore
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .aws(cx, "ListTagsForResource")?;
+    Ok(out.tags.unwrap_or_default())
 }

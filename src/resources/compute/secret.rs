@@ -21,7 +21,7 @@
 //! the secret only now and then — the ECS task at start, the interceptor through its cache — as the environment
 //! variable [`VERSION_VARIABLE`] ([`carry_version`]): a new value of the secret is a new version, which changes their
 //! configuration, so `up` rolls the service onto a new task definition revision and replaces the interceptor's warm
-//! instances (and their cached credentials) in the same run, and `plan` shows both ([`VERSION_CONSUMERS`]). The
+//! instances (and their cached credentials) in the same run, and `plan` shows both (each consumer's `NEW_SECRET_VERSION`). The
 //! version is an identifier Secrets Manager makes up for each value, never derived from the value.
 
 use async_trait::async_trait;
@@ -63,20 +63,6 @@ pub fn basic_authorization(username: &str, password: &str) -> String {
 
 /// The environment variable that carries the secret's version to its consumers.
 pub const VERSION_VARIABLE: &str = "NEO4J_GW_SECRET_VERSION";
-
-/// The nodes that carry the secret's version in their configuration, and what a new version does to each (for
-/// `plan`): a new value of the secret takes effect in them in the same `up`.
-pub const VERSION_CONSUMERS: &[(&str, &str)] = &[
-    (
-        crate::resources::task_definition::NODE,
-        "the secret changes, and the task reads it only when it starts: a new revision carries its new version",
-    ),
-    (
-        crate::resources::interceptor_function::NODE,
-        "the secret changes: the configuration carries its new version, so Lambda replaces the warm instances \
-         and their cached credentials",
-    ),
-];
 
 /// Puts the secret's `version` into a consumer's environment `env`. When it is not known (a stack recorded before
 /// versions were), the one the live consumer carries (`live`) is kept, so that it is not reported as drift.

@@ -48,6 +48,9 @@ pub struct TaskDefinitionResource;
 
 /// The server's container.
 pub const CONTAINER: &str = "neo4j-mcp";
+/// What a new version of the secret does to the task definition (for `plan`): it carries the version
+/// ([`secret::carry_version`](crate::resources::secret::carry_version)), so the new value takes effect in the same `up`.
+pub const NEW_SECRET_VERSION: &str = "the secret changes, and the task reads it only when it starts: a new revision carries its new version";
 /// The in-task credentials proxy's container (with the origin lock).
 pub const PROXY_CONTAINER: &str = "credentials-proxy";
 /// The proxy's image: the official Caddy image (Docker Hub `caddy`; `reverse-proxy --header-up` since 2.7). Not

@@ -21,7 +21,7 @@ use aws_sdk_bedrockagentcorecontrol::types::{SecretReference, SecretSourceType};
 use crate::error::{self, Error, Result};
 use crate::resources::Output;
 use crate::resources::{
-    AwsResult, Cx, Drift, Live, Observation, Resource, gateway, ids, origin_secret,
+    AwsResult, Cx, Drift, Live, Observation, Resource, agent_gateway, ids, origin_secret,
 };
 use crate::state::Ids;
 
@@ -109,7 +109,7 @@ impl Resource for OriginKeyResource {
             return Ok(Observation::Missing);
         };
         let arn = p.credential_provider_arn().to_owned();
-        let tags = gateway::tags(cx, &arn).await?;
+        let tags = agent_gateway::tags(cx, &arn).await?;
         if !cx.is_ours(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             return Ok(Observation::Foreign(format!(
                 "API key credential provider {name} is not tagged as this stack's"
@@ -140,7 +140,7 @@ impl Resource for OriginKeyResource {
                     return Err(error::aws(cx.node, "CreateApiKeyCredentialProvider", e));
                 };
                 let arn = p.credential_provider_arn().to_owned();
-                let tags = gateway::tags(cx, &arn).await?;
+                let tags = agent_gateway::tags(cx, &arn).await?;
                 if !cx.is_ours(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
                     return Err(Error::Conflict(format!(
                         "{NODE}: an API key credential provider named {name} exists and is not this stack's: \
