@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 
 use crate::config::Settings;
+use crate::resources::{
+    Output, app_client, dns_record, gateway, interceptor_function, resource_server, secret,
+    user_pool, user_pool_domain,
+};
 use crate::state::Ids;
 
 /// Every output key, in display order.
@@ -26,23 +30,23 @@ pub fn compute(
     region: &str,
     known: &BTreeMap<String, Ids>,
 ) -> BTreeMap<String, String> {
-    let get = |node: &str, key: &str| known.get(node).and_then(|i| i.get(key)).cloned();
+    let get = |output: Output| output.in_known(known).cloned();
     let mut out = BTreeMap::new();
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             out.insert(k.to_owned(), v);
         }
     };
-    let fqdn = get("dns-record", "fqdn");
+    let fqdn = get(dns_record::FQDN);
     put("McpFqdn", fqdn.clone());
     put("McpServiceUrl", fqdn.map(|f| format!("https://{f}/mcp")));
-    put("Neo4jSecretArn", get("secret", "arn"));
-    put("InterceptorLambdaArn", get("interceptor-function", "arn"));
-    put("GatewayArn", get("gateway", "arn"));
-    put("GatewayUrl", get("gateway", "url"));
-    let pool = get("user-pool", "user_pool_id");
+    put("Neo4jSecretArn", get(secret::ARN));
+    put("InterceptorLambdaArn", get(interceptor_function::ARN));
+    put("GatewayArn", get(gateway::ARN));
+    put("GatewayUrl", get(gateway::URL));
+    let pool = get(user_pool::USER_POOL_ID);
     put("CognitoUserPoolId", pool.clone());
-    put("CognitoAppClientId", get("app-client", "client_id"));
+    put("CognitoAppClientId", get(app_client::CLIENT_ID));
     put(
         "CognitoDiscoveryUrl",
         pool.map(|p| {
@@ -53,10 +57,10 @@ pub fn compute(
     );
     put(
         "CognitoTokenEndpoint",
-        get("user-pool-domain", "domain")
+        get(user_pool_domain::DOMAIN)
             .map(|d| format!("https://{d}.auth.{region}.amazoncognito.com/oauth2/token")),
     );
-    if known.contains_key("resource-server") {
+    if known.contains_key(resource_server::NODE) {
         put(
             "CognitoScope",
             Some(format!(

@@ -17,7 +17,9 @@ use crate::engine::{Engine, Report};
 use crate::error::{Error, Result};
 use crate::mcp::{self, Failure, Session};
 use crate::reach::{Reach, Unreached};
-use crate::resources::{Cx, gateway, interceptor_function, task_roles};
+use crate::resources::{
+    Cx, gateway, gateway_target, interceptor_function, target_group, task_roles,
+};
 use crate::state::State;
 use rmcp::model::Tool;
 
@@ -308,7 +310,7 @@ impl<'a> Walk<'a> {
             .into_iter()
             .map(|r| (r.resource.clone(), r))
             .collect();
-        let target = reports.get("gateway-target");
+        let target = reports.get(gateway_target::NODE);
         if let Some(t) = target {
             evidence.insert(
                 "gateway target".to_owned(),
@@ -323,7 +325,7 @@ impl<'a> Walk<'a> {
             );
         }
         let healthy = reports
-            .get("target-group")
+            .get(target_group::NODE)
             .and_then(|r| r.details.iter().find(|(k, _)| k == "healthy_targets"))
             .map(|(_, v)| v.clone());
         if let Some(h) = &healthy {

@@ -25,7 +25,9 @@ use super::{Env, Prepared, logs};
 use crate::engine::Engine;
 use crate::error::{Result, exit};
 use crate::mcp::{self, result_text, shorten};
-use crate::resources::{Cx, interceptor_function, log_group};
+use crate::resources::{
+    Cx, Output, gateway, gateway_target, interceptor_function, log_group, service,
+};
 
 /// The methods an agent's session sends, in order: which of them invoke the interceptor is the open question.
 const METHODS: &[&str] = &[
@@ -91,7 +93,7 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
     let report = |node: &str| reports.iter().find(|r| r.resource == node);
 
     // 1. The target: status and reasons.
-    let target = report("gateway-target");
+    let target = report(gateway_target::NODE);
     answers.push(Answer {
         question: "Is a DYNAMIC target contacted when it is created (and refused without credentials)?",
         answer: match target {
@@ -292,7 +294,7 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
     });
 
     // 7. The exception level, and what cannot be seen after the fact.
-    let level = report("gateway")
+    let level = report(gateway::NODE)
         .and_then(|g| g.details.iter().find(|(k, _)| k == "exception_level"))
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "unknown".into());
@@ -351,13 +353,9 @@ pub async fn run(env: &Env, engine: &Engine, p: &Prepared, json_out: bool) -> Re
 /// The running task's image and the digest ECS pulled.
 async fn image(engine: &Engine, state: &crate::state::State) -> Answer {
     let question = "Is the configured image (neo4j/mcp:v1.5.3 by default) pullable?";
-    let ids = |key: &str| {
-        state
-            .resources
-            .get("service")
-            .and_then(|r| r.ids.get(key).cloned())
-    };
-    let (Some(cluster), Some(service)) = (ids("cluster_name"), ids("service_name")) else {
+    let ids = |output: Output| output.recorded(state).cloned();
+    let (Some(cluster), Some(service)) = (ids(service::CLUSTER_NAME), ids(service::SERVICE_NAME))
+    else {
         return Answer {
             question,
             answer: "the stack has no service".into(),

@@ -190,10 +190,8 @@ pub async fn run(env: &Env, args: &ConnectArgs) -> Result<i32> {
             prepared.file.path.display()
         )));
     };
-    let url = state
-        .resources
-        .get(gateway::NODE)
-        .and_then(|r| r.ids.get("url"))
+    let url = gateway::URL
+        .recorded(state)
         .cloned()
         .ok_or_else(|| {
             Error::other(format!(

@@ -22,11 +22,12 @@ use crate::config::{PasswordSource, Purpose};
 use crate::dns;
 use crate::engine::{Engine, Report};
 use crate::error::{self, Error, Result, exit};
-use crate::resources::certificate::{CertificateResource, covers};
-use crate::resources::hosted_zone::{HostedZoneResource, bare_zone_id};
+use crate::resources::certificate::{self, CertificateResource, covers};
+use crate::resources::hosted_zone::{self, HostedZoneResource, bare_zone_id};
 use crate::resources::user_pool_domain::{self, UserPoolDomainResource};
 use crate::resources::{
-    Cx, Observation, Resource, TAG_STACK, dns_record, gateway_target, origin_rule,
+    Cx, Observation, Resource, TAG_STACK, dns_record, gateway_target, listener, load_balancer,
+    origin_rule,
 };
 
 /// Regions where the AgentCore documentation lists AgentCore Gateway ("Supported AWS Regions",
@@ -156,8 +157,8 @@ pub async fn run(env: &Env, args: &DoctorArgs) -> Result<i32> {
             )
         };
         region(&mut r, &cx("region")).await;
-        hosted_zone(&mut r, &cx("hosted-zone"), &prepared).await;
-        certificate(&mut r, &cx("certificate"), &prepared.region).await;
+        hosted_zone(&mut r, &cx(hosted_zone::NODE), &prepared).await;
+        certificate(&mut r, &cx(certificate::NODE), &prepared.region).await;
         cognito_domain(&mut r, &cx(user_pool_domain::NODE), &prepared).await;
         quotas(&mut r, &cx("quotas"), &prepared).await;
         if prepared.state.is_some() {
@@ -337,7 +338,7 @@ async fn hosted_zone(r: &mut Checks, cx: &Cx, p: &Prepared) {
     let recorded = p
         .state
         .as_ref()
-        .and_then(|s| s.resources.get("hosted-zone"))
+        .and_then(|s| s.resources.get(hosted_zone::NODE))
         .map(|rec| rec.ids.clone());
     let zone_id = match HostedZoneResource.observe(cx, recorded.as_ref()).await {
         Ok(Observation::Present(live)) => {
@@ -347,7 +348,7 @@ async fn hosted_zone(r: &mut Checks, cx: &Cx, p: &Prepared) {
                 format!("public hosted zone {id} for {domain}"),
             );
             if let Ok(mut known) = cx.shared.known.write() {
-                known.insert("hosted-zone".into(), live.ids);
+                known.insert(hosted_zone::NODE.into(), live.ids);
             }
             id
         }
@@ -416,7 +417,7 @@ async fn hosted_zone(r: &mut Checks, cx: &Cx, p: &Prepared) {
         Err(e) => {
             r.fail(
                 "delegation",
-                error::aws("hosted-zone", "GetHostedZone", e).to_string(),
+                error::aws(hosted_zone::NODE, "GetHostedZone", e).to_string(),
                 "see the message",
             );
             return;
@@ -820,8 +821,7 @@ async fn quotas(r: &mut Checks, cx: &Cx, p: &Prepared) {
     let recorded = p
         .state
         .as_ref()
-        .and_then(|s| s.resources.get("load-balancer"))
-        .and_then(|rec| rec.ids.get("arn").cloned());
+        .and_then(|s| load_balancer::ARN.recorded(s).cloned());
     let albs = count_albs(cx, recorded.as_deref()).await;
     let limit = Limit::read(alb_limit(cx).await, 50.0);
     quota(
@@ -1055,7 +1055,7 @@ fn origin_lock(r: &mut Checks, p: &Prepared, reports: &[Report]) {
         );
     }
     let find = |node: &str| reports.iter().find(|x| x.resource == node);
-    let listener = find("listener");
+    let listener = find(listener::NODE);
     let rule = find(origin_rule::NODE);
     let default_drift =
         listener.is_some_and(|l| l.drift.iter().any(|d| d.attribute == "default_action"));

@@ -140,11 +140,21 @@ impl Change {
 /// their own differs yet: (dependency, dependent, what happens and why). A new value of the secret reaches its
 /// consumers as a new version; a new task definition revision is rolled out by the service.
 fn follow_ons() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    use crate::resources::{secret, service};
-    secret::VERSION_CONSUMERS
-        .iter()
-        .map(|(node, why)| (secret::NODE, *node, *why))
-        .chain([("task-definition", "service", service::ROLLOUT)])
+    use crate::resources::{interceptor_function, secret, service, task_definition};
+    [
+        (
+            secret::NODE,
+            task_definition::NODE,
+            task_definition::NEW_SECRET_VERSION,
+        ),
+        (
+            secret::NODE,
+            interceptor_function::NODE,
+            interceptor_function::NEW_SECRET_VERSION,
+        ),
+        (task_definition::NODE, service::NODE, service::ROLLOUT),
+    ]
+    .into_iter()
 }
 
 /// What `up` would do, from `status` reports of the whole plan (in plan order).
@@ -485,7 +495,10 @@ pub async fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::Drift;
+    use crate::resources::{
+        Drift, certificate, cluster, gateway, hosted_zone, interceptor_function, log_group,
+        route_table, secret, service, subnet, task_definition, user_pool, user_pool_domain, vpc,
+    };
 
     fn report(node: &str, state: &'static str, deps: &[&'static str]) -> Report {
         Report {
@@ -504,14 +517,14 @@ mod tests {
 
     #[test]
     fn each_duplicate_is_a_deletion_of_its_own_that_needs_no_confirmation() {
-        let mut vpc = report("vpc", "drifted", &[]);
+        let mut vpc = report(vpc::NODE, "drifted", &[]);
         vpc.drift = vec![Drift::new(
             crate::resources::DUPLICATE,
             "no other copy",
             "vpc-2",
         )];
         vpc.duplicates = vec!["vpc-2".into()];
-        let mut pool = report("user-pool", "drifted", &[]);
+        let mut pool = report(user_pool::NODE, "drifted", &[]);
         pool.drift = vec![
             Drift::new("allow_admin_create_user_only", true, false),
             Drift::new(crate::resources::DUPLICATE, "no other copy", "eu-west-1_b"),
@@ -551,24 +564,24 @@ mod tests {
 
     #[test]
     fn verbs_follow_the_observation() {
-        let mut drifted = report("task-definition", "drifted", &[]);
+        let mut drifted = report(task_definition::NODE, "drifted", &[]);
         drifted.drift = vec![Drift::new("cpu", "512", "256")];
-        let mut replaced = report("user-pool-domain", "drifted", &[]);
+        let mut replaced = report(user_pool_domain::NODE, "drifted", &[]);
         replaced.drift = vec![Drift::new("domain", "new", "old").replace()];
-        let mut foreign = report("cluster", "foreign", &[]);
+        let mut foreign = report(cluster::NODE, "foreign", &[]);
         foreign.message = Some("not tagged".into());
-        let mut pending = report("service", "pending", &[]);
+        let mut pending = report(service::NODE, "pending", &[]);
         pending.message = Some("1 of 2 running".into());
-        let mut external = report("certificate", "present", &[]);
+        let mut external = report(certificate::NODE, "present", &[]);
         external.owned = false;
         let changes = for_up(&[
-            report("vpc", "missing", &[]),
+            report(vpc::NODE, "missing", &[]),
             drifted,
             replaced,
             foreign,
             pending,
             external,
-            report("log-group", "present", &[]),
+            report(log_group::CONTAINER_LOGS_NODE, "present", &[]),
         ]);
         let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();
         assert_eq!(
@@ -609,14 +622,14 @@ mod tests {
 
     #[test]
     fn dependents_of_new_resources_are_created_or_flagged() {
-        let mut lookup_failed = report("subnet-a", "error", &["vpc"]);
+        let mut lookup_failed = report(subnet::NODE_A, "error", &[vpc::NODE]);
         lookup_failed.message = Some("needs vpc_id of vpc".into());
-        let mut unknown = report("cluster", "error", &[]);
+        let mut unknown = report(cluster::NODE, "error", &[]);
         unknown.message = Some("AccessDenied".into());
         let changes = for_up(&[
-            report("vpc", "missing", &[]),
+            report(vpc::NODE, "missing", &[]),
             lookup_failed,
-            report("route-table", "present", &["vpc"]),
+            report(route_table::NODE, "present", &[vpc::NODE]),
             unknown,
         ]);
         assert_eq!(changes[1].action, Action::Create);
@@ -628,14 +641,14 @@ mod tests {
 
     #[test]
     fn a_new_secret_value_rolls_the_service_and_refreshes_the_interceptor() {
-        let mut secret = report("secret", "drifted", &[]);
+        let mut secret = report(secret::NODE, "drifted", &[]);
         secret.drift = vec![Drift::new("NEO4J_URI", "neo4j+s://b", "neo4j+s://a")];
         let changes = for_up(&[
             secret,
-            report("task-definition", "present", &["secret"]),
-            report("interceptor-function", "present", &["secret"]),
-            report("service", "present", &["task-definition"]),
-            report("gateway", "present", &["interceptor-function"]),
+            report(task_definition::NODE, "present", &[secret::NODE]),
+            report(interceptor_function::NODE, "present", &[secret::NODE]),
+            report(service::NODE, "present", &[task_definition::NODE]),
+            report(gateway::NODE, "present", &[interceptor_function::NODE]),
         ]);
         let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();
         assert_eq!(
@@ -665,22 +678,22 @@ mod tests {
         );
         // Nothing changes: nothing follows.
         let quiet = for_up(&[
-            report("secret", "present", &[]),
-            report("task-definition", "present", &["secret"]),
-            report("service", "present", &["task-definition"]),
+            report(secret::NODE, "present", &[]),
+            report(task_definition::NODE, "present", &[secret::NODE]),
+            report(service::NODE, "present", &[task_definition::NODE]),
         ]);
         assert!(quiet.iter().all(|c| c.action == Action::None));
     }
 
     #[test]
     fn down_deletes_what_is_there_and_keeps_what_is_not_ours() {
-        let mut external = report("hosted-zone", "present", &[]);
+        let mut external = report(hosted_zone::NODE, "present", &[]);
         external.owned = false;
         let changes = for_down(&[
-            report("vpc", "present", &[]),
-            report("subnet-a", "drifted", &[]),
-            report("cluster", "missing", &[]),
-            report("gateway", "foreign", &[]),
+            report(vpc::NODE, "present", &[]),
+            report(subnet::NODE_A, "drifted", &[]),
+            report(cluster::NODE, "missing", &[]),
+            report(gateway::NODE, "foreign", &[]),
             external,
         ]);
         let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();

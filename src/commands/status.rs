@@ -22,7 +22,7 @@ fn origin_lock(
     reports: &[crate::engine::Report],
 ) -> serde_json::Value {
     let find = |n: &str| reports.iter().find(|r| r.resource == n);
-    let listener = find("listener");
+    let listener = find(crate::resources::listener::NODE);
     let default_ok = listener.is_some_and(|l| {
         l.state != "missing" && !l.drift.iter().any(|d| d.attribute == "default_action")
     });

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::error::{self, Error, Result};
+use crate::resources::AwsResult;
 use crate::state::Ids;
 
 pub const POLICY_NAME: &str = "neo4j-gw";
@@ -75,7 +76,7 @@ impl RoleResource {
                     .policy_document(doc.to_string())
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "PutRolePolicy", e))?;
+                    .aws(cx, "PutRolePolicy")?;
             }
             None => {
                 if let Err(e) = iam
@@ -141,7 +142,7 @@ impl Resource for RoleResource {
                 .role_name(&name)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "ListRoleTags", e))?
+                .aws(cx, "ListRoleTags")?
                 .tags()
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
@@ -232,7 +233,7 @@ impl Resource for RoleResource {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "CreateRole", e))?;
+            .aws(cx, "CreateRole")?;
         let arn = out.role().map(|r| r.arn().to_owned()).unwrap_or_default();
         self.put_policy(cx, &name).await?;
         Ok(ids([("role_name", name), ("arn", arn)]))
@@ -248,7 +249,7 @@ impl Resource for RoleResource {
                 .policy_document((self.trust)(cx)?.to_string())
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "UpdateAssumeRolePolicy", e))?;
+                .aws(cx, "UpdateAssumeRolePolicy")?;
         }
         if live
             .drift
@@ -268,21 +269,21 @@ impl Resource for RoleResource {
             .role_name(name)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ListRolePolicies", e))?;
+            .aws(cx, "ListRolePolicies")?;
         for p in policies.policy_names() {
             iam.delete_role_policy()
                 .role_name(name)
                 .policy_name(p)
                 .send()
                 .await
-                .map_err(|e| error::aws(cx.node, "DeleteRolePolicy", e))?;
+                .aws(cx, "DeleteRolePolicy")?;
         }
         let attached = iam
             .list_attached_role_policies()
             .role_name(name)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "ListAttachedRolePolicies", e))?;
+            .aws(cx, "ListAttachedRolePolicies")?;
         for p in attached.attached_policies() {
             if let Some(arn) = p.policy_arn() {
                 iam.detach_role_policy()
@@ -290,7 +291,7 @@ impl Resource for RoleResource {
                     .policy_arn(arn)
                     .send()
                     .await
-                    .map_err(|e| error::aws(cx.node, "DetachRolePolicy", e))?;
+                    .aws(cx, "DetachRolePolicy")?;
             }
         }
         match iam.delete_role().role_name(name).send().await {

@@ -4,7 +4,13 @@ use async_trait::async_trait;
 
 use super::{Cx, Drift, Live, Observation, Resource, ids};
 use crate::error::{self, Result};
+use crate::resources::AwsResult;
+use crate::resources::Output;
 use crate::state::Ids;
+
+pub const CONTAINER_LOGS_NODE: &str = "log-group";
+pub const CONTAINER_LOGS_NAME: Output = Output::new(CONTAINER_LOGS_NODE, "name");
+pub const CONTAINER_LOGS_ARN: Output = Output::new(CONTAINER_LOGS_NODE, "arn");
 
 /// `arn:<partition>:logs:<region>:<account>:log-group:<name>`, the form without the trailing `:*` (CloudWatch
 /// Logs API reference, LogGroup.logGroupArn; docs/aws-behaviour.md, point 6).
@@ -24,7 +30,7 @@ pub struct LogGroupResource {
 
 /// The ECS container logs.
 pub const CONTAINER_LOGS: LogGroupResource = LogGroupResource {
-    node: "log-group",
+    node: CONTAINER_LOGS_NODE,
     deps: &[],
     name: |cx| format!("/neo4j-gw/{}/mcp", cx.stack()),
 };
@@ -42,7 +48,7 @@ impl LogGroupResource {
             .log_group_name_prefix(name)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "DescribeLogGroups", e))?;
+            .aws(cx, "DescribeLogGroups")?;
         Ok(out
             .log_groups()
             .iter()
@@ -58,7 +64,7 @@ impl LogGroupResource {
             .retention_in_days(cx.settings().log_retention_days)
             .send()
             .await
-            .map_err(|e| error::aws(cx.node, "PutRetentionPolicy", e))?;
+            .aws(cx, "PutRetentionPolicy")?;
         Ok(())
     }
 }
@@ -100,7 +106,7 @@ impl Resource for LogGroupResource {
             Some(t) => t,
             None => read_tags().await,
         }
-        .map_err(|e| error::aws(cx.node, "ListTagsLogGroup", e))?;
+        .aws(cx, "ListTagsLogGroup")?;
         let tag_map = tags.tags().cloned().unwrap_or_default();
         if !cx.is_ours(tag_map.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             return Ok(Observation::Foreign(format!(
@@ -145,17 +151,15 @@ impl Resource for LogGroupResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        match cx
-            .aws()
+        cx.aws()
             .logs
             .delete_log_group()
             .log_group_name(live.id("name")?)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(cx.node, "DeleteLogGroup", e)),
-        }
+            .or_gone(cx, "DeleteLogGroup", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
     }
 }

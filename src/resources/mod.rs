@@ -24,37 +24,53 @@ use crate::error::{Error, Result};
 use crate::progress::Line;
 use crate::state::Ids;
 
-pub mod app_client;
-pub mod certificate;
-pub mod cluster;
-pub mod dns_record;
-mod ec2;
-mod ecs;
-mod elb;
-pub mod gateway;
-pub mod gateway_target;
-pub mod hosted_zone;
+// The layers, in the order of the plan (the README's "What it deploys"); each kind stays reachable as
+// `crate::resources::<kind>`.
+pub mod agent_gateway;
+pub mod compute;
+pub mod edge;
+pub mod identity;
+pub mod network;
+pub mod origin_lock;
+
+// Kinds and helpers several layers use.
+mod aws_result;
 pub mod iam_role;
-pub mod interceptor_function;
-pub mod internet_gateway;
-pub mod listener;
-pub mod load_balancer;
 pub mod log_group;
-pub mod origin_key;
-pub mod origin_rule;
-pub mod origin_secret;
-pub mod resource_server;
-pub mod route_table;
-pub mod secret;
-pub mod security_group;
-pub mod service;
-pub mod subnet;
-pub mod target_group;
-pub mod task_definition;
-pub mod task_roles;
-pub mod user_pool;
-pub mod user_pool_domain;
-pub mod vpc;
+
+pub use agent_gateway::{gateway, gateway_target, interceptor_function};
+pub use aws_result::AwsResult;
+pub use compute::{cluster, secret, service, task_definition, task_roles};
+pub use edge::{certificate, dns_record, hosted_zone, listener, load_balancer, target_group};
+pub use identity::{app_client, resource_server, user_pool, user_pool_domain};
+pub use network::{internet_gateway, route_table, security_group, subnet, vpc};
+pub use origin_lock::{origin_key, origin_rule, origin_secret};
+
+/// One ID a node records: its key among the node's [`Ids`] in the state file, e.g. the target group's `arn`. Each
+/// resource module exports its node name as `NODE` and the IDs others read as constants of this type
+/// (`target_group::ARN`), so a dependency on a node or an ID that does not exist is a compile error, not a run-time
+/// "not known yet". The names and keys are those of the state file: changing one changes the file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Output {
+    pub node: &'static str,
+    pub key: &'static str,
+}
+
+impl Output {
+    pub const fn new(node: &'static str, key: &'static str) -> Self {
+        Output { node, key }
+    }
+
+    /// Its value among the IDs known of every node (a walk's, or a state file's as `known`).
+    pub fn in_known(self, known: &BTreeMap<String, Ids>) -> Option<&String> {
+        known.get(self.node)?.get(self.key)
+    }
+
+    /// Its value as the state file records it.
+    pub fn recorded(self, state: &crate::state::State) -> Option<&String> {
+        state.resources.get(self.node)?.ids.get(self.key)
+    }
+}
 
 pub const TAG_STACK: &str = "neo4j-gw:stack";
 pub const TAG_RESOURCE: &str = "neo4j-gw:resource";
@@ -280,17 +296,18 @@ impl Cx {
     }
 
     /// An ID of another resource (a dependency), known from the state or from this walk.
-    pub fn dep(&self, node: &str, key: &str) -> Result<String> {
-        self.dep_opt(node, key).ok_or_else(|| {
+    pub fn dep(&self, output: Output) -> Result<String> {
+        self.dep_opt(output).ok_or_else(|| {
             Error::other(format!(
-                "{}: needs `{key}` of `{node}`, which is not known yet (run `neo4j-gw up`)",
-                self.node
+                "{}: needs `{}` of `{}`, which is not known yet (run `neo4j-gw up`)",
+                self.node, output.key, output.node
             ))
         })
     }
 
-    pub fn dep_opt(&self, node: &str, key: &str) -> Option<String> {
-        self.shared.known.read().ok()?.get(node)?.get(key).cloned()
+    pub fn dep_opt(&self, output: Output) -> Option<String> {
+        let known = self.shared.known.read().ok()?;
+        output.in_known(&known).cloned()
     }
 
     /// The create token of the resource this node is creating: the engine records one with the intent of every
@@ -300,13 +317,14 @@ impl Cx {
     /// never reuses a token AWS still remembers — AWS would answer with the deleted resource, or refuse the
     /// token with other parameters. Outside an engine create (unit tests) it is derived from stack and node.
     pub fn create_token(&self) -> String {
-        self.dep_opt(self.node, CREATE_TOKEN).unwrap_or_else(|| {
-            use sha2::{Digest, Sha256};
-            hex::encode(Sha256::digest(format!(
-                "neo4j-gw:{}:{}",
-                self.shared.stack, self.node
-            )))
-        })
+        self.dep_opt(Output::new(self.node, CREATE_TOKEN))
+            .unwrap_or_else(|| {
+                use sha2::{Digest, Sha256};
+                hex::encode(Sha256::digest(format!(
+                    "neo4j-gw:{}:{}",
+                    self.shared.stack, self.node
+                )))
+            })
     }
 
     /// The tags every resource of this stack carries.

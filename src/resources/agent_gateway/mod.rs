@@ -1,0 +1,158 @@
+//! The AgentCore gateway layer, last: the REQUEST interceptor function (with its log group and role), the gateway
+//! (with its role; it trusts the identity layer's tokens) and its target, the MCP server behind the edge (reached
+//! with the origin lock's key). Named `agent_gateway` because its `gateway` kind is `crate::resources::gateway`.
+//!
+//! Here too what both the gateway and its target need — how an AgentCore delete settles, and a gateway's targets
+//! (the gateway removes its stack's target before it deletes itself; the target node deletes its own) — so that
+//! `gateway_target` depends on `gateway` and never the other way round.
+
+pub mod gateway;
+pub mod gateway_target;
+pub mod interceptor_function;
+
+use std::collections::HashMap;
+
+use aws_sdk_bedrockagentcorecontrol::operation::get_gateway_target::GetGatewayTargetOutput;
+
+use crate::error::{self, Error, Result};
+use crate::resources::AwsResult;
+use crate::resources::Cx;
+use crate::wait::{self, Poll};
+
+/// The answer to one delete request of an AgentCore resource.
+pub enum Deleted {
+    /// The delete was accepted (the resource goes DELETING).
+    Accepted,
+    /// It was already gone.
+    Gone,
+    /// ConflictException: it is in a transition; the text says which.
+    Conflict(String),
+}
+
+/// Sends `attempt` until AgentCore accepts it, waiting (bounded by `wait_timeout`) while it answers
+/// ConflictException. Returns true when the resource turned out to be gone already.
+pub async fn delete_when_settled<F, Fut>(cx: &Cx, what: &str, attempt: F) -> Result<bool>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Deleted>>,
+{
+    wait::until(
+        cx,
+        &format!("{what} to settle so that it can be deleted"),
+        cx.settings().wait_timeout,
+        || async {
+            Ok(match attempt().await? {
+                Deleted::Accepted => Poll::Ready(false),
+                Deleted::Gone => Poll::Ready(true),
+                Deleted::Conflict(state) => Poll::Pending(state),
+            })
+        },
+    )
+    .await
+}
+
+/// A gateway's target, or None when AgentCore does not know it.
+pub(super) async fn get_target(
+    cx: &Cx,
+    gateway_id: &str,
+    target_id: &str,
+) -> Result<Option<GetGatewayTargetOutput>> {
+    cx.aws()
+        .agentcore
+        .get_gateway_target()
+        .gateway_identifier(gateway_id)
+        .target_id(target_id)
+        .send()
+        .await
+        .or_gone(cx, "GetGatewayTarget", |e| {
+            e.is_resource_not_found_exception()
+        })
+}
+
+/// Deletes one target and waits until it is gone. ConflictException while it is CREATING, UPDATING or
+/// SYNCHRONIZING: waits for it to settle, then deletes.
+pub(super) async fn delete_target(cx: &Cx, gateway_id: &str, target_id: &str) -> Result<()> {
+    let gone = delete_when_settled(cx, "the target", || async {
+        match cx
+            .aws()
+            .agentcore
+            .delete_gateway_target()
+            .gateway_identifier(gateway_id)
+            .target_id(target_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Deleted::Accepted),
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(Deleted::Gone),
+            Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
+                get_target(cx, gateway_id, target_id)
+                    .await?
+                    .map(|t| format!("status {}", t.status().as_str()))
+                    .unwrap_or_else(|| "ConflictException".into()),
+            )),
+            Err(e) => Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
+        }
+    })
+    .await?;
+    if gone {
+        return Ok(());
+    }
+    wait::until(
+        cx,
+        "the target to be deleted",
+        cx.settings().wait_timeout,
+        || async {
+            Ok(match get_target(cx, gateway_id, target_id).await? {
+                None => Poll::Ready(()),
+                Some(t) => Poll::Pending(format!("status {}", t.status().as_str())),
+            })
+        },
+    )
+    .await
+}
+
+/// Removes the stack's target from a gateway about to be deleted (AgentCore deletes a gateway only once it has no
+/// targets; the gateway-target node creates it again on the new gateway). A target of another name was not
+/// created by this stack and is never deleted: the replacement stops and says so.
+pub async fn clear_gateway(cx: &Cx, gateway_id: &str) -> Result<()> {
+    let own = &cx.settings().target_name;
+    let out = match cx
+        .aws()
+        .agentcore
+        .list_gateway_targets()
+        .gateway_identifier(gateway_id)
+        .max_results(100)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => return Ok(()),
+        Err(e) => return Err(error::aws(cx.node, "ListGatewayTargets", e)),
+    };
+    if let Some(other) = out.items().iter().find(|t| t.name() != own) {
+        return Err(Error::Conflict(format!(
+            "{}: the gateway has a target `{}` that this stack did not create; AgentCore deletes a gateway only \
+             without targets and neo4j-gw never deletes what it did not create: remove that target, then re-run",
+            cx.node,
+            other.name()
+        )));
+    }
+    for t in out.items() {
+        cx.say(format!("deleting the target {} first", t.name()));
+        delete_target(cx, gateway_id, t.target_id()).await?;
+    }
+    Ok(())
+}
+
+/// The tags of an AgentCore resource (the gateway, the origin lock's key provider), by its ARN.
+pub(in crate::resources) async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<String, String>> {
+    let out = cx
+        .aws()
+        .agentcore
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .aws(cx, "ListTagsForResource")?;
+    Ok(out.tags.unwrap_or_default())
+}

@@ -1,0 +1,318 @@
+//! The Cognito app client `<stack>-client` that agents use to get access tokens: a generated secret, the
+//! `client_credentials` flow only, the resource server's one scope, and an access-token validity of
+//! `--token-validity-minutes`.
+//!
+//! The client secret is never stored, logged or printed by `up`/`status`: `neo4j-gw token` reads it with
+//! `DescribeUserPoolClient` when it needs it.
+
+use async_trait::async_trait;
+use aws_sdk_cognitoidentityprovider::types::{
+    OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
+};
+
+use crate::error::{Error, Result};
+use crate::resources::Output;
+use crate::resources::{
+    AwsResult, Cx, Drift, Duplicate, Live, Observation, Resource, ids, resource_server, user_pool,
+};
+use crate::state::Ids;
+
+pub const CLIENT_ID: Output = Output::new(NODE, "client_id");
+
+pub const NODE: &str = "app-client";
+
+pub struct AppClientResource;
+
+fn client_name(cx: &Cx) -> String {
+    cx.name("client")
+}
+
+/// Describes a client (the answer carries its secret: callers keep only what they need).
+pub async fn describe(
+    cx: &Cx,
+    pool_id: &str,
+    client_id: &str,
+) -> Result<Option<UserPoolClientType>> {
+    Ok(cx
+        .aws()
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_id(client_id)
+        .send()
+        .await
+        .or_gone(cx, "DescribeUserPoolClient", |e| {
+            e.is_resource_not_found_exception()
+        })?
+        .and_then(|out| out.user_pool_client))
+}
+
+/// The IDs of every client named `<stack>-client` in the pool (all pages); None when the pool does not exist.
+async fn named_clients(cx: &Cx, pool_id: &str) -> Result<Option<Vec<String>>> {
+    let name = client_name(cx);
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = match cx
+            .aws()
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(pool_id)
+            .max_results(60)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .or_gone(cx, "ListUserPoolClients", |e| {
+                e.is_resource_not_found_exception()
+            })? {
+            Some(page) => page,
+            None => return Ok(None),
+        };
+        for c in page.user_pool_clients() {
+            if c.client_name() == Some(name.as_str())
+                && let Some(id) = c.client_id()
+            {
+                out.push(id.to_owned());
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+            _ => return Ok(Some(out)),
+        }
+    }
+}
+
+/// The access-token validity in minutes, whatever unit Cognito reports it in (its default unit is hours).
+fn validity_minutes(c: &UserPoolClientType) -> Option<i32> {
+    let v = c.access_token_validity()?;
+    let unit = c
+        .token_validity_units()
+        .and_then(|u| u.access_token())
+        .cloned()
+        .unwrap_or(TimeUnitsType::Hours);
+    Some(match unit {
+        TimeUnitsType::Seconds => v / 60,
+        TimeUnitsType::Minutes => v,
+        TimeUnitsType::Hours => v * 60,
+        TimeUnitsType::Days => v * 1440,
+        _ => v,
+    })
+}
+
+fn drift(cx: &Cx, c: &UserPoolClientType) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    if c.client_secret().is_none_or(str::is_empty) {
+        // A secret can only be generated when the client is created.
+        drift.push(Drift::new("generate_secret", true, false).replace());
+    }
+    let flows: Vec<&str> = c
+        .allowed_o_auth_flows()
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
+    if flows != ["client_credentials"] {
+        drift.push(Drift::new(
+            "allowed_oauth_flows",
+            "client_credentials",
+            flows.join(","),
+        ));
+    }
+    if c.allowed_o_auth_flows_user_pool_client() != Some(true) {
+        drift.push(Drift::new(
+            "allowed_oauth_flows_user_pool_client",
+            true,
+            false,
+        ));
+    }
+    let want_scope = resource_server::full_scope(cx);
+    let mut scopes: Vec<&str> = c
+        .allowed_o_auth_scopes()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    scopes.sort_unstable();
+    if scopes != [want_scope.as_str()] {
+        drift.push(Drift::new(
+            "allowed_oauth_scopes",
+            want_scope,
+            scopes.join(","),
+        ));
+    }
+    let want = cx.settings().token_validity_minutes;
+    match validity_minutes(c) {
+        Some(m) if m == want => {}
+        Some(m) => drift.push(Drift::new("access_token_validity_minutes", want, m)),
+        None => drift.push(Drift::new(
+            "access_token_validity_minutes",
+            want,
+            "the default (60)",
+        )),
+    }
+    drift
+}
+
+#[async_trait]
+impl Resource for AppClientResource {
+    fn id(&self) -> &'static str {
+        NODE
+    }
+    fn kind(&self) -> &'static str {
+        "cognito:app-client"
+    }
+    fn depends_on(&self) -> &'static [&'static str] {
+        // The scope must exist before a client can be granted it (ScopeDoesNotExistException otherwise).
+        &[user_pool::NODE, resource_server::NODE]
+    }
+
+    fn owned_through(&self) -> Option<&'static str> {
+        Some(user_pool::NODE)
+    }
+
+    async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
+        // Only the stack's own pool is ever looked into, so a client of our name there is the stack's.
+        let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
+            return Ok(Observation::Missing);
+        };
+        // CreateUserPoolClient takes no idempotency token and client names are not unique: every client of our
+        // name is listed (a create whose answer was lost leaves a second one) while the recorded one is described.
+        let by_id = async {
+            match recorded.and_then(|r| r.get("client_id")) {
+                Some(id) => describe(cx, &pool_id, id).await,
+                None => Ok(None),
+            }
+        };
+        let (by_id, named) = tokio::join!(by_id, named_clients(cx, &pool_id));
+        // The pool is gone (e.g. a `down` killed after DeleteUserPool, before the state said so), and its clients
+        // with it.
+        let Some(named) = named? else {
+            return Ok(Observation::Missing);
+        };
+        let mut found = by_id?;
+        let kept_id = found
+            .as_ref()
+            .and_then(|c| c.client_id())
+            .map(str::to_owned);
+        let mut others: Vec<String> = named
+            .into_iter()
+            .filter(|id| Some(id) != kept_id.as_ref())
+            .collect();
+        if found.is_none() && !others.is_empty() {
+            // Without a record, the oldest is kept (DescribeUserPoolClient gives each one's creation date).
+            let mut dated = Vec::new();
+            for id in others {
+                if let Some(c) = describe(cx, &pool_id, &id).await? {
+                    let created = c
+                        .creation_date()
+                        .map(|d| (d.secs(), d.subsec_nanos()))
+                        .unwrap_or((i64::MAX, 0));
+                    dated.push((created, id));
+                }
+            }
+            dated.sort();
+            others = dated.into_iter().map(|(_, id)| id).collect();
+            if !others.is_empty() {
+                let oldest = others.remove(0);
+                found = describe(cx, &pool_id, &oldest).await?;
+            }
+        }
+        let Some(client) = found else {
+            return Ok(Observation::Missing);
+        };
+        let client_id = client.client_id().unwrap_or_default().to_owned();
+        let drift = drift(cx, &client);
+        drop(client); // holds the secret: let it go at once
+        let duplicates = others
+            .into_iter()
+            .map(|id| Duplicate {
+                ids: ids([("client_id", id.clone())]),
+                id,
+            })
+            .collect();
+        Ok(Observation::Present(
+            Live::new(ids([("client_id", client_id)]))
+                .with_drift(drift)
+                .with_duplicates(duplicates),
+        ))
+    }
+
+    fn settle(&self, cx: &Cx) -> Option<std::time::Duration> {
+        Some(crate::resources::settle_bound(cx))
+    }
+
+    async fn create(&self, cx: &Cx) -> Result<Ids> {
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
+        let out = cx
+            .aws()
+            .cognito
+            .create_user_pool_client()
+            .user_pool_id(pool_id)
+            .client_name(client_name(cx))
+            .generate_secret(true)
+            .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
+            .allowed_o_auth_flows_user_pool_client(true)
+            .allowed_o_auth_scopes(resource_server::full_scope(cx))
+            .access_token_validity(cx.settings().token_validity_minutes)
+            .token_validity_units(
+                TokenValidityUnitsType::builder()
+                    .access_token(TimeUnitsType::Minutes)
+                    .build(),
+            )
+            .customize()
+            .config_override(crate::aws::no_retry!(aws_sdk_cognitoidentityprovider))
+            .send()
+            .await
+            .aws(cx, "CreateUserPoolClient")?;
+        let client_id = out
+            .user_pool_client()
+            .and_then(|c| c.client_id())
+            .ok_or_else(|| {
+                Error::other(format!(
+                    "{}: CreateUserPoolClient returned no client ID",
+                    cx.node
+                ))
+            })?
+            .to_owned();
+        Ok(ids([("client_id", client_id)]))
+    }
+
+    async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
+        // UpdateUserPoolClient replaces the whole configuration: send all of it.
+        let pool_id = cx.dep(user_pool::USER_POOL_ID)?;
+        cx.aws()
+            .cognito
+            .update_user_pool_client()
+            .user_pool_id(pool_id)
+            .client_id(live.id("client_id")?)
+            .client_name(client_name(cx))
+            .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
+            .allowed_o_auth_flows_user_pool_client(true)
+            .allowed_o_auth_scopes(resource_server::full_scope(cx))
+            .access_token_validity(cx.settings().token_validity_minutes)
+            .token_validity_units(
+                TokenValidityUnitsType::builder()
+                    .access_token(TimeUnitsType::Minutes)
+                    .build(),
+            )
+            .send()
+            .await
+            .aws(cx, "UpdateUserPoolClient")?;
+        Ok(live.ids.clone())
+    }
+
+    async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
+        let Some(pool_id) = cx.dep_opt(user_pool::USER_POOL_ID) else {
+            return Ok(());
+        };
+        cx.aws()
+            .cognito
+            .delete_user_pool_client()
+            .user_pool_id(pool_id)
+            .client_id(live.id("client_id")?)
+            .send()
+            .await
+            .or_gone(cx, "DeleteUserPoolClient", |e| {
+                e.is_resource_not_found_exception()
+            })
+            .map(|_| ())
+    }
+}
