@@ -135,11 +135,16 @@ impl Schedule {
         let mut running = FuturesUnordered::new();
         loop {
             let signal = cancel.signal();
-            if self.on_failure == OnFailure::Block {
+            // Blocked nodes block the nodes waiting for them in turn, before anything new starts: each round
+            // looks again until it finds none.
+            while self.on_failure == OnFailure::Block {
                 let (blocked, rest): (Vec<_>, Vec<_>) = pending
                     .into_iter()
                     .partition(|id| self.before(id).iter().any(|p| failed.contains(p)));
                 pending = rest;
+                if blocked.is_empty() {
+                    break;
+                }
                 for id in blocked {
                     let because: Vec<&'static str> = self
                         .before(id)
@@ -463,6 +468,29 @@ mod tests {
             ])
         );
         assert_eq!(log.started(), ["a", "x", "y"]);
+    }
+
+    #[tokio::test]
+    async fn the_dependants_of_a_skipped_node_are_skipped_in_turn() {
+        let nodes = [
+            node("a", &[]),
+            node("b", &["a"]),
+            node("c", &["b"]),
+            node("d", &["c", "x"]),
+            node("x", &[]),
+        ];
+        let (ends, log) = run_fakes(&nodes, Direction::Up, None, OnFailure::Block, &["a"]).await;
+        assert_eq!(
+            ends,
+            expect(&[
+                ("a", "failed"),
+                ("b", "skipped (a)"),
+                ("c", "skipped (b)"),
+                ("d", "skipped (c)"),
+                ("x", "ok"),
+            ])
+        );
+        assert_eq!(log.started(), ["a", "x"]);
     }
 
     #[tokio::test]
