@@ -250,18 +250,7 @@ impl Engine {
                 .unwrap_or_default(),
             Order::Forward | Order::Reverse => BTreeSet::new(),
         };
-        let scheduled: Vec<Node> = nodes
-            .iter()
-            .map(|n| Node {
-                id: n.id(),
-                depends_on: n
-                    .depends_on()
-                    .iter()
-                    .copied()
-                    .filter(|d| !known.contains(*d))
-                    .collect(),
-            })
-            .collect();
+        let scheduled = scheduled(nodes, &known);
         let direction = match order {
             Order::Forward | Order::Observe => Direction::Up,
             Order::Reverse => Direction::Down,
@@ -324,6 +313,22 @@ impl Engine {
     }
 }
 
+/// The nodes of a walk as the scheduler sees them, leaving out the dependencies in `known`.
+fn scheduled(nodes: &[Arc<dyn Resource>], known: &BTreeSet<String>) -> Vec<Node> {
+    nodes
+        .iter()
+        .map(|n| Node {
+            id: n.id(),
+            depends_on: n
+                .depends_on()
+                .iter()
+                .copied()
+                .filter(|d| !known.contains(*d))
+                .collect(),
+        })
+        .collect()
+}
+
 /// A resource's IDs for a message (the create token left out).
 fn ids_label(ids: &Ids) -> String {
     ids.iter()
@@ -335,4 +340,92 @@ fn ids_label(ids: &Ids) -> String {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::Cancel;
+
+    /// Runs the scheduler over the plan's owned nodes in `direction`, the job of `failing` failing; returns how each
+    /// node ended, which jobs ran, and the nodes that wait for `failing` directly or not.
+    async fn plan_walk_failing(
+        direction: Direction,
+        failing: &'static str,
+    ) -> (
+        Vec<(&'static str, Finished<(), ()>)>,
+        Vec<&'static str>,
+        BTreeSet<&'static str>,
+    ) {
+        let owned: Vec<Arc<dyn Resource>> = crate::plan::resources()
+            .into_iter()
+            .filter(|n| !n.external())
+            .collect();
+        let schedule = Schedule::new(
+            &scheduled(&owned, &BTreeSet::new()),
+            direction,
+            None,
+            OnFailure::Block,
+        );
+        let mut waiting = BTreeSet::from([failing]);
+        while let Some(more) = schedule
+            .prerequisites()
+            .iter()
+            .find(|(id, before)| {
+                !waiting.contains(*id) && before.iter().any(|b| waiting.contains(b))
+            })
+            .map(|(id, _)| *id)
+        {
+            waiting.insert(more);
+        }
+        waiting.remove(failing);
+        let ran = Mutex::new(Vec::new());
+        let (_signal, cancel) = Cancel::new();
+        let results = schedule
+            .run(&cancel, |id| {
+                ran.lock().unwrap().push(id);
+                async move { if id == failing { Err(()) } else { Ok(()) } }
+            })
+            .await;
+        (results, ran.into_inner().unwrap(), waiting)
+    }
+
+    fn assert_only_the_waiting_are_skipped(
+        results: &[(&'static str, Finished<(), ()>)],
+        ran: &[&'static str],
+        waiting: &BTreeSet<&'static str>,
+        failing: &str,
+    ) {
+        assert!(!waiting.is_empty(), "nothing waits for {failing}");
+        for (id, end) in results {
+            match end {
+                Finished::Skipped(_) => assert!(waiting.contains(id), "{id} skipped"),
+                Finished::Ran(Ok(())) => assert!(!waiting.contains(id), "{id} ran"),
+                Finished::Ran(Err(())) => assert_eq!(*id, failing),
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert!(ran.iter().all(|id| !waiting.contains(id)), "{ran:?}");
+    }
+
+    #[tokio::test]
+    async fn going_up_the_plan_everything_that_needs_a_failed_root_is_skipped_and_nothing_else() {
+        let root = crate::plan::resources()[0].id();
+        let (results, ran, waiting) = plan_walk_failing(Direction::Up, root).await;
+        assert_only_the_waiting_are_skipped(&results, &ran, &waiting, root);
+    }
+
+    #[tokio::test]
+    async fn going_down_the_plan_everything_a_failed_dependant_needs_is_skipped_and_nothing_else() {
+        let plan = crate::plan::resources();
+        // A node that others wait for going down: the first one with dependencies of its own in the plan.
+        let Some(dependant) = plan
+            .iter()
+            .find(|n| !n.external() && !n.depends_on().is_empty())
+        else {
+            panic!("no node of the plan depends on another");
+        };
+        let (results, ran, waiting) = plan_walk_failing(Direction::Down, dependant.id()).await;
+        assert_only_the_waiting_are_skipped(&results, &ran, &waiting, dependant.id());
+    }
 }

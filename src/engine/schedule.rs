@@ -118,6 +118,42 @@ impl Schedule {
         self.prerequisites.get(id).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Takes out of `pending` each node waiting for a failed one, counting it as failed, so that the nodes waiting
+    /// for it are taken out in turn — all before anything new starts: skipped, or cancelled once `signal` is set.
+    fn block<T, E>(
+        &self,
+        pending: &mut Vec<&'static str>,
+        failed: &mut BTreeSet<&'static str>,
+        signal: Option<&'static str>,
+        results: &mut Vec<(&'static str, Finished<T, E>)>,
+    ) {
+        loop {
+            let (blocked, rest): (Vec<_>, Vec<_>) = std::mem::take(pending)
+                .into_iter()
+                .partition(|id| self.before(id).iter().any(|p| failed.contains(p)));
+            *pending = rest;
+            if blocked.is_empty() {
+                return;
+            }
+            for id in blocked {
+                let because: Vec<&'static str> = self
+                    .before(id)
+                    .iter()
+                    .copied()
+                    .filter(|p| failed.contains(p))
+                    .collect();
+                failed.insert(id);
+                results.push((
+                    id,
+                    match signal {
+                        Some(signal) => Finished::Cancelled(signal),
+                        None => Finished::Skipped(because),
+                    },
+                ));
+            }
+        }
+    }
+
     /// Runs `job` for every node by the rules above and returns how each ended, in the order they did.
     pub async fn run<T, E, F, Fut>(
         &self,
@@ -135,32 +171,8 @@ impl Schedule {
         let mut running = FuturesUnordered::new();
         loop {
             let signal = cancel.signal();
-            // Blocked nodes block the nodes waiting for them in turn, before anything new starts: each round
-            // looks again until it finds none.
-            while self.on_failure == OnFailure::Block {
-                let (blocked, rest): (Vec<_>, Vec<_>) = pending
-                    .into_iter()
-                    .partition(|id| self.before(id).iter().any(|p| failed.contains(p)));
-                pending = rest;
-                if blocked.is_empty() {
-                    break;
-                }
-                for id in blocked {
-                    let because: Vec<&'static str> = self
-                        .before(id)
-                        .iter()
-                        .copied()
-                        .filter(|p| failed.contains(p))
-                        .collect();
-                    failed.insert(id);
-                    results.push((
-                        id,
-                        match signal {
-                            Some(signal) => Finished::Cancelled(signal),
-                            None => Finished::Skipped(because),
-                        },
-                    ));
-                }
+            if self.on_failure == OnFailure::Block {
+                self.block(&mut pending, &mut failed, signal, &mut results);
             }
             if signal.is_none() {
                 let mut i = 0;
@@ -257,6 +269,10 @@ mod tests {
                 .position(|l| l == line)
                 .unwrap_or_else(|| panic!("{line:?} not in {:?}", self.lines()))
         }
+        /// Whether `first`'s job ended before `then`'s started.
+        fn ended_before_started(&self, first: &str, then: &str) -> bool {
+            self.position(&format!("end {first}")) < self.position(&format!("start {then}"))
+        }
         fn started(&self) -> Vec<String> {
             self.lines()
                 .iter()
@@ -323,48 +339,44 @@ mod tests {
         (ends(results), log)
     }
 
+    /// Each (node, dependency) pair of `nodes`.
+    fn edges(nodes: &[Node]) -> Vec<(&'static str, &'static str)> {
+        nodes
+            .iter()
+            .flat_map(|n| n.depends_on.iter().map(|d| (n.id, *d)))
+            .collect()
+    }
+
+    /// Runs the diamond in `direction`; asserts every node's jobs ended well and none started before the nodes it
+    /// waits for (its dependencies going up, its dependants going down) had ended. Returns the log.
+    async fn each_node_starts_after_its_prerequisites_end(direction: Direction) -> Log {
+        let (ends, log) = run_fakes(&diamond(), direction, None, OnFailure::Block, &[]).await;
+        assert!(ends.values().all(|e| e == "ok"), "{ends:?}");
+        for (node, dependency) in edges(&diamond()) {
+            let (first, then) = match direction {
+                Direction::Up => (dependency, node),
+                Direction::Down => (node, dependency),
+            };
+            assert!(
+                log.ended_before_started(first, then),
+                "{then} started before {first} ended: {:?}",
+                log.lines()
+            );
+        }
+        log
+    }
+
     #[tokio::test]
     async fn up_starts_each_node_after_its_dependencies_have_ended() {
-        let (ends, log) = run_fakes(&diamond(), Direction::Up, None, OnFailure::Block, &[]).await;
-        assert_eq!(
-            ends,
-            expect(&[("a", "ok"), ("b", "ok"), ("c", "ok"), ("d", "ok")])
-        );
-        for n in diamond() {
-            for d in &n.depends_on {
-                assert!(
-                    log.position(&format!("end {d}")) < log.position(&format!("start {}", n.id)),
-                    "{} started before its dependency {d} ended: {:?}",
-                    n.id,
-                    log.lines()
-                );
-            }
-        }
+        let log = each_node_starts_after_its_prerequisites_end(Direction::Up).await;
         // b and c, both ready once a ends, run side by side.
-        assert!(
-            log.position("start c") < log.position("end b"),
-            "{:?}",
-            log.lines()
-        );
+        assert!(!log.ended_before_started("b", "c"), "{:?}", log.lines());
     }
 
     #[tokio::test]
     async fn down_starts_each_node_after_its_dependants_have_ended() {
-        let (ends, log) = run_fakes(&diamond(), Direction::Down, None, OnFailure::Block, &[]).await;
-        assert_eq!(
-            ends,
-            expect(&[("a", "ok"), ("b", "ok"), ("c", "ok"), ("d", "ok")])
-        );
-        for n in diamond() {
-            for d in &n.depends_on {
-                assert!(
-                    log.position(&format!("end {}", n.id)) < log.position(&format!("start {d}")),
-                    "{d} started before its dependant {} ended: {:?}",
-                    n.id,
-                    log.lines()
-                );
-            }
-        }
+        let log = each_node_starts_after_its_prerequisites_end(Direction::Down).await;
+        assert!(!log.ended_before_started("b", "c"), "{:?}", log.lines());
     }
 
     #[test]
@@ -533,7 +545,7 @@ mod tests {
             ends,
             expect(&[("a", "failed"), ("b", "ok"), ("c", "ok"), ("d", "ok")])
         );
-        assert!(log.position("end a") < log.position("start b"));
+        assert!(log.ended_before_started("a", "b"));
     }
 
     /// Runs `nodes` where the job of `signaller` sends SIGINT while it runs (and fails when in `failing`).
