@@ -172,7 +172,7 @@ pub fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<St
 /// idempotent (no client token, no unique name: `CreateVpc`, `CreateSubnet`, `CreateUserPool`, …). If the
 /// answer to such a call is lost after AWS carried it out (a timeout, a dropped connection, a 5xx), a blind
 /// retry makes a second copy. Without SDK retries the error reaches the engine, which observes again — finding
-/// the first copy by its tags or name and adopting it — before it ever repeats the create (`engine.rs`,
+/// the first copy by its tags or name and adopting it — before it ever repeats the create (`engine/change.rs`,
 /// `Engine::again_after_uncertain`). Usage: `.customize().config_override(crate::aws::no_retry!(aws_sdk_ec2))`.
 macro_rules! no_retry {
     ($krate:ident) => {

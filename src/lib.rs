@@ -6,6 +6,7 @@
 //! see docs/architecture.md.
 
 pub mod aws;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -53,7 +54,7 @@ pub fn main() -> i32 {
 }
 
 async fn run(cli: Cli, started: std::time::Instant) -> i32 {
-    let (handle, cancel) = engine::Cancel::new();
+    let (handle, cancel) = cancel::Cancel::new();
     // `logs --follow` ends with Ctrl-C: nothing to announce then.
     let announce = !matches!(cli.command, Command::Logs(_));
     let progress = progress::Progress::new(cli.global.quiet);

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::aws::{self, Aws};
+use crate::cancel::Cancel;
 use crate::cli::{GlobalArgs, SettingArgs};
 use crate::config::{self, Layers, PasswordSource, Purpose, Settings};
-use crate::engine::{Cancel, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::progress::Progress;

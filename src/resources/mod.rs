@@ -226,7 +226,7 @@ pub struct Shared {
     pub region: String,
     /// IDs of every resource known so far (recorded in the state, observed or created in this walk).
     pub known: RwLock<BTreeMap<String, Ids>>,
-    pub cancel: crate::engine::Cancel,
+    pub cancel: crate::cancel::Cancel,
     /// Answers of read calls shared by several nodes while the engine observes them all at once.
     pub batches: Batches,
 }
