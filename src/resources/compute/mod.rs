@@ -8,3 +8,17 @@ pub mod secret;
 pub mod service;
 pub mod task_definition;
 pub mod task_roles;
+
+/// The compute layer's nodes, in the order of display. A new kind of this layer is added here and in the `mod` list above.
+pub(super) fn nodes() -> Vec<std::sync::Arc<dyn crate::resources::Resource>> {
+    use std::sync::Arc;
+    vec![
+        Arc::new(secret::SecretResource),
+        Arc::new(crate::resources::log_group::CONTAINER_LOGS),
+        Arc::new(task_roles::TASK_EXECUTION_ROLE),
+        Arc::new(task_roles::TASK_ROLE),
+        Arc::new(cluster::ClusterResource),
+        Arc::new(task_definition::TaskDefinitionResource),
+        Arc::new(service::ServiceResource),
+    ]
+}

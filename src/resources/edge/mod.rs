@@ -9,3 +9,18 @@ pub mod hosted_zone;
 pub mod listener;
 pub mod load_balancer;
 pub mod target_group;
+
+/// The edge layer's nodes, in the order of display. A new kind of this layer is added here and in the `mod` list above.
+pub(super) fn nodes() -> Vec<std::sync::Arc<dyn crate::resources::Resource>> {
+    use std::sync::Arc;
+    vec![
+        // What the stack uses but does not own: checked in pre-flight, never created or deleted.
+        Arc::new(hosted_zone::HostedZoneResource),
+        Arc::new(certificate::CertificateResource),
+        // HTTPS in front of the tasks, and the name.
+        Arc::new(target_group::TargetGroupResource),
+        Arc::new(load_balancer::LoadBalancerResource),
+        Arc::new(listener::ListenerResource),
+        Arc::new(dns_record::DnsRecordResource),
+    ]
+}

@@ -5,3 +5,14 @@ pub mod app_client;
 pub mod resource_server;
 pub mod user_pool;
 pub mod user_pool_domain;
+
+/// The identity layer's nodes, in the order of display. A new kind of this layer is added here and in the `mod` list above.
+pub(super) fn nodes() -> Vec<std::sync::Arc<dyn crate::resources::Resource>> {
+    use std::sync::Arc;
+    vec![
+        Arc::new(user_pool::UserPoolResource),
+        Arc::new(user_pool_domain::UserPoolDomainResource),
+        Arc::new(resource_server::ResourceServerResource),
+        Arc::new(app_client::AppClientResource),
+    ]
+}

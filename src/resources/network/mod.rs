@@ -9,3 +9,18 @@ pub mod route_table;
 pub mod security_group;
 pub mod subnet;
 pub mod vpc;
+
+/// The network layer's nodes, in the order of display. A new kind of this layer is added here and in the `mod` list above.
+pub(super) fn nodes() -> Vec<std::sync::Arc<dyn crate::resources::Resource>> {
+    use std::sync::Arc;
+    let [subnet_a, subnet_b] = subnet::SUBNETS;
+    vec![
+        Arc::new(vpc::VpcResource),
+        Arc::new(subnet_a),
+        Arc::new(subnet_b),
+        Arc::new(internet_gateway::InternetGatewayResource),
+        Arc::new(route_table::RouteTableResource),
+        Arc::new(security_group::ALB_SG),
+        Arc::new(security_group::TASK_SG),
+    ]
+}
