@@ -68,7 +68,7 @@ impl Aws {
             .region(aws_config::Region::new(region.to_owned()))
             // Standard mode, not adaptive: adaptive adds a client-side rate limiter meant for clients of a
             // single resource; after one throttling error it held this multi-resource client to ~0.5
-            // requests/s for the rest of the run (found by the fault-injection tests, tests/faults.rs).
+            // requests/s for the rest of the run (found by the fault-injection tests, tests/it/fault_tolerance.rs).
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(8)

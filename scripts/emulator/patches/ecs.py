@@ -416,7 +416,7 @@ def patch_ecs_describe_task_definition_family() -> None:
     """AWS describe_task_definition with a family alone answers with the family's latest ACTIVE revision, and with
     ClientException "Unable to describe task definition." when it has none (ECS API reference, DescribeTaskDefinition
     `taskDefinition`: "The family for the latest ACTIVE revision"). moto answers with the latest revision whatever its
-    status, so a deregistered task definition looked present (found by tests/drift_matrix.rs, issue 11)."""
+    status, so a deregistered task definition looked present (found by tests/it/drift_matrix.rs)."""
     from moto.ecs.exceptions import TaskDefinitionNotFoundException
     from moto.ecs.models import EC2ContainerServiceBackend
 

@@ -29,7 +29,7 @@ class FakeAws:
         self.keys = keys
 
     def api_key(self, region, arn, authorise=None):
-        # The gateway role's IAM check (authorise) is the emulator's (tests/agent_path_strict.rs), not these tests'.
+        # The gateway role's IAM check (authorise) is the emulator's (tests/it/agent_path_diagnosis.rs), not these tests'.
         if arn not in self.keys:
             raise NotFound(arn)
         return self.keys[arn]
