@@ -819,3 +819,71 @@ async fn interrupted_move_is_finished_and_down_without_state_finds_the_record() 
             .is_empty()
     );
 }
+
+/// Route53 records carry no tags: a name the stack moves away from, which someone pointed elsewhere meanwhile, is
+/// theirs. The move creates the new record and keeps theirs; `status` then shows no leftover; `down` deletes only
+/// the stack's record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_the_stack_leaves_that_someone_else_took_is_kept() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let (zone, cert) = fixtures(&emu).await;
+    let r53 = aws_sdk_route53::Client::new(&sdk);
+    let st = Stack::new(&emu, "edge-left");
+    st.up(&cert, &[]).ok();
+    // Someone points the stack's name at their own server.
+    upsert(
+        &r53,
+        &zone,
+        ResourceRecordSet::builder()
+            .name("mcp.example.com")
+            .r#type(RrType::A)
+            .ttl(300)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("192.0.2.20")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let mv = st.up(&cert, &["--subdomain", "next"]);
+    mv.ok();
+    assert!(
+        mv.stderr.contains("kept mcp.example.com") && mv.stderr.contains("192.0.2.20"),
+        "the kept record is named:\n{}",
+        mv.stderr
+    );
+    let theirs = record(&r53, &zone, "mcp.example.com")
+        .await
+        .expect("the record someone else pointed elsewhere is kept");
+    assert_eq!(theirs.resource_records()[0].value(), "192.0.2.20");
+    let state = st.state();
+    let lb_dns = state_id(&state, "load-balancer", "dns_name");
+    let ours = record(&r53, &zone, "next.example.com")
+        .await
+        .expect("the new record");
+    assert_eq!(alias_dns(&ours), lb_dns);
+    assert!(
+        state["resources"]["dns-record"]["ids"]
+            .get("previous_fqdn")
+            .is_none(),
+        "{state:#}"
+    );
+
+    let status = st.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "no drift left:\n{}", status.stdout);
+
+    st.run(&["down", "--yes"]).ok();
+    assert!(record(&r53, &zone, "next.example.com").await.is_none());
+    assert_eq!(
+        record(&r53, &zone, "mcp.example.com")
+            .await
+            .expect("still kept after down")
+            .resource_records()[0]
+            .value(),
+        "192.0.2.20"
+    );
+}

@@ -55,6 +55,20 @@ fn normalize_alias(dns: &str) -> String {
     n.strip_prefix("dualstack.").map(str::to_owned).unwrap_or(n)
 }
 
+/// True when a record at a name the stack moved away from still aliases this stack's load balancer, or one named
+/// like it (`<stack>-alb-…`: the stack's load balancer before a replacement). Route53 records carry no tags: once
+/// the stack left a name, whoever points it elsewhere owns it, and neo4j-gw neither deletes it nor counts it as
+/// the stack's leftover.
+async fn still_ours(cx: &Cx, set: &ResourceRecordSet) -> Result<bool> {
+    if stack_target(cx).await?.is_some_and(|t| points_to(set, &t)) {
+        return Ok(true);
+    }
+    let lb_prefix = format!("{}-alb-", cx.stack()).to_ascii_lowercase();
+    Ok(set
+        .alias_target()
+        .is_some_and(|a| normalize_alias(a.dns_name()).starts_with(&lb_prefix)))
+}
+
 fn points_to(set: &ResourceRecordSet, target: &Target) -> bool {
     set.alias_target().is_some_and(|a| {
         normalize_alias(a.dns_name()) == normalize_alias(&target.0)
@@ -233,10 +247,21 @@ async fn wait_in_sync(cx: &Cx, change_id: &str, what: &str) -> Result<()> {
 }
 
 /// Deletes the record at `place` with its exact current values (Route53 requires them), then waits for INSYNC.
-async fn delete_at(cx: &Cx, place: &Place) -> Result<()> {
+/// A place the stack moved away from (`left`) is deleted only while its record is still the stack's
+/// ([`still_ours`]); otherwise it is kept, and said so.
+async fn delete_at(cx: &Cx, place: &Place, left: bool) -> Result<()> {
     let Some(set) = lookup(cx, place).await? else {
         return Ok(());
     };
+    if left && !still_ours(cx, &set).await? {
+        tracing::warn!(
+            "{}: kept {}: it is {} now, not this stack's load balancer (the stack no longer uses that name)",
+            cx.node,
+            place.0,
+            describe_set(&set)
+        );
+        return Ok(());
+    }
     let batch = ChangeBatch::builder()
         .comment(format!("neo4j-gw stack {}: remove {}", cx.stack(), place.0))
         .changes(
@@ -406,7 +431,22 @@ impl Resource for DnsRecordResource {
         // The recorded record, when it is somewhere else than it should be (a moved name).
         let old = match &rec {
             Some(r) if want.as_ref().is_none_or(|w| !same_place(r, w)) => {
-                lookup(cx, r).await?.map(|_| r.clone())
+                match lookup(cx, r).await? {
+                    // Left by a move, or unknown settings (`down` without them): the stack's only while it still
+                    // points at the stack's load balancer.
+                    Some(set) if still_ours(cx, &set).await? => Some(r.clone()),
+                    Some(set) => {
+                        tracing::warn!(
+                            "{}: kept {}: it is {} now, not this stack's load balancer (the stack no longer uses \
+                             that name)",
+                            cx.node,
+                            r.0,
+                            describe_set(&set)
+                        );
+                        None
+                    }
+                    None => None,
+                }
             }
             _ => None,
         };
@@ -495,7 +535,7 @@ impl Resource for DnsRecordResource {
             .flatten()
         {
             if !same_place(&old, &place) {
-                delete_at(cx, &old).await?;
+                delete_at(cx, &old, true).await?;
             }
         }
         Ok(ids([
@@ -514,11 +554,11 @@ impl Resource for DnsRecordResource {
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
-        for place in [place_in(&live.ids, ""), place_in(&live.ids, "previous_")]
-            .into_iter()
-            .flatten()
-        {
-            delete_at(cx, &place).await?;
+        if let Some(place) = place_in(&live.ids, "") {
+            delete_at(cx, &place, false).await?;
+        }
+        if let Some(place) = place_in(&live.ids, "previous_") {
+            delete_at(cx, &place, true).await?;
         }
         Ok(())
     }
