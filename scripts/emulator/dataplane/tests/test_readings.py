@@ -136,6 +136,128 @@ def test_headers_an_interceptor_may_set(name):
     assert not _refused_by_validation(name, "Basic abc")
 
 
+# An interceptor answer that sets a header the guide's validation refuses (gateway.py's module docstring; the table in
+# docs/aws-behaviour.md, "Strict and lenient readings"): strict fails the request, lenient drops the header.
+
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:s-interceptor"
+GATEWAY = {
+    "gatewayId": "s-gateway-abcdefghij",
+    "gatewayArn": "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/s-gateway-abcdefghij",
+    "name": "s-gateway",
+    "status": "READY",
+    "roleArn": "arn:aws:iam::123456789012:role/s-gateway",
+    "interceptorConfigurations": [
+        {
+            "interceptor": {"lambda": {"arn": FUNCTION}},
+            "interceptionPoints": ["REQUEST"],
+            "inputConfiguration": {"passRequestHeaders": False},
+        }
+    ],
+}
+READY_TARGET = dict(
+    TARGET,
+    status="READY",
+    gatewayArn=GATEWAY["gatewayArn"],
+    targetConfiguration={"mcp": {"mcpServer": {"endpoint": "https://mcp.example.test/mcp", "listingMode": "DYNAMIC"}}},
+)
+REFUSED = ("X-Amzn-Trace-Id", "Root=1-00000000-000000000000000000000000")  # the guide's `X-Amzn-` prefix
+
+
+class GatewayAws(FakeAws):
+    """GetGateway and ListGatewayTargets as the emulator answers them, and the origin key's value."""
+
+    def gateway(self, region, gateway_id):
+        return GATEWAY
+
+    def targets(self, region, gateway_id):
+        return [READY_TARGET]
+
+
+class Interceptor:
+    """The deployed interceptor's answer, with one header more: the allow-listed one it may set and a refused one."""
+
+    def __init__(self):
+        self.events = []
+
+    def invoke(self, arn, event):
+        from dataplane.lambda_runtime import Invocation
+
+        self.events.append(event)
+        headers = dict(INTERCEPTOR, **{REFUSED[0]: REFUSED[1]})
+        body = event["mcp"]["gatewayRequest"]["body"]
+        answer = {"interceptorOutputVersion": "1.0", "mcp": {"transformedGatewayRequest": {"headers": headers, "body": body}}}
+        return Invocation(answer, "/aws/lambda/s-interceptor", "stream", "request-id")
+
+
+class NoAudit:
+    def write(self, region, gateway_arn, record):
+        return []
+
+
+def refused_header_call(monkeypatch, reading):
+    """One tools/call through the gateway stand-in; returns (HTTP response, the headers each request of the session
+    with the target carried, or None when the target was not contacted, the interceptor's invocations)."""
+    from mcp.types import CallToolResult
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from dataplane import gateway as gateway_module
+
+    # The gateway role's trust and permissions are the emulator's checks (tests/it/agent_path_diagnosis.rs).
+    monkeypatch.setattr(gateway_module.iam, "assume", lambda *a, **k: None)
+    monkeypatch.setattr(gateway_module.iam, "check", lambda *a, **k: None)
+    sent = {}
+
+    async def target_session(albs, endpoint, headers, work):  # stands in for the MCP client session to the target
+        sent["handshake"] = headers.for_body(body("initialize"))
+        sent["call"] = headers.for_body(body("tools/call"))
+
+        class Session:
+            async def call_tool(self, name, arguments):
+                sent["tool"] = name
+                return CallToolResult.model_validate({"content": [{"type": "text", "text": "[{\"probe\":1}]"}]})
+
+        return await work(Session())
+
+    monkeypatch.setattr(gateway_module, "_target_session", target_session)
+    interceptor = Interceptor()
+    g = Gateways(GatewayAws({PROVIDER: ORIGIN}), None, interceptor, None, reading=reading)
+    g.audit = NoAudit()
+
+    async def endpoint(request):
+        return await g.handle(request, GATEWAY["gatewayId"], "us-east-1")
+
+    with TestClient(Starlette(routes=[Route("/mcp", endpoint, methods=["POST"])])) as client:
+        r = client.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                  "params": {"name": "neo4j-mcp___read-cypher", "arguments": {"query": "RETURN 1 AS probe"}}},
+        )
+    return r, (sent or None), interceptor.events
+
+
+def test_strict_an_interceptor_header_the_validation_refuses_fails_the_request(monkeypatch):
+    assert _refused_by_validation(*REFUSED)
+    r, sent, invocations = refused_header_call(monkeypatch, "strict")
+    assert len(invocations) == 1
+    assert r.status_code == 500
+    assert r.json() == {"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "Interceptor returned an invalid response"}}
+    assert r.headers["x-standin-reason"] == "interceptor headers refused: X-Amzn-Trace-Id"
+    assert sent is None, "the target was contacted"
+
+
+def test_lenient_an_interceptor_header_the_validation_refuses_is_dropped_and_the_call_goes_through(monkeypatch):
+    r, sent, invocations = refused_header_call(monkeypatch, "lenient")
+    assert len(invocations) == 1
+    assert r.status_code == 200
+    assert r.json() == {"jsonrpc": "2.0", "id": 7, "result": {"content": [{"type": "text", "text": "[{\"probe\":1}]"}], "isError": False}}
+    assert sent["tool"] == "read-cypher"
+    # The refused header goes nowhere; the interceptor's allow-listed one and the origin key's go on every request.
+    expected = {"X-Neo4j-Authorization": "Basic interceptor", "X-Neo4j-Gw-Origin": "Origin" + ORIGIN}
+    assert sent["handshake"] == expected
+    assert sent["call"] == expected
+
+
 def test_unknown_reading_is_refused():
     with pytest.raises(ValueError):
         gateways("sloppy")
