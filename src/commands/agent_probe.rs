@@ -1,6 +1,6 @@
 //! `neo4j-gw doctor --agent-path`: the check an operator runs once, after the first `up` on a real account. It
-//! answers each question that docs/aws-behaviour.md leaves open ("Still open") from evidence the deployed stack
-//! produces, and prints a short report:
+//! answers those questions that docs/aws-behaviour.md leaves open ("Still open", which says which ones) that the
+//! deployed stack's evidence can settle, and prints a short report:
 //! - the target's status and `statusReasons` (was a DYNAMIC target contacted at creation, and refused?);
 //! - one `initialize`, `notifications/initialized`, `ping`, `tools/list` and `tools/call` (`read-cypher` of
 //!   `RETURN 1`) through the gateway as an agent makes them: did the gateway's own handshake with the server carry
