@@ -435,12 +435,14 @@ class Gateways:
         """What goes to the target (the guide's "Header propagation from interceptor lambda"): the client's
         allow-listed headers, merged with the interceptor's allow-listed ones, which win on a conflict; and the
         interceptor's `Authorization`, which is forwarded without being allow-listed. Never the client's own
-        `Authorization`, never a restricted header."""
+        `Authorization`, never a header the guide's validation refuses (by name or by value: under the strict
+        reading an interceptor's such header has already failed the request, under the lenient one it is dropped
+        here)."""
         allowed = {h.lower() for h in ((target.get("metadataConfiguration") or {}).get("allowedRequestHeaders") or [])}
         out: dict[str, str] = {}
         for source in (client, interceptor or {}):
             for k, v in source.items():
-                if k.lower() in allowed and not _restricted(k):
+                if k.lower() in allowed and not _restricted(k) and not _refused_by_validation(k, v):
                     for existing in [e for e in out if e.lower() == k.lower()]:
                         del out[existing]
                     out[k] = v

@@ -161,6 +161,8 @@ READY_TARGET = dict(
     targetConfiguration={"mcp": {"mcpServer": {"endpoint": "https://mcp.example.test/mcp", "listingMode": "DYNAMIC"}}},
 )
 REFUSED = ("X-Amzn-Trace-Id", "Root=1-00000000-000000000000000000000000")  # the guide's `X-Amzn-` prefix
+# An allow-listed name with a value the guide refuses (over 4 KB): refused by value, not by name.
+REFUSED_VALUE = ("X-Neo4j-Authorization", "Basic " + "a" * 4096)
 
 
 class GatewayAws(FakeAws):
@@ -176,14 +178,15 @@ class GatewayAws(FakeAws):
 class Interceptor:
     """The deployed interceptor's answer, with one header more: the allow-listed one it may set and a refused one."""
 
-    def __init__(self):
+    def __init__(self, refused):
         self.events = []
+        self.refused = refused
 
     def invoke(self, arn, event):
         from dataplane.lambda_runtime import Invocation
 
         self.events.append(event)
-        headers = dict(INTERCEPTOR, **{REFUSED[0]: REFUSED[1]})
+        headers = dict(INTERCEPTOR, **{self.refused[0]: self.refused[1]})
         body = event["mcp"]["gatewayRequest"]["body"]
         answer = {"interceptorOutputVersion": "1.0", "mcp": {"transformedGatewayRequest": {"headers": headers, "body": body}}}
         return Invocation(answer, "/aws/lambda/s-interceptor", "stream", "request-id")
@@ -194,7 +197,7 @@ class NoAudit:
         return []
 
 
-def refused_header_call(monkeypatch, reading):
+def refused_header_call(monkeypatch, reading, refused=REFUSED):
     """One tools/call through the gateway stand-in; returns (HTTP response, the headers each request of the session
     with the target carried, or None when the target was not contacted, the interceptor's invocations)."""
     from mcp.types import CallToolResult
@@ -220,7 +223,7 @@ def refused_header_call(monkeypatch, reading):
         return await work(Session())
 
     monkeypatch.setattr(gateway_module, "_target_session", target_session)
-    interceptor = Interceptor()
+    interceptor = Interceptor(refused)
     g = Gateways(GatewayAws({PROVIDER: ORIGIN}), None, interceptor, None, reading=reading)
     g.audit = NoAudit()
 
@@ -236,14 +239,24 @@ def refused_header_call(monkeypatch, reading):
     return r, (sent or None), interceptor.events
 
 
-def test_strict_an_interceptor_header_the_validation_refuses_fails_the_request(monkeypatch):
-    assert _refused_by_validation(*REFUSED)
-    r, sent, invocations = refused_header_call(monkeypatch, "strict")
+@pytest.mark.parametrize("refused", [REFUSED, REFUSED_VALUE], ids=["by-name", "by-value"])
+def test_strict_an_interceptor_header_the_validation_refuses_fails_the_request(monkeypatch, refused):
+    assert _refused_by_validation(*refused)
+    r, sent, invocations = refused_header_call(monkeypatch, "strict", refused)
     assert len(invocations) == 1
     assert r.status_code == 500
     assert r.json() == {"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "Interceptor returned an invalid response"}}
-    assert r.headers["x-standin-reason"] == "interceptor headers refused: X-Amzn-Trace-Id"
+    assert r.headers["x-standin-reason"] == f"interceptor headers refused: {refused[0]}"
     assert sent is None, "the target was contacted"
+
+
+def test_lenient_an_allow_listed_header_with_a_value_the_validation_refuses_is_dropped(monkeypatch):
+    r, sent, _ = refused_header_call(monkeypatch, "lenient", REFUSED_VALUE)
+    assert r.status_code == 200
+    # The interceptor's only allow-listed header had a refused value: only the origin key's header goes on.
+    expected = {"X-Neo4j-Gw-Origin": "Origin" + ORIGIN}
+    assert sent["handshake"] == expected
+    assert sent["call"] == expected
 
 
 def test_lenient_an_interceptor_header_the_validation_refuses_is_dropped_and_the_call_goes_through(monkeypatch):
