@@ -24,8 +24,10 @@ async fn policy(iam: &aws_sdk_iam::Client, role: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Out of band: the role's policy without `resource` in any statement whose actions include `action` (a statement
-/// left with no resource is dropped).
+/// Out of band: the role's policy without `resource` for `action` in any statement whose actions include it (a
+/// statement left with no resource is dropped). The statement's other actions keep all its resources, so one
+/// permission of a statement that grants several (`logs:CreateLogStream` and `logs:PutLogEvents`) is revoked
+/// alone.
 async fn revoke(iam: &aws_sdk_iam::Client, role: &str, action: &str, resource: &str) {
     let mut doc = policy(iam, role).await;
     let statements = doc["Statement"].as_array().unwrap().clone();
@@ -42,6 +44,13 @@ async fn revoke(iam: &aws_sdk_iam::Client, role: &str, action: &str, resource: &
                 Value::Array(r) => r.clone(),
                 _ => vec![],
             };
+            let others: Vec<&String> = actions.iter().filter(|a| *a != action).collect();
+            if !others.is_empty() {
+                let mut rest = s.clone();
+                rest["Action"] = json!(others);
+                kept.push(rest);
+                s.as_object_mut().unwrap().remove("Sid");
+            }
             let left: Vec<Value> = resources
                 .into_iter()
                 .filter(|r| {
@@ -52,6 +61,7 @@ async fn revoke(iam: &aws_sdk_iam::Client, role: &str, action: &str, resource: &
             if left.is_empty() {
                 continue;
             }
+            s["Action"] = json!([action]);
             s["Resource"] = Value::Array(left);
         }
         kept.push(s);
@@ -152,11 +162,20 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
         .unwrap();
     fails_at_then_repaired(&st, &cert, "gateway → interceptor (invoke)", "gateway-role");
 
-    // The gateway's role may no longer fetch the origin key (the API-key provider), then no longer read the key's
-    // secret: the gateway's own calls to the target lose the origin value (with the lock, the interceptor reads no
+    // The gateway's role may no longer get its workload access token, then no longer fetch the origin key (the
+    // API-key provider), then no longer read the key's secret: the gateway's own calls to the target lose the
+    // origin value (with the lock, the interceptor reads no
     // secret: the task's proxy adds the Neo4j credentials).
     let provider = state_id(&state, "origin-key", "arn");
+    // The gateway's workload identity, in the default directory of the provider's account and region (any name of
+    // it: the role's grant is the directory's `workload-identity/*`).
+    let workload = format!(
+        "{}:workload-identity-directory/default/workload-identity/{}-gateway",
+        provider.split(":token-vault/").next().unwrap(),
+        st.name
+    );
     for (action, resource) in [
+        ("bedrock-agentcore:GetWorkloadAccessToken", &workload),
         ("bedrock-agentcore:GetResourceApiKey", &provider),
         ("secretsmanager:GetSecretValue", &origin_secret),
     ] {
@@ -164,8 +183,8 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
         fails_at_then_repaired(&st, &cert, "gateway → target (origin key)", "gateway-role");
     }
 
-    // The task execution role may no longer read the task's secret; then no longer write its log stream. Each
-    // matters when a task starts: a new deployment starts one.
+    // The task execution role may no longer read the task's secret; then no longer create its log stream; then no
+    // longer put events into it. Each matters when a task starts: a new deployment starts one.
     let exec_role = format!("{}-task-exec", st.name);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let redeploy = || async {
@@ -181,6 +200,7 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
     for (action, resource) in [
         ("secretsmanager:GetSecretValue", &neo4j_secret),
         ("logs:CreateLogStream", &log_stream),
+        ("logs:PutLogEvents", &log_stream),
     ] {
         revoke(&iam, &exec_role, action, resource).await;
         redeploy().await;
