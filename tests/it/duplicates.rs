@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::checks::{self, as_strs, fqdn, up_args};
 use crate::support::inventory::{self, Scope};
 use crate::support::proxy::{Faults, Proxy};
-use crate::support::{Emulator, Stack, drift_attributes, oob};
+use crate::support::{Emulator, Stack, drift_attributes, oob, state_id};
 use serde_json::Value;
 
 /// Upper bound of one run of the binary.
@@ -412,4 +412,139 @@ async fn down_deletes_a_copy_that_lands_while_it_runs() {
         down.run.stderr
     );
     assert_eq!(checks::leftovers(&emu, &st, &scope).await, "");
+}
+
+/// A copy's creation date as the code under test reads it: (seconds, nanoseconds), from the SDK.
+type Created = (i64, u32);
+
+fn created(date: Option<&aws_smithy_types::DateTime>, what: &str) -> Created {
+    let d = date
+        .unwrap_or_else(|| panic!("{what} has no CreationDate (app clients: emulator patch #30)"));
+    (d.secs(), d.subsec_nanos())
+}
+
+/// Of the original and its copy, (the one kept, the one removed) by the rule: the earliest by (creation date, ID).
+/// The copy is made after `up` returned, so its date is later than the original's unless the emulator's clock
+/// resolution (a millisecond) makes them equal: then the smaller ID is kept.
+fn by_the_rule(original: (Created, &str), copy: (Created, &str)) -> (String, String) {
+    let (kept, removed) = if original <= copy {
+        (original, copy)
+    } else {
+        (copy, original)
+    };
+    if original.0 != copy.0 {
+        assert_eq!(
+            kept.1, original.1,
+            "the original {original:?} is not older than its copy {copy:?}"
+        );
+    }
+    (kept.1.to_owned(), removed.1.to_owned())
+}
+
+/// The state file without the records of `nodes`, written back in place (its mode, 0600, is kept).
+fn forget(st: &Stack<'_>, nodes: &[&str]) {
+    let mut state = st.state();
+    let resources = state["resources"].as_object_mut().expect("resources");
+    for node in nodes {
+        assert!(resources.remove(*node).is_some(), "{node} not recorded");
+    }
+    std::fs::write(
+        st.state_path(),
+        serde_json::to_string_pretty(&state).unwrap(),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(st.state_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "state file mode {mode:o}");
+}
+
+/// Without a record, `up` keeps the oldest copy of a user pool and of an app client and removes the newer one: the
+/// stack's own pool and client, made by the first `up`, win over copies made afterwards (as a create whose answer
+/// was lost, landing late, would leave them), and the state records them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_record_the_oldest_copy_of_a_pool_and_a_client_is_kept() {
+    let emu = Emulator::start();
+    let cert = checks::fresh(&emu).await;
+    let sdk = emu.sdk().await;
+    let name = "oldest";
+    let scope = Scope::new(name, &fqdn());
+    let st = Stack::new(&emu, name);
+    let up = up_args(&cert);
+    st.run(&as_strs(&up)).ok();
+    let state = st.state();
+    let pool = state_id(&state, "user-pool", "user_pool_id");
+    let client = state_id(&state, "app-client", "client_id");
+    let pool_copy = oob::user_pool_copy(&sdk, name).await;
+    let client_copy = oob::app_client_copy(&sdk, name, &pool).await;
+
+    // The dates the rule compares, as the code under test reads them (ListUserPools, DescribeUserPoolClient).
+    let idp = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let pools = idp
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPools");
+    let pool_created = |id: &str| {
+        created(
+            pools
+                .user_pools()
+                .iter()
+                .find(|p| p.id() == Some(id))
+                .unwrap_or_else(|| panic!("pool {id} not listed"))
+                .creation_date(),
+            id,
+        )
+    };
+    let (kept_pool, removed_pool) = by_the_rule(
+        (pool_created(&pool), &pool),
+        (pool_created(&pool_copy), &pool_copy),
+    );
+    let mut client_dates = Vec::new();
+    for id in [&client, &client_copy] {
+        let c = idp
+            .describe_user_pool_client()
+            .user_pool_id(&pool)
+            .client_id(id)
+            .send()
+            .await
+            .expect("DescribeUserPoolClient");
+        client_dates.push(created(
+            c.user_pool_client().and_then(|c| c.creation_date()),
+            id,
+        ));
+    }
+    let (kept_client, removed_client) =
+        by_the_rule((client_dates[0], &client), (client_dates[1], &client_copy));
+
+    forget(&st, &["user-pool", "app-client"]);
+    let fixed = st.run(&as_strs(&up));
+    fixed.ok();
+    for (node, id) in [
+        ("user-pool", &removed_pool),
+        ("app-client", &removed_client),
+    ] {
+        assert!(
+            fixed
+                .stderr
+                .contains(&format!("{node}: removed duplicate {id}")),
+            "{node} {id} not reported removed:\n{}",
+            fixed.stderr
+        );
+    }
+    let state = st.state();
+    assert_eq!(
+        (
+            state_id(&state, "user-pool", "user_pool_id"),
+            state_id(&state, "app-client", "client_id"),
+        ),
+        (kept_pool, kept_client)
+    );
+    assert_eq!(
+        checks::converged(&emu, &st, &scope).await,
+        Vec::<String>::new()
+    );
 }

@@ -155,9 +155,18 @@ pub async fn second_copies(
         }
         out.push(("route-table", rt));
     }
-    let idp = aws_sdk_cognitoidentityprovider::Client::new(sdk);
+    out.push(("user-pool", user_pool_copy(sdk, stack).await));
+    let stack_pool = super::state_id(state, "user-pool", "user_pool_id");
+    out.push(("app-client", app_client_copy(sdk, stack, &stack_pool).await));
+    out.push(("task-definition", second_revision(sdk, state).await));
+    out
+}
+
+/// A second user pool of the stack's name and tags, as a `CreateUserPool` whose answer was lost leaves one.
+/// Returns its ID.
+pub async fn user_pool_copy(sdk: &aws_config::SdkConfig, stack: &str) -> String {
     let pool_name = format!("{stack}-pool");
-    let pool = idp
+    aws_sdk_cognitoidentityprovider::Client::new(sdk)
         .create_user_pool()
         .pool_name(&pool_name)
         .set_user_pool_tags(Some(
@@ -170,21 +179,22 @@ pub async fn second_copies(
         .expect("CreateUserPool")
         .user_pool
         .and_then(|p| p.id)
-        .expect("pool id");
-    out.push(("user-pool", pool));
-    let client = idp
+        .expect("pool id")
+}
+
+/// A second app client of the stack's client name in `pool_id`, as a `CreateUserPoolClient` whose answer was lost
+/// leaves one. Returns its ID.
+pub async fn app_client_copy(sdk: &aws_config::SdkConfig, stack: &str, pool_id: &str) -> String {
+    aws_sdk_cognitoidentityprovider::Client::new(sdk)
         .create_user_pool_client()
-        .user_pool_id(super::state_id(state, "user-pool", "user_pool_id"))
+        .user_pool_id(pool_id)
         .client_name(format!("{stack}-client"))
         .send()
         .await
         .expect("CreateUserPoolClient")
         .user_pool_client
         .and_then(|c| c.client_id)
-        .expect("client id");
-    out.push(("app-client", client));
-    out.push(("task-definition", second_revision(sdk, state).await));
-    out
+        .expect("client id")
 }
 
 /// Registers the stack's task definition again, as it is (tags included): a newer revision of the family.

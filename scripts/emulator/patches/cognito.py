@@ -1,10 +1,11 @@
-"""Cognito user pools: domains, app client scopes, missing actions.
+"""Cognito user pools: domains, app client scopes, missing actions, app client dates.
 
 Patches (numbered as in docs/emulator.md, which says what each restores):
 
   #20  patch_cognito_domain_rules
   #21  patch_cognito_client_scopes
   #22  add_cognito_missing_actions
+  #30  patch_cognito_client_dates
 """
 
 from __future__ import annotations
@@ -97,3 +98,34 @@ def add_cognito_missing_actions() -> None:
 
     CognitoIdpResponse.list_tags_for_resource = list_tags_for_resource  # type: ignore[attr-defined]
     CognitoIdpResponse.delete_resource_server = delete_resource_server  # type: ignore[attr-defined]
+
+
+def patch_cognito_client_dates() -> None:
+    """AWS's UserPoolClientType (CreateUserPoolClient, DescribeUserPoolClient, UpdateUserPoolClient) carries
+    CreationDate and LastModifiedDate; an update moves LastModifiedDate. ListUserPoolClients'
+    UserPoolClientDescription has neither. moto's clients have no dates, so neo4j-gw's rule "without a record the
+    oldest copy is kept" saw every client tie and kept the smallest ID: a random one. Dates are set and returned as
+    moto does a user pool's (a datetime from moto's utcnow, serialised by moto as the pool's CreationDate is)."""
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPoolClient
+    from moto.core.utils import utcnow
+
+    def init(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.creation_date = utcnow()
+        self.last_modified_date = self.creation_date
+
+    def to_json(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        out: dict[str, Any] = original(self, *args, **kwargs)
+        if bound(original, self, *args, **kwargs)["extended"]:
+            out["CreationDate"] = self.creation_date
+            out["LastModifiedDate"] = self.last_modified_date
+        return out
+
+    def update_user_pool_client(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        client.last_modified_date = utcnow()
+        return client
+
+    wrap(CognitoIdpUserPoolClient, "__init__", init)
+    wrap(CognitoIdpUserPoolClient, "to_json", to_json)
+    wrap(CognitoIdpBackend, "update_user_pool_client", update_user_pool_client)

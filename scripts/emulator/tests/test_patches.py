@@ -70,6 +70,7 @@ def test_each_module_names_its_patches_with_their_numbers():
 # whole process. Each call goes through a patch of a different module (numbers as in docs/emulator.md).
 PATCHED_CALLS = """
 import json
+import time
 import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -113,6 +114,25 @@ with mock_aws():
 
     logs.create_log_group(logGroupName="g")
     seen["retention_of_2_days"] = code(lambda: logs.put_retention_policy(logGroupName="g", retentionInDays=2))
+
+    idp = client("cognito-idp")
+    pool_id = idp.create_user_pool(PoolName="p")["UserPool"]["Id"]
+    pool = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    created = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="c")["UserPoolClient"]
+    described = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=created["ClientId"])["UserPoolClient"]
+    time.sleep(0.002)  # the dates are to the millisecond
+    updated = idp.update_user_pool_client(UserPoolId=pool_id, ClientId=created["ClientId"], ClientName="c")[
+        "UserPoolClient"
+    ]
+    listed = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)["UserPoolClients"]
+    seen["client_dates_typed_as_the_pools"] = all(
+        type(answer[key]) is type(pool["CreationDate"])
+        for answer in (created, described, updated)
+        for key in ("CreationDate", "LastModifiedDate")
+    )
+    seen["client_created_kept"] = created["CreationDate"] == described["CreationDate"] == updated["CreationDate"]
+    seen["client_modified_on_update"] = updated["LastModifiedDate"] > described["LastModifiedDate"]
+    seen["listed_client_keys"] = sorted(listed[0])
 print(json.dumps(seen))
 """
 
@@ -133,3 +153,7 @@ def test_the_patched_moto_answers_as_aws_does():
     assert seen["service_token_replayed"]  # 9b
     assert seen["service_token_other_params"] == "InvalidParameterException"  # 9b
     assert seen["retention_of_2_days"] == "InvalidParameterException"  # 18
+    assert seen["client_dates_typed_as_the_pools"]  # 30
+    assert seen["client_created_kept"]  # 30
+    assert seen["client_modified_on_update"]  # 30
+    assert seen["listed_client_keys"] == ["ClientId", "ClientName", "UserPoolId"]  # 30
