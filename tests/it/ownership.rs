@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::support::checks::{self, as_strs, fqdn, up_args};
 use crate::support::inventory::{self, LEASE_KIND, Scope};
 use crate::support::proxy::{Faults, Phase, Proxy, Sig, Trigger};
-use crate::support::{self, Emulator, Run, Stack, fixtures, verified};
+use crate::support::{self, Emulator, REGION, Run, Stack, fixtures, verified};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(600);
@@ -89,6 +89,31 @@ async fn a_state_file_of_another_stack_touches_nothing_of_it() {
         copied,
         "the refused file is left as it was"
     );
+
+    // The stack's own file, recording another region than the run's: refused the same way, naming both regions.
+    let moved = Stack::new(&emu, "own-a");
+    std::fs::create_dir_all(moved.state_path().parent().unwrap()).unwrap();
+    let elsewhere = copied.replace(
+        &format!("\"region\": \"{REGION}\""),
+        "\"region\": \"eu-west-1\"",
+    );
+    assert_ne!(elsewhere, copied);
+    std::fs::write(moved.state_path(), &elsewhere).unwrap();
+    for args in [
+        vec!["status"],
+        vec!["plan"],
+        vec!["up"],
+        vec!["down", "--yes"],
+    ] {
+        let r = moved.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("eu-west-1") && r.stderr.contains(REGION),
+            "{args:?} names both regions: {}",
+            r.stderr
+        );
+        assert!(r.calls.is_empty(), "{args:?} called AWS: {:?}", r.calls);
+    }
 
     // 2. With `stack` edited to own-b: the recorded IDs are own-a's, and only their tags (or, for the kinds
     // without tags, the resource they live in) say so.
