@@ -107,11 +107,11 @@ def patch_cognito_client_dates() -> None:
     oldest copy is kept" saw every client tie and kept the smallest ID: a random one. Dates are set and returned as
     moto does a user pool's (a datetime from moto's utcnow, serialised by moto as the pool's CreationDate is)."""
     from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPoolClient
-    from moto.core.utils import utcnow
+    from moto.core import utils as moto_utils  # the clock read at each call (tests set it)
 
     def init(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        self.creation_date = utcnow()
+        self.creation_date = moto_utils.utcnow()
         self.last_modified_date = self.creation_date
 
     def to_json(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def patch_cognito_client_dates() -> None:
 
     def update_user_pool_client(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
         client = original(self, *args, **kwargs)
-        client.last_modified_date = utcnow()
+        client.last_modified_date = moto_utils.utcnow()
         return client
 
     wrap(CognitoIdpUserPoolClient, "__init__", init)

@@ -69,8 +69,8 @@ def test_each_module_names_its_patches_with_their_numbers():
 # Run in a fresh interpreter, with moto's in-process mock: applying the patches changes moto's classes for the
 # whole process. Each call goes through a patch of a different module (numbers as in docs/emulator.md).
 PATCHED_CALLS = """
+import datetime
 import json
-import time
 import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -120,7 +120,9 @@ with mock_aws():
     pool = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
     created = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="c")["UserPoolClient"]
     described = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=created["ClientId"])["UserPoolClient"]
-    time.sleep(0.002)  # the dates are to the millisecond
+    import moto.core.utils as moto_utils  # the clock #30 reads: a second later for the update, no waiting
+    later = moto_utils.utcnow() + datetime.timedelta(seconds=1)
+    moto_utils.utcnow = lambda: later
     updated = idp.update_user_pool_client(UserPoolId=pool_id, ClientId=created["ClientId"], ClientName="c")[
         "UserPoolClient"
     ]
