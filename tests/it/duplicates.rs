@@ -45,16 +45,22 @@ fn unrecorded(items: &[inventory::Item], state: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Stack `name` deployed by `up` on the emulator, reset first: the stack, its `up` arguments and the scope the
+/// inventory searches.
+async fn deployed<'a>(emu: &'a Emulator, name: &str) -> (Stack<'a>, Vec<String>, Scope) {
+    let cert = checks::fresh(emu).await;
+    let st = Stack::new(emu, name);
+    let up = up_args(&cert);
+    st.run(&as_strs(&up)).ok();
+    (st, up, Scope::new(name, &fqdn()))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn second_copies_are_planned_removed_reported_and_never_left_behind() {
     let emu = Emulator::start();
-    let cert = checks::fresh(&emu).await;
     let sdk = emu.sdk().await;
     let name = "dupes";
-    let scope = Scope::new(name, &fqdn());
-    let st = Stack::new(&emu, name);
-    let up = up_args(&cert);
-    st.run(&as_strs(&up)).ok();
+    let (st, up, scope) = deployed(&emu, name).await;
     // What is not the stack's: a VPC of another stack, tagged alike but for the stack name. Never touched.
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let other = ec2
@@ -467,13 +473,9 @@ fn forget(st: &Stack<'_>, nodes: &[&str]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_record_the_oldest_copy_of_a_pool_and_a_client_is_kept() {
     let emu = Emulator::start();
-    let cert = checks::fresh(&emu).await;
     let sdk = emu.sdk().await;
     let name = "oldest";
-    let scope = Scope::new(name, &fqdn());
-    let st = Stack::new(&emu, name);
-    let up = up_args(&cert);
-    st.run(&as_strs(&up)).ok();
+    let (st, up, scope) = deployed(&emu, name).await;
     let state = st.state();
     let pool = state_id(&state, "user-pool", "user_pool_id");
     let client = state_id(&state, "app-client", "client_id");
