@@ -111,6 +111,9 @@ pub struct ToolsArgs {
     /// Print each tool's name, description and input schema as JSON
     #[arg(long)]
     pub json: bool,
+    /// The agent whose token to use (optional when the stack has one agent)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +179,9 @@ pub struct CallArgs {
     /// Print the whole tool result as JSON
     #[arg(long)]
     pub json: bool,
+    /// The agent whose token to use (optional when the stack has one agent)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
 }
 
 /// The MCP clients `connect` knows.
@@ -204,6 +210,9 @@ pub struct ConnectArgs {
     /// OAuth token endpoint the token helper should use instead of the Cognito domain's (for emulators)
     #[arg(long, value_name = "URL")]
     pub token_endpoint: Option<String>,
+    /// The agent whose token the client uses (optional when the stack has one agent)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +290,9 @@ pub struct TokenArgs {
     /// OAuth token endpoint to use instead of the Cognito domain's (for emulators)
     #[arg(long, value_name = "URL")]
     pub token_endpoint: Option<String>,
+    /// The agent whose token to use (optional when the stack has one agent)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
 }
 
 /// The deployment settings, shared by `up`, `status` and `down`.
@@ -366,6 +378,11 @@ pub struct SettingArgs {
     /// `--gateway-debug false` turns it off again [default: false]
     #[arg(long, help_heading = "Gateway", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub gateway_debug: Option<String>,
+    /// The agents, each with its own app client and access level, as name:access pairs (read: get-schema and
+    /// read-cypher; write: also write-cypher), e.g. reader:read,writer:write; in the config file `[agents.<name>]`
+    /// tables with `access` [default: default:read]
+    #[arg(long, help_heading = "Identity", value_name = "NAME:ACCESS,...")]
+    pub agents: Option<String>,
 }
 
 impl GlobalArgs {
@@ -388,7 +405,7 @@ impl GlobalArgs {
 
 impl SettingArgs {
     pub fn flags(&self) -> BTreeMap<String, String> {
-        let pairs: [(&str, &Option<String>); 26] = [
+        let pairs: [(&str, &Option<String>); 27] = [
             ("domain_name", &self.domain_name),
             ("certificate_arn", &self.certificate_arn),
             ("subdomain", &self.subdomain),
@@ -415,6 +432,7 @@ impl SettingArgs {
             ("gateway_debug", &self.gateway_debug),
             ("protocol_versions", &self.protocol_versions),
             ("target_name", &self.target_name),
+            ("agents", &self.agents),
         ];
         pairs
             .into_iter()

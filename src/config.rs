@@ -60,6 +60,8 @@ pub const KEYS: &[(&str, Option<&str>)] = &[
     ("target_name", Some("neo4j-mcp")),
     ("token_endpoint", None),
     ("gateway_debug", Some("false")),
+    // agents: `name:access,…`; in the config file an `[agents.<name>]` table with `access`
+    ("agents", Some("default:read")),
 ];
 
 /// Keys that describe the deployment (recorded in the state file by `up`, used by `status` and `down`).
@@ -91,6 +93,7 @@ pub const RECORDED_KEYS: &[&str] = &[
     "protocol_versions",
     "target_name",
     "token_endpoint",
+    "agents",
 ];
 
 pub const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
@@ -300,6 +303,7 @@ fn parse_toml(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
             ));
         }
         let text = match value {
+            toml::Value::Table(agents) if key == "agents" => agents_from_toml(agents)?,
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
@@ -320,6 +324,124 @@ fn parse_toml(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
             }
         };
         out.insert(key, text);
+    }
+    Ok(out)
+}
+
+/// The `[agents.<name>]` tables of the config file as the key's one-line form `name:access,…`. Each table takes
+/// `access` ("read" or "write"); names and values are checked with the other settings (`parse_agents`).
+fn agents_from_toml(agents: toml::Table) -> std::result::Result<String, String> {
+    let mut out = Vec::new();
+    for (name, table) in agents {
+        let toml::Value::Table(table) = table else {
+            return Err(format!(
+                "key `agents.{name}`: expected a table such as [agents.{name}] with access = \"read\""
+            ));
+        };
+        let mut access = None;
+        for (k, v) in table {
+            if k.contains("password") || k.ends_with("secret") {
+                return Err(format!(
+                    "key `agents.{name}.{k}`: secrets are not read from the config file"
+                ));
+            }
+            match (k.as_str(), v) {
+                ("access", toml::Value::String(a)) => access = Some(a),
+                ("access", other) => {
+                    return Err(format!(
+                        "key `agents.{name}.access`: expected \"read\" or \"write\", found {other}"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key `agents.{name}.{k}` (an agent takes `access`)"
+                    ));
+                }
+            }
+        }
+        let access = access.ok_or_else(|| {
+            format!("key `agents.{name}`: `access` is required (\"read\" or \"write\")")
+        })?;
+        out.push(format!("{name}:{access}"));
+    }
+    if out.is_empty() {
+        return Err("key `agents`: the table lists no agent (omit it for the one agent `default`)".into());
+    }
+    Ok(out.join(","))
+}
+
+/// An agent's access level: which of the server's tools its tokens may list and call (enforced by the gateway's
+/// policy engine, docs/aws-behaviour.md "Agents' rights at the gateway").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+
+    /// The tools this level adds to the ones below it (`write` also has every `read` tool).
+    pub fn tools(self) -> &'static [&'static str] {
+        match self {
+            Access::Read => &["get-schema", "read-cypher"],
+            Access::Write => &["write-cypher"],
+        }
+    }
+
+    /// The resource server's scope that grants this level (`<resource server>/<scope>`).
+    pub fn scope(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// Every level this one includes, lowest first.
+    pub fn levels(self) -> &'static [Access] {
+        match self {
+            Access::Read => &[Access::Read],
+            Access::Write => &[Access::Read, Access::Write],
+        }
+    }
+
+    /// The level that grants `tool` (a tool name without the target prefix), if any does.
+    pub fn needed_for(tool: &str) -> Option<Access> {
+        [Access::Read, Access::Write]
+            .into_iter()
+            .find(|a| a.tools().contains(&tool))
+    }
+
+    fn parse(v: &str) -> V<Access> {
+        match v {
+            "read" => Ok(Access::Read),
+            "write" => Ok(Access::Write),
+            _ => Err(format!("`{v}` is not an access level: use read or write")),
+        }
+    }
+}
+
+/// The agent that stacks deployed before agents existed have (their app client is adopted as its client).
+pub const DEFAULT_AGENT: &str = "default";
+
+/// Parses `name:access,…`: names by the stack-name rule, each once, at least one.
+pub fn parse_agents(v: &str) -> V<BTreeMap<String, Access>> {
+    let mut out = BTreeMap::new();
+    for item in split_list(v) {
+        let (name, access) = item.split_once(':').ok_or_else(|| {
+            format!("`{item}` is not name:access (e.g. reader:read,writer:write)")
+        })?;
+        let name = name.trim();
+        validate_stack(name).map_err(|m| format!("agent name {m}"))?;
+        let access = Access::parse(access.trim()).map_err(|m| format!("agent {name}: {m}"))?;
+        if out.insert(name.to_owned(), access).is_some() {
+            return Err(format!("agent `{name}` is listed twice"));
+        }
+    }
+    if out.is_empty() {
+        return Err("must list at least one agent (e.g. default:read)".into());
     }
     Ok(out)
 }
@@ -393,6 +515,8 @@ pub struct Settings {
     pub protocol_versions: Vec<String>,
     pub target_name: String,
     pub token_endpoint: Option<String>,
+    /// The agents and their access levels (at least one; `default:read` unless configured).
+    pub agents: BTreeMap<String, Access>,
     /// The raw non-secret values of the recorded keys, for the state file.
     pub recorded: BTreeMap<String, String>,
 }
@@ -401,6 +525,18 @@ pub struct Settings {
 pub enum Architecture {
     Arm64,
     X86_64,
+}
+
+impl Settings {
+    /// `NEO4J_READ_ONLY` of the server: true unless some agent has write access (or `read_only = false`).
+    pub fn server_read_only(&self) -> bool {
+        self.read_only && !self.agents.values().any(|a| *a == Access::Write)
+    }
+
+    /// The access level of an agent the configuration names.
+    pub fn access_of(&self, agent: &str) -> Option<Access> {
+        self.agents.get(agent).copied()
+    }
 }
 
 impl Architecture {
@@ -486,6 +622,15 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
         Ok(list)
     })?;
     r.required("state_dir", non_empty)?;
+    r.required("scope", |v| {
+        if [Access::Read, Access::Write].iter().any(|a| a.scope() == v) {
+            Err(format!(
+                "`{v}` is the scope of the agents' `{v}` access level: choose another name for the gateway's scope (default invoke)"
+            ))
+        } else {
+            Ok(())
+        }
+    })?;
     let settings = Settings {
         stack,
         region,
@@ -566,6 +711,7 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
             validate_agentcore_name(v, 100).map(|_| v.to_owned())
         })?,
         token_endpoint: r.optional("token_endpoint", validate_url)?,
+        agents: r.required("agents", parse_agents)?,
         recorded: RECORDED_KEYS
             .iter()
             .filter_map(|k| {
@@ -576,6 +722,19 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
             })
             .collect(),
     };
+    // The server's one global switch follows the agents: write tools are registered only when some agent may call
+    // them. An explicit `read_only = true` with such an agent is a contradiction, not a silent override.
+    if let Some((writer, _)) = settings.agents.iter().find(|(_, a)| **a == Access::Write)
+        && settings.read_only
+        && layers.get("read_only").is_some_and(|(_, o)| o != Origin::Default)
+    {
+        return Err(r.error(
+            "read_only",
+            format!(
+                "is true, but agent `{writer}` has write access, which needs the server's write tools: drop read_only (it follows the agents) or give {writer} read access"
+            ),
+        ));
+    }
     Ok(settings)
 }
 
@@ -1259,6 +1418,67 @@ mod tests {
         let e = parse_toml("stack = \"a\"\nregion = us-east-1\n").unwrap_err();
         assert!(e.contains("line 2, column 10"), "{e}");
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn agents_come_from_tables_or_pairs_and_default_to_one_reader() {
+        assert_eq!(
+            up(&[]).unwrap().agents,
+            BTreeMap::from([(DEFAULT_AGENT.to_owned(), Access::Read)])
+        );
+        let file = parse_toml("[agents.reader]\naccess = \"read\"\n[agents.writer]\naccess = \"write\"\n")
+            .unwrap();
+        assert_eq!(file["agents"], "reader:read,writer:write");
+        let s = up(&[("agents", &file["agents"])]).unwrap();
+        assert_eq!(s.access_of("writer"), Some(Access::Write));
+        assert_eq!(s.access_of("reader"), Some(Access::Read));
+        // Some agent writes: the server registers its write tools.
+        assert!(!s.server_read_only());
+        assert!(up(&[("agents", "reader:read")]).unwrap().server_read_only());
+    }
+
+    #[test]
+    fn a_bad_agent_name_or_access_is_a_usage_error_naming_it() {
+        for (value, says) in [
+            ("Reader:read", "lowercase"),
+            ("reader:admin", "not an access level"),
+            ("reader", "name:access"),
+            ("a:read,a:write", "twice"),
+            ("an-agent-name-longer-than-24:read", "1–24"),
+            ("", "at least one"),
+        ] {
+            let e = up(&[("agents", value)]).unwrap_err();
+            assert!(matches!(e, Error::Usage { .. }), "{value}: {e}");
+            assert!(e.to_string().contains(says), "{value}: {e}");
+        }
+        for (toml, says) in [
+            ("[agents.reader]\n", "`access` is required"),
+            ("[agents.reader]\naccess = 1\n", "expected \"read\" or \"write\""),
+            ("[agents.reader]\naccess = \"read\"\nrole = \"x\"\n", "unknown key `agents.reader.role`"),
+            ("[agents.reader]\naccess = \"read\"\nneo4j_password = \"hunter2\"\n", "secrets"),
+        ] {
+            let e = parse_toml(toml).unwrap_err();
+            assert!(e.contains(says), "{toml}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn read_only_true_with_a_writing_agent_and_a_scope_named_like_a_level_are_refused() {
+        let e = up(&[("agents", "writer:write"), ("read_only", "true")]).unwrap_err();
+        assert!(e.to_string().contains("agent `writer` has write access"), "{e}");
+        // The default read_only follows the agents.
+        assert!(up(&[("agents", "writer:write")]).is_ok());
+        let e = up(&[("scope", "write")]).unwrap_err();
+        assert!(e.to_string().contains("access level"), "{e}");
+    }
+
+    #[test]
+    fn each_tool_is_granted_by_one_level_and_write_includes_read() {
+        assert_eq!(Access::needed_for("read-cypher"), Some(Access::Read));
+        assert_eq!(Access::needed_for("write-cypher"), Some(Access::Write));
+        assert_eq!(Access::needed_for("gds-algorithms"), None);
+        assert_eq!(Access::Write.levels(), &[Access::Read, Access::Write]);
     }
 
     #[test]

@@ -5,9 +5,28 @@ use std::sync::Arc;
 
 use crate::resources::Resource;
 
-/// Every resource of the stack, in the order of display: the layers' own lists (`resources::nodes`).
+/// Every resource of a stack whose one agent is `default`, in the order of display: the layers' own lists
+/// (`resources::nodes`).
 pub fn resources() -> Vec<Arc<dyn Resource>> {
     crate::resources::nodes()
+}
+
+/// Every resource of the stack these settings describe, with an app client for each configured agent and for each
+/// agent the state file still records (removed from the configuration: `up` deletes it).
+pub fn resources_for(
+    settings: &crate::config::Settings,
+    state: Option<&crate::state::State>,
+) -> Vec<Arc<dyn Resource>> {
+    let configured: Vec<&str> = settings.agents.keys().map(String::as_str).collect();
+    let recorded: Vec<&str> = state
+        .map(|s| {
+            s.resources
+                .keys()
+                .filter_map(|node| crate::resources::app_client::agent_of(node))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::resources::nodes_for(&configured, &recorded)
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct Walk<'a> {
     reach: Reach,
     pub url: String,
     token: Option<Token>,
+    /// The agent whose token the walk uses.
+    pub agent: String,
     /// Show the steps as progress lines (`up`); `tools` and `call` keep stderr for errors.
     show: bool,
 }
@@ -93,8 +95,15 @@ impl<'a> Walk<'a> {
             reach,
             url,
             token: None,
+            agent: verifying_agent(&prepared.settings),
             show,
         })
+    }
+
+    /// Walks as `agent` (from `--agent`: see [`token::choose_agent`]).
+    pub fn as_agent(mut self, agent: String) -> Self {
+        self.agent = agent;
+        self
     }
 
     /// Uses `token` for the session instead of asking Cognito for one.
@@ -230,6 +239,7 @@ impl<'a> Walk<'a> {
                 token::obtain(
                     &cx,
                     self.state,
+                    &self.agent,
                     cx.settings().token_endpoint.as_deref(),
                     &self.reach,
                 )
@@ -538,6 +548,20 @@ pub fn arguments(text: &str, what: &str) -> Result<serde_json::Map<String, Value
     }
 }
 
+/// The agent whose token `up`'s check, `doctor` and the diagnosis use: `default` when configured, else the first
+/// agent with read access (every level has it), by name.
+pub fn verifying_agent(settings: &crate::config::Settings) -> String {
+    if settings.agents.contains_key(crate::config::DEFAULT_AGENT) {
+        return crate::config::DEFAULT_AGENT.to_owned();
+    }
+    settings
+        .agents
+        .keys()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| crate::config::DEFAULT_AGENT.to_owned())
+}
+
 /// A token for `up`'s final check, asked for beside the first reads of a deployed stack (a Cognito round trip off the
 /// critical path); None when it cannot be had yet. `up` uses it only if the identity resources are unchanged.
 pub async fn early_token(engine: &Engine, prepared: &Prepared, state: &State) -> Option<Token> {
@@ -553,9 +577,16 @@ pub async fn early_token(engine: &Engine, prepared: &Prepared, state: &State) ->
         crate::progress::Progress::hidden(),
     );
     let start = std::time::Instant::now();
-    let token = token::obtain(&cx, state, cx.settings().token_endpoint.as_deref(), &reach)
-        .await
-        .ok();
+    let agent = verifying_agent(&prepared.settings);
+    let token = token::obtain(
+        &cx,
+        state,
+        &agent,
+        cx.settings().token_endpoint.as_deref(),
+        &reach,
+    )
+    .await
+    .ok();
     engine.timings.record_beside("(token)", start);
     token
 }

@@ -199,6 +199,7 @@ pub async fn run(env: &Env, args: &ConnectArgs) -> Result<i32> {
                 s.stack
             ))
         })?;
+    let agent = super::token::choose_agent(s, args.agent.as_deref())?;
     if let Some(u) = &args.token_endpoint {
         url::Url::parse(u)
             .map_err(|e| Error::usage("--token-endpoint", format!("`{u}` is not a URL: {e}")))?;
@@ -245,12 +246,16 @@ pub async fn run(env: &Env, args: &ConnectArgs) -> Result<i32> {
     if let Some(t) = args.token_endpoint.as_ref().or(s.token_endpoint.as_ref()) {
         cmd.extend(["--token-endpoint".into(), t.clone()]);
     }
+    // The agent is named whenever the stack has several: the client keeps working when agents are added later.
+    if s.agents.len() > 1 || agent != crate::config::DEFAULT_AGENT {
+        cmd.extend(["--agent".into(), agent.clone()]);
+    }
     let target = Target {
         name: args.name.clone().unwrap_or_else(|| s.stack.clone()),
         url,
         token_command: cmd,
         token_minutes: s.token_validity_minutes,
-        scope: format!("{}/{}", s.resource_server_id, s.scope),
+        scope: super::token::agent_scopes(s, &agent),
     };
     let (doc, notes) = render(args.client, &target);
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -905,7 +905,12 @@ async fn deployed(r: &mut Checks, env: &Env, engine: &Engine, p: &Prepared, args
         ),
         None => r.skip("gateway target", "not in the plan"),
     }
-    match token::obtain_for(env, p, args.token_endpoint.as_deref()).await {
+    match token::obtain_for(
+        env,
+        p,
+        &super::agent::verifying_agent(&p.settings),
+        args.token_endpoint.as_deref(),
+    ).await {
         Ok(t) => r.pass(
             "token",
             format!(

@@ -298,7 +298,11 @@ pub fn engine(env: &Env, p: &Prepared, aws: Aws, account: &str) -> Engine {
         cancel: env.cancel.clone(),
         batches: Default::default(),
     });
-    let mut engine = Engine::new(crate::plan::resources(), shared, env.progress.clone());
+    let mut engine = Engine::new(
+        crate::plan::resources_for(&p.settings, p.state.as_ref()),
+        shared,
+        env.progress.clone(),
+    );
     engine.concurrency = env.global.concurrency;
     engine.timings = env.timings.clone();
     engine

@@ -208,8 +208,18 @@ pub fn for_up(reports: &[Report]) -> Vec<Change> {
                 }
                 "drifted" if r.drift.iter().any(|d| d.attribute == "wanted") => {
                     let mut c = Change::new(r, Action::Delete);
-                    c.reason =
-                        Some("not used with these settings (e.g. origin_lock = false)".into());
+                    let why = r
+                        .drift
+                        .iter()
+                        .find(|d| d.attribute == "wanted")
+                        .and_then(|d| d.expected.strip_prefix("no ("))
+                        .and_then(|d| d.strip_suffix(')'))
+                        .unwrap_or("not used with these settings");
+                    c.reason = Some(if why == "not used with these settings" {
+                        "not used with these settings (e.g. origin_lock = false)".into()
+                    } else {
+                        why.to_owned()
+                    });
                     c
                 }
                 "drifted" => {

@@ -53,6 +53,66 @@ fn origin_lock(
     json!({"wanted": settings.origin_lock, "in_force": on, "summary": summary})
 }
 
+/// Each agent as `status` shows it: access level, client ID (never its secret), and whether its rights are in force
+/// — its client exists with its scopes, the gateway admits it and enforces the policy engine, and the access
+/// policies are in place. An agent the state still records but the configuration no longer names is listed too
+/// (`up` deletes its client).
+pub fn agents(
+    settings: &crate::config::Settings,
+    reports: &[crate::engine::Report],
+) -> Vec<serde_json::Value> {
+    use crate::resources::app_client;
+    let gateway = reports
+        .iter()
+        .find(|r| r.resource == crate::resources::gateway::NODE);
+    let gateway_ok = gateway.is_some_and(|g| {
+        g.state == "present"
+            && !g
+                .drift
+                .iter()
+                .any(|d| d.attribute.starts_with("authorizer") || d.attribute.starts_with("policy"))
+    });
+    let policies: Vec<_> = reports
+        .iter()
+        .filter(|r| r.kind == "agentcore:policy" || r.kind == "agentcore:policy-engine")
+        .collect();
+    let policies_ok = !policies.is_empty() && policies.iter().all(|r| r.state == "present");
+    reports
+        .iter()
+        .filter_map(|r| Some((r, app_client::agent_of(&r.resource)?)))
+        .filter(|(r, agent)| settings.agents.contains_key(*agent) || !r.ids.is_empty())
+        .map(|(r, agent)| {
+            let access = settings.access_of(agent);
+            let client_ok = r.state == "present";
+            let in_force = access.is_some() && client_ok && gateway_ok && policies_ok;
+            let why = if access.is_none() {
+                "not configured: `neo4j-gw up` deletes its client".to_owned()
+            } else if in_force {
+                "in force".to_owned()
+            } else {
+                let mut missing = Vec::new();
+                if !client_ok {
+                    missing.push(format!("its client is {}", r.state));
+                }
+                if !gateway_ok {
+                    missing.push("the gateway does not admit it as configured".to_owned());
+                }
+                if !policies_ok {
+                    missing.push("the access policies are not all in place".to_owned());
+                }
+                format!("not in force: {}; `neo4j-gw up` repairs it", missing.join(", "))
+            };
+            json!({
+                "agent": agent,
+                "access": access.map(crate::config::Access::as_str),
+                "client_id": r.ids.get("client_id"),
+                "in_force": in_force,
+                "summary": why,
+            })
+        })
+        .collect()
+}
+
 /// Returns the exit code: 0 when everything is present and healthy, 3 otherwise.
 pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
     let prepared = prepare(
@@ -71,6 +131,7 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
     let outs = outputs::compute(&prepared.settings, &prepared.region, &known(&engine));
     let healthy = prepared.state.is_some() && reports.iter().all(|r| r.ok());
     let lock = origin_lock(&prepared.settings, &reports);
+    let agents = agents(&prepared.settings, &reports);
     if args.json {
         let doc = json!({
             "stack": prepared.settings.stack,
@@ -78,6 +139,7 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
             "account": account,
             "deployed": prepared.state.is_some(),
             "origin_lock": lock,
+            "agents": agents,
             "healthy": healthy,
             "resources": reports,
             "outputs": outs,
@@ -135,6 +197,15 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
             "origin-lock: {}",
             lock["summary"].as_str().unwrap_or_default()
         ));
+        for a in &agents {
+            print(format!(
+                "agent {} ({}): client {} — {}",
+                a["agent"].as_str().unwrap_or_default(),
+                a["access"].as_str().unwrap_or("removed"),
+                a["client_id"].as_str().unwrap_or("none"),
+                a["summary"].as_str().unwrap_or_default()
+            ));
+        }
         if !outs.is_empty() {
             print("Outputs:".into());
             for line in outputs::render(&outs).lines() {

@@ -25,7 +25,8 @@ const MAX_REACH_WAIT: Duration = Duration::from_secs(180);
 
 pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
-    let token = obtain_for(env, &prepared, args.token_endpoint.as_deref()).await?;
+    let agent = choose_agent(&prepared.settings, args.agent.as_deref())?;
+    let token = obtain_for(env, &prepared, &agent, args.token_endpoint.as_deref()).await?;
     if args.json {
         println!(
             "{}",
@@ -48,6 +49,7 @@ pub async fn run(env: &Env, args: &TokenArgs) -> Result<()> {
 pub async fn obtain_for(
     env: &Env,
     prepared: &super::Prepared,
+    agent: &str,
     endpoint_flag: Option<&str>,
 ) -> Result<Token> {
     let state = deployed(prepared)?;
@@ -62,7 +64,7 @@ pub async fn obtain_for(
     )?;
     let engine = super::engine(env, prepared, aws, &account);
     let cx = Cx::new(engine.shared.clone(), NODE, env.progress.line(NODE));
-    let token = obtain(&cx, &state, override_endpoint.as_deref(), &reach).await;
+    let token = obtain(&cx, &state, agent, override_endpoint.as_deref(), &reach).await;
     // Nothing on stderr when it worked: `TOKEN=$(neo4j-gw token)` and headers helpers read stdout only.
     cx.line.dismiss();
     token
@@ -101,18 +103,75 @@ impl Token {
     }
 }
 
-/// Gets an access token for the stack's app client: the client secret is read from Cognito now and kept only
-/// in memory; the token endpoint is `endpoint` when given, else the stack's Cognito domain's (through `reach`).
+/// The agent a command acts as: the one named (it must be configured), else the stack's only agent; a stack with
+/// several agents needs `--agent` (exit 2, listing them). Pure: no AWS call.
+pub fn choose_agent(settings: &crate::config::Settings, requested: Option<&str>) -> Result<String> {
+    let names = || {
+        settings
+            .agents
+            .iter()
+            .map(|(n, a)| format!("{n} ({})", a.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match requested {
+        Some(name) if settings.agents.contains_key(name) => Ok(name.to_owned()),
+        Some(name) => Err(Error::usage(
+            "--agent",
+            format!(
+                "stack `{}` has no agent `{name}`; its agents are {}",
+                settings.stack,
+                names()
+            ),
+        )),
+        None if settings.agents.len() == 1 => Ok(settings
+            .agents
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_default()),
+        None => Err(Error::usage(
+            "--agent",
+            format!(
+                "stack `{}` has several agents: name one of {}",
+                settings.stack,
+                names()
+            ),
+        )),
+    }
+}
+
+/// The scopes an agent's token asks for: the gateway's and those of its access level, space-separated.
+pub fn agent_scopes(settings: &crate::config::Settings, agent: &str) -> String {
+    let mut scopes = vec![format!("{}/{}", settings.resource_server_id, settings.scope)];
+    if let Some(access) = settings.access_of(agent) {
+        scopes.extend(
+            access
+                .levels()
+                .iter()
+                .map(|a| format!("{}/{}", settings.resource_server_id, a.scope())),
+        );
+    }
+    scopes.join(" ")
+}
+
+/// Gets an access token for an agent's app client: the client secret is read from Cognito now and kept only in
+/// memory; the token endpoint is `endpoint` when given, else the stack's Cognito domain's (through `reach`).
 pub async fn obtain(
     cx: &Cx,
     state: &State,
+    agent: &str,
     endpoint: Option<&str>,
     reach: &Reach,
 ) -> Result<Token> {
     let settings = cx.settings();
     let pool_id = recorded(state, user_pool::NODE, "user_pool_id")?;
-    let client_id = recorded(state, app_client::NODE, "client_id")?;
-    let scope = format!("{}/{}", settings.resource_server_id, settings.scope);
+    let client_id = recorded(state, &app_client::node_of(agent), "client_id").map_err(|_| {
+        Error::other(format!(
+            "{NODE}: agent `{agent}` has no app client recorded: run `neo4j-gw up` to create it"
+        ))
+    })?;
+    let scope = agent_scopes(settings, agent);
     let route = match endpoint {
         Some(u) => Route {
             client: reqwest::Client::builder()
@@ -146,7 +205,7 @@ pub async fn obtain(
     // The secret, read now and kept only in memory.
     let client = app_client::describe(cx, &pool_id, &client_id).await?.ok_or_else(|| {
         Error::other(format!(
-            "{NODE}: app client {client_id} of user pool {pool_id} does not exist: run `neo4j-gw up` to create it again"
+            "{NODE}: app client {client_id} (agent {agent}) of user pool {pool_id} does not exist: run `neo4j-gw up` to create it again"
         ))
     })?;
     let secret = match client.client_secret() {
@@ -334,6 +393,38 @@ fn oauth_error(code: &str, description: Option<&str>, scope: &str, endpoint: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(agents: &str) -> crate::config::Settings {
+        let mut layers = crate::config::Layers::default();
+        layers.flags.insert("agents".into(), agents.into());
+        layers.flags.insert("region".into(), "us-east-1".into());
+        crate::config::resolve(
+            &layers,
+            crate::config::Purpose::Inspect,
+            PasswordSource::Env(None),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_agent_is_chosen_by_itself_and_several_need_a_name() {
+        assert_eq!(choose_agent(&settings("default:read"), None).unwrap(), "default");
+        let two = settings("reader:read,writer:write");
+        assert_eq!(choose_agent(&two, Some("writer")).unwrap(), "writer");
+        for asked in [None, Some("nobody")] {
+            let e = choose_agent(&two, asked).unwrap_err();
+            assert!(matches!(e, Error::Usage { .. }), "{e}");
+            assert!(e.to_string().contains("reader (read), writer (write)"), "{e}");
+        }
+        assert_eq!(
+            agent_scopes(&two, "writer"),
+            "neo4j-mcp-gateway/invoke neo4j-mcp-gateway/read neo4j-mcp-gateway/write"
+        );
+        assert_eq!(
+            agent_scopes(&two, "reader"),
+            "neo4j-mcp-gateway/invoke neo4j-mcp-gateway/read"
+        );
+    }
 
     #[test]
     fn answer_computes_expiry_and_defaults_the_scope() {

@@ -14,9 +14,10 @@ use crate::error::Result;
 pub async fn run(env: &Env, args: &ToolsArgs) -> Result<()> {
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
     let state = deployed(&prepared)?;
+    let agent = super::token::choose_agent(&prepared.settings, args.agent.as_deref())?;
     let (aws, account) = connect(env, &prepared).await?;
     let engine = engine(env, &prepared, aws, &account);
-    let mut walk = Walk::new(&engine, &prepared, &state, false)?;
+    let mut walk = Walk::new(&engine, &prepared, &state, false)?.as_agent(agent);
     walk.require_reachable()?;
     let tools = walk.list_tools(env).await?;
     if args.json {

@@ -69,16 +69,13 @@ impl Engine {
             duplicates: Vec::new(),
         };
         let wanted = node.wanted(&self.quiet_cx(node));
+        let unwanted = || node.unwanted_reason(&self.quiet_cx(node));
         match observation {
-            Ok(Observation::Missing) if !wanted => base(
-                "unused",
-                Ids::new(),
-                Some("not used with these settings".into()),
-            ),
+            Ok(Observation::Missing) if !wanted => base("unused", Ids::new(), Some(unwanted())),
             Ok(Observation::Present(live)) if !wanted => Report {
                 drift: vec![Drift::new(
                     "wanted",
-                    "no (not used with these settings)",
+                    format!("no ({})", unwanted()),
                     "present",
                 )],
                 ..base("drifted", live.ids, None)

@@ -46,19 +46,47 @@ pub use identity::*;
 pub use network::*;
 pub use origin_lock::*;
 
+/// Every node of a stack whose only agent is `default` (see [`nodes_for`]).
+pub fn nodes() -> Vec<Arc<dyn Resource>> {
+    nodes_for(&[crate::config::DEFAULT_AGENT], &[])
+}
+
 /// Every node of the stack, layer by layer in the order of the README's table (the order of display; the engine
 /// derives the order of work from the dependencies). Each layer lists its own kinds, so a new kind touches its
 /// file and its layer's `mod.rs`, not this list.
-pub fn nodes() -> Vec<Arc<dyn Resource>> {
+///
+/// One app-client node per agent: `configured` are the settings' agents; `recorded` those the state file knows
+/// (an agent removed from the configuration is still a node — not wanted, so `up` deletes its client). The
+/// `default` agent's node is always there, wanted only when configured.
+pub fn nodes_for(configured: &[&str], recorded: &[&str]) -> Vec<Arc<dyn Resource>> {
+    let mut agents: Vec<&str> = vec![crate::config::DEFAULT_AGENT];
+    for a in configured.iter().chain(recorded) {
+        if !agents.contains(a) {
+            agents.push(a);
+        }
+    }
     [
         network::nodes(),
         edge::nodes(),
         origin_lock::nodes(),
         compute::nodes(),
-        identity::nodes(),
-        agent_gateway::nodes(),
+        identity::nodes(&agents),
+        agent_gateway::nodes(configured),
     ]
     .concat()
+}
+
+/// A name that lives as long as the process (node names of agents, which come from the configuration). Each
+/// distinct name is kept once.
+pub fn intern(name: String) -> &'static str {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = String::leak(name);
+    names.push(n);
+    n
 }
 
 /// One ID a node records: its key among the node's [`Ids`] in the state file, e.g. the target group's `arn`. Each
@@ -446,6 +474,11 @@ pub trait Resource: Send + Sync + 'static {
     fn wanted(&self, cx: &Cx) -> bool {
         let _ = cx;
         true
+    }
+    /// Why the settings do not use it (when not [`Resource::wanted`]): what `plan` and `status` say.
+    fn unwanted_reason(&self, cx: &Cx) -> String {
+        let _ = cx;
+        "not used with these settings".to_owned()
     }
     /// For an external resource: what pre-flight reports when `observe` finds it missing. Say what to do.
     fn missing_message(&self, cx: &Cx) -> String {

@@ -149,7 +149,8 @@ pub fn discovery_url(region: &str, pool_id: &str) -> String {
 struct Desired {
     role_arn: String,
     discovery_url: String,
-    client_id: String,
+    /// Every configured agent's client ID, sorted: a removed agent's tokens are refused at once.
+    client_ids: Vec<String>,
     scope: String,
     interceptor_arn: String,
     versions: Vec<String>,
@@ -176,7 +177,19 @@ impl Desired {
         Ok(Desired {
             role_arn: cx.dep(ROLE_ARN)?,
             discovery_url: discovery_url(&cx.shared.region, &cx.dep(user_pool::USER_POOL_ID)?),
-            client_id: cx.dep(app_client::CLIENT_ID)?,
+            client_ids: {
+                let mut ids = cx
+                    .settings()
+                    .agents
+                    .keys()
+                    .map(|agent| {
+                        let node = app_client::AppClientResource::of(agent).node;
+                        cx.dep(app_client::client_id_output(node))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                ids.sort();
+                ids
+            },
             scope: resource_server::full_scope(cx),
             interceptor_arn: cx.dep(interceptor_function::ARN)?,
             versions: cx.settings().protocol_versions.clone(),
@@ -195,7 +208,7 @@ impl Desired {
     fn authorizer(&self) -> Result<AuthorizerConfiguration> {
         let jwt = CustomJwtAuthorizerConfiguration::builder()
             .discovery_url(&self.discovery_url)
-            .allowed_clients(&self.client_id)
+            .set_allowed_clients(Some(self.client_ids.clone()))
             .allowed_scopes(&self.scope)
             .build()
             .map_err(|e| Error::other(format!("{NODE}: {e}")))?;
@@ -262,10 +275,10 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
                     jwt.discovery_url(),
                 ));
             }
-            if sorted(jwt.allowed_clients()) != [want.client_id.clone()] {
+            if sorted(jwt.allowed_clients()) != want.client_ids {
                 d.push(Drift::new(
                     "authorizer.allowed_clients",
-                    &want.client_id,
+                    want.client_ids.join(","),
                     jwt.allowed_clients().join(","),
                 ));
             }
@@ -433,7 +446,33 @@ fn gateway_ids(g: &GetGatewayOutput) -> Ids {
     ])
 }
 
-pub struct GatewayResource;
+pub struct GatewayResource {
+    /// Its dependencies: the kinds it names, and each configured agent's app client (its authorizer lists them).
+    deps: &'static [&'static str],
+}
+
+/// What the gateway needs whatever the agents.
+const DEPS: &[&str] = &[
+    ROLE_NODE,
+    interceptor_function::NODE,
+    user_pool::NODE,
+    resource_server::NODE,
+];
+
+impl GatewayResource {
+    /// The gateway of a stack with these agents.
+    pub fn for_agents<'a>(agents: impl IntoIterator<Item = &'a str>) -> GatewayResource {
+        let mut deps: Vec<&'static str> = DEPS.to_vec();
+        deps.extend(
+            agents
+                .into_iter()
+                .map(|a| app_client::AppClientResource::of(a).node),
+        );
+        GatewayResource {
+            deps: Vec::leak(deps),
+        }
+    }
+}
 
 /// Polls the gateway until READY; FAILED and UPDATE_UNSUCCESSFUL end the wait with AWS's reasons.
 async fn wait_status(cx: &Cx, id: &str, what: &str) -> Result<GetGatewayOutput> {
@@ -512,13 +551,7 @@ impl Resource for GatewayResource {
         "agentcore:gateway"
     }
     fn depends_on(&self) -> &'static [&'static str] {
-        &[
-            ROLE_NODE,
-            interceptor_function::NODE,
-            user_pool::NODE,
-            resource_server::NODE,
-            app_client::NODE,
-        ]
+        self.deps
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -783,7 +816,7 @@ mod tests {
         let want = Desired {
             role_arn: "arn:role".into(),
             discovery_url: discovery_url("us-east-1", "pool"),
-            client_id: "client".into(),
+            client_ids: vec!["client".into()],
             scope: "rs/invoke".into(),
             interceptor_arn: "arn:fn".into(),
             versions: vec!["2025-06-18".into(), "2025-03-26".into()],

@@ -158,14 +158,14 @@ pub(in crate::resources) async fn tags(cx: &Cx, arn: &str) -> Result<HashMap<Str
 }
 
 /// The agent gateway layer's nodes, in the order of display. A new kind of this layer is added here and in the `mod` list above.
-pub(super) fn nodes() -> Vec<std::sync::Arc<dyn crate::resources::Resource>> {
+pub(super) fn nodes(agents: &[&str]) -> Vec<std::sync::Arc<dyn crate::resources::Resource>> {
     use std::sync::Arc;
     vec![
         Arc::new(interceptor_function::LOG_GROUP),
         Arc::new(interceptor_function::ROLE),
         Arc::new(interceptor_function::InterceptorFunctionResource),
         Arc::new(gateway::ROLE),
-        Arc::new(gateway::GatewayResource),
+        Arc::new(gateway::GatewayResource::for_agents(agents.iter().copied())),
         Arc::new(gateway_target::GatewayTargetResource),
     ]
 }

@@ -122,7 +122,7 @@ pub fn environment(s: &Settings) -> BTreeMap<String, String> {
         ("NEO4J_TRANSPORT_MODE", "http".to_owned()),
         ("NEO4J_MCP_HTTP_HOST", host.to_owned()),
         ("NEO4J_MCP_HTTP_PORT", port.to_string()),
-        ("NEO4J_READ_ONLY", s.read_only.to_string()),
+        ("NEO4J_READ_ONLY", s.server_read_only().to_string()),
         ("NEO4J_TELEMETRY", "false".to_owned()),
     ]
     .into_iter()

@@ -1,6 +1,12 @@
-//! The Cognito app client `<stack>-client` that agents use to get access tokens: a generated secret, the
-//! `client_credentials` flow only, the resource server's one scope, and an access-token validity of
-//! `--token-validity-minutes`.
+//! One Cognito app client per agent (issue 20): `<stack>-client` for the agent `default` (the client every stack
+//! had before agents existed, adopted as it is), `<stack>-client-<agent>` for any other. Each has a generated
+//! secret, the `client_credentials` flow only, the gateway's scope plus the scopes of its access level
+//! (`<resource server>/read`, and `/write` for `write`: the gateway's policy engine permits tools on them), and an
+//! access-token validity of `--token-validity-minutes`.
+//!
+//! One node per agent (`app-client`, `app-client-<agent>`), so observe, create, drift, adoption and deletion are
+//! those of every other node. An agent recorded in the state but no longer configured is a node that is not
+//! [`Resource::wanted`]: `up` deletes its client (after asking), and `status` shows it `unused`.
 //!
 //! The client secret is never stored, logged or printed by `up`/`status`: `neo4j-gw token` reads it with
 //! `DescribeUserPoolClient` when it needs it.
@@ -10,6 +16,7 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
 };
 
+use crate::config::{Access, DEFAULT_AGENT};
 use crate::error::{Error, Result};
 use crate::resources::Output;
 use crate::resources::{
@@ -17,14 +24,89 @@ use crate::resources::{
 };
 use crate::state::Ids;
 
+/// The `default` agent's client ID (the stack's outputs name it).
 pub const CLIENT_ID: Output = Output::new(NODE, "client_id");
 
+/// The `default` agent's node; every other agent's is `app-client-<agent>` ([`node_of`]).
 pub const NODE: &str = "app-client";
 
-pub struct AppClientResource;
+/// The node's prefix for agents other than `default`.
+pub const AGENT_NODE_PREFIX: &str = "app-client-";
 
-fn client_name(cx: &Cx) -> String {
-    cx.name("client")
+/// One agent's app client.
+pub struct AppClientResource {
+    pub node: &'static str,
+    pub agent: &'static str,
+}
+
+/// The `default` agent's client.
+pub const DEFAULT: AppClientResource = AppClientResource {
+    node: NODE,
+    agent: DEFAULT_AGENT,
+};
+
+/// The node of an agent's client.
+pub fn node_of(agent: &str) -> String {
+    if agent == DEFAULT_AGENT {
+        NODE.to_owned()
+    } else {
+        format!("{AGENT_NODE_PREFIX}{agent}")
+    }
+}
+
+/// The agent a node of this kind serves, if `node` is one.
+pub fn agent_of(node: &str) -> Option<&str> {
+    if node == NODE {
+        Some(DEFAULT_AGENT)
+    } else {
+        node.strip_prefix(AGENT_NODE_PREFIX)
+    }
+}
+
+/// An agent's client ID as the state or a walk knows it.
+pub fn client_id_output(node: &'static str) -> Output {
+    Output::new(node, "client_id")
+}
+
+impl AppClientResource {
+    /// The node of `agent` (its names live as long as the process: a plan is built a few times per run).
+    pub fn of(agent: &str) -> AppClientResource {
+        if agent == DEFAULT_AGENT {
+            return DEFAULT;
+        }
+        AppClientResource {
+            node: crate::resources::intern(node_of(agent)),
+            agent: crate::resources::intern(agent.to_owned()),
+        }
+    }
+
+    fn client_name(&self, cx: &Cx) -> String {
+        if self.agent == DEFAULT_AGENT {
+            cx.name("client")
+        } else {
+            cx.name(&format!("client-{}", self.agent))
+        }
+    }
+
+    /// The agent's access level: configured, else the one its client was given (an agent being removed).
+    fn access(&self, cx: &Cx) -> Access {
+        cx.settings()
+            .access_of(self.agent)
+            .unwrap_or(Access::Read)
+    }
+
+    /// The scopes its client is granted: the gateway's, then its access level's, sorted.
+    fn scopes(&self, cx: &Cx) -> Vec<String> {
+        let mut scopes = vec![resource_server::full_scope(cx)];
+        scopes.extend(
+            self.access(cx)
+                .levels()
+                .iter()
+                .map(|a| resource_server::access_scope(cx, *a)),
+        );
+        scopes.sort();
+        scopes
+    }
 }
 
 /// Describes a client (the answer carries its secret: callers keep only what they need).
@@ -47,9 +129,8 @@ pub async fn describe(
         .and_then(|out| out.user_pool_client))
 }
 
-/// The IDs of every client named `<stack>-client` in the pool (all pages); None when the pool does not exist.
-async fn named_clients(cx: &Cx, pool_id: &str) -> Result<Option<Vec<String>>> {
-    let name = client_name(cx);
+/// The IDs of every client of this name in the pool (all pages); None when the pool does not exist.
+async fn named_clients(cx: &Cx, pool_id: &str, name: &str) -> Result<Option<Vec<String>>> {
     let mut out = Vec::new();
     let mut next: Option<String> = None;
     loop {
@@ -69,7 +150,7 @@ async fn named_clients(cx: &Cx, pool_id: &str) -> Result<Option<Vec<String>>> {
             None => return Ok(None),
         };
         for c in page.user_pool_clients() {
-            if c.client_name() == Some(name.as_str())
+            if c.client_name() == Some(name)
                 && let Some(id) = c.client_id()
             {
                 out.push(id.to_owned());
@@ -83,6 +164,16 @@ async fn named_clients(cx: &Cx, pool_id: &str) -> Result<Option<Vec<String>>> {
 }
 
 /// The access-token validity in minutes, whatever unit Cognito reports it in (its default unit is hours).
+impl AppClientResource {
+    /// What the state records of it: the client ID and the agent's name (`logs --audit` maps one to the other).
+    fn ids(&self, client_id: String) -> Ids {
+        ids([
+            ("client_id", client_id),
+            ("agent", self.agent.to_owned()),
+        ])
+    }
+}
+
 fn validity_minutes(c: &UserPoolClientType) -> Option<i32> {
     let v = c.access_token_validity()?;
     let unit = c
@@ -99,7 +190,7 @@ fn validity_minutes(c: &UserPoolClientType) -> Option<i32> {
     })
 }
 
-fn drift(cx: &Cx, c: &UserPoolClientType) -> Vec<Drift> {
+fn drift(want_scopes: &[String], want_validity: i32, c: &UserPoolClientType) -> Vec<Drift> {
     let mut drift = Vec::new();
     if c.client_secret().is_none_or(str::is_empty) {
         // A secret can only be generated when the client is created.
@@ -124,21 +215,20 @@ fn drift(cx: &Cx, c: &UserPoolClientType) -> Vec<Drift> {
             false,
         ));
     }
-    let want_scope = resource_server::full_scope(cx);
     let mut scopes: Vec<&str> = c
         .allowed_o_auth_scopes()
         .iter()
         .map(String::as_str)
         .collect();
     scopes.sort_unstable();
-    if scopes != [want_scope.as_str()] {
+    if scopes != want_scopes {
         drift.push(Drift::new(
             "allowed_oauth_scopes",
-            want_scope,
+            want_scopes.join(","),
             scopes.join(","),
         ));
     }
-    let want = cx.settings().token_validity_minutes;
+    let want = want_validity;
     match validity_minutes(c) {
         Some(m) if m == want => {}
         Some(m) => drift.push(Drift::new("access_token_validity_minutes", want, m)),
@@ -154,7 +244,7 @@ fn drift(cx: &Cx, c: &UserPoolClientType) -> Vec<Drift> {
 #[async_trait]
 impl Resource for AppClientResource {
     fn id(&self) -> &'static str {
-        NODE
+        self.node
     }
     fn kind(&self) -> &'static str {
         "cognito:app-client"
@@ -166,6 +256,18 @@ impl Resource for AppClientResource {
 
     fn owned_through(&self) -> Option<&'static str> {
         Some(user_pool::NODE)
+    }
+
+    fn wanted(&self, cx: &Cx) -> bool {
+        cx.settings().agents.contains_key(self.agent)
+    }
+
+    fn unwanted_reason(&self, cx: &Cx) -> String {
+        let _ = cx;
+        format!(
+            "agent {} is not among the configured agents: its client is deleted and no token can be had for it",
+            self.agent
+        )
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
@@ -181,7 +283,8 @@ impl Resource for AppClientResource {
                 None => Ok(None),
             }
         };
-        let (by_id, named) = tokio::join!(by_id, named_clients(cx, &pool_id));
+        let name = self.client_name(cx);
+        let (by_id, named) = tokio::join!(by_id, named_clients(cx, &pool_id, &name));
         // The pool is gone (e.g. a `down` killed after DeleteUserPool, before the state said so), and its clients
         // with it.
         let Some(named) = named? else {
@@ -219,7 +322,11 @@ impl Resource for AppClientResource {
             return Ok(Observation::Missing);
         };
         let client_id = client.client_id().unwrap_or_default().to_owned();
-        let drift = drift(cx, &client);
+        let drift = drift(
+            &self.scopes(cx),
+            cx.settings().token_validity_minutes,
+            &client,
+        );
         drop(client); // holds the secret: let it go at once
         let duplicates = others
             .into_iter()
@@ -228,10 +335,14 @@ impl Resource for AppClientResource {
                 id,
             })
             .collect();
+        let mut live = Live::new(self.ids(client_id));
+        // `status` lists each agent with its access and client ID (never its secret).
+        live.details = vec![
+            ("agent".to_owned(), self.agent.to_owned()),
+            ("access".to_owned(), self.access(cx).as_str().to_owned()),
+        ];
         Ok(Observation::Present(
-            Live::new(ids([("client_id", client_id)]))
-                .with_drift(drift)
-                .with_duplicates(duplicates),
+            live.with_drift(drift).with_duplicates(duplicates),
         ))
     }
 
@@ -246,11 +357,11 @@ impl Resource for AppClientResource {
             .cognito
             .create_user_pool_client()
             .user_pool_id(pool_id)
-            .client_name(client_name(cx))
+            .client_name(self.client_name(cx))
             .generate_secret(true)
             .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
             .allowed_o_auth_flows_user_pool_client(true)
-            .allowed_o_auth_scopes(resource_server::full_scope(cx))
+            .set_allowed_o_auth_scopes(Some(self.scopes(cx)))
             .access_token_validity(cx.settings().token_validity_minutes)
             .token_validity_units(
                 TokenValidityUnitsType::builder()
@@ -272,7 +383,7 @@ impl Resource for AppClientResource {
                 ))
             })?
             .to_owned();
-        Ok(ids([("client_id", client_id)]))
+        Ok(self.ids(client_id))
     }
 
     async fn update(&self, cx: &Cx, live: &Live) -> Result<Ids> {
@@ -283,10 +394,10 @@ impl Resource for AppClientResource {
             .update_user_pool_client()
             .user_pool_id(pool_id)
             .client_id(live.id("client_id")?)
-            .client_name(client_name(cx))
+            .client_name(self.client_name(cx))
             .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
             .allowed_o_auth_flows_user_pool_client(true)
-            .allowed_o_auth_scopes(resource_server::full_scope(cx))
+            .set_allowed_o_auth_scopes(Some(self.scopes(cx)))
             .access_token_validity(cx.settings().token_validity_minutes)
             .token_validity_units(
                 TokenValidityUnitsType::builder()
@@ -296,7 +407,7 @@ impl Resource for AppClientResource {
             .send()
             .await
             .aws(cx, "UpdateUserPoolClient")?;
-        Ok(live.ids.clone())
+        Ok(self.ids(live.id("client_id")?.to_owned()))
     }
 
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {

@@ -1,6 +1,7 @@
-//! The user pool's resource server (`--resource-server-id`, default `neo4j-mcp-gateway`) defining the one OAuth
-//! scope (`--scope`, default `invoke`) that the app client is granted and the gateway requires:
-//! `<identifier>/<scope>`.
+//! The user pool's resource server (`--resource-server-id`, default `neo4j-mcp-gateway`) defining the OAuth
+//! scope (`--scope`, default `invoke`) that every agent's app client is granted and the gateway requires
+//! (`<identifier>/<scope>`), and one scope per access level, `read` and `write`, on which the gateway's policy
+//! engine permits tools (issue 20).
 //!
 //! A resource server lives inside its user pool and has no tags: it is the stack's when its pool is. `down`
 //! deletes it before the pool (plain moto answers `DeleteResourceServer` with HTTP 500; the test emulator's
@@ -9,6 +10,7 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{ResourceServerScopeType, ResourceServerType};
 
+use crate::config::Access;
 use crate::error::{Error, Result};
 use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids, user_pool};
 use crate::state::Ids;
@@ -26,17 +28,40 @@ pub fn full_scope(cx: &Cx) -> String {
     )
 }
 
+/// The scope that grants an access level: `<identifier>/read`, `<identifier>/write` (issue 20; the gateway's
+/// policy engine permits tools on them).
+pub fn access_scope(cx: &Cx, access: Access) -> String {
+    format!("{}/{}", cx.settings().resource_server_id, access.scope())
+}
+
+/// The scope names the resource server defines: the gateway's, then one per access level.
+fn scope_names(cx: &Cx) -> Vec<String> {
+    let mut names = vec![cx.settings().scope.clone()];
+    names.extend([Access::Read, Access::Write].map(|a| a.scope().to_owned()));
+    names.sort();
+    names
+}
+
 fn display_name(cx: &Cx) -> String {
     cx.name("gateway")
 }
 
 fn scopes(cx: &Cx) -> Result<Vec<ResourceServerScopeType>> {
-    let scope = ResourceServerScopeType::builder()
-        .scope_name(&cx.settings().scope)
-        .scope_description("Call the Neo4j MCP server through the AgentCore Gateway")
-        .build()
-        .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
-    Ok(vec![scope])
+    scope_names(cx)
+        .into_iter()
+        .map(|name| {
+            let description = match name.as_str() {
+                "read" => "Agents with read access: list and call the read tools",
+                "write" => "Agents with write access: also call the write tools",
+                _ => "Call the Neo4j MCP server through the AgentCore Gateway",
+            };
+            ResourceServerScopeType::builder()
+                .scope_name(name)
+                .scope_description(description)
+                .build()
+                .map_err(|e| Error::other(format!("{}: {e}", cx.node)))
+        })
+        .collect()
 }
 
 async fn describe(cx: &Cx, pool_id: &str, identifier: &str) -> Result<Option<ResourceServerType>> {
@@ -64,8 +89,9 @@ impl ResourceServerResource {
         }
         let mut have: Vec<&str> = rs.scopes().iter().map(|s| s.scope_name()).collect();
         have.sort_unstable();
-        if have != [cx.settings().scope.as_str()] {
-            drift.push(Drift::new("scopes", &cx.settings().scope, have.join(",")));
+        let want = scope_names(cx);
+        if have != want {
+            drift.push(Drift::new("scopes", want.join(","), have.join(",")));
         }
         let name = display_name(cx);
         if rs.name() != Some(name.as_str()) {
