@@ -39,6 +39,8 @@ const IDENTITY: &[&str] = &[
 ];
 
 const SCOPE: &str = "neo4j-mcp-gateway/invoke";
+/// What the `default` agent (read access) is granted and asks for: the gateway's scope and its level's.
+const AGENT_SCOPES: [&str; 2] = ["neo4j-mcp-gateway/invoke", "neo4j-mcp-gateway/read"];
 
 /// IAM returns policy documents URL-encoded.
 fn policy(doc: &str) -> Value {
@@ -415,7 +417,7 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         "client_credentials"
     );
     assert_eq!(client.allowed_o_auth_flows().len(), 1);
-    assert_eq!(client.allowed_o_auth_scopes(), [SCOPE.to_owned()]);
+    assert_eq!(client.allowed_o_auth_scopes(), AGENT_SCOPES.map(str::to_owned));
     assert_eq!(client.access_token_validity(), Some(60));
     let secret = client.client_secret().unwrap().to_owned();
     assert!(!secret.is_empty());
@@ -715,7 +717,7 @@ async fn token_domain_conflict_and_drift() {
     let good = oauth_server(Expect {
         client_id: client_id.clone(),
         secret: secret.clone(),
-        scope: SCOPE.into(),
+        scope: AGENT_SCOPES.join(" "),
     });
 
     // Default output: the access token alone.
@@ -724,7 +726,7 @@ async fn token_domain_conflict_and_drift() {
     assert_eq!(r.stdout, "eyJ.test-token.sig\n");
     assert_eq!(
         good.seen.lock().unwrap().last().cloned(),
-        Some(("client_credentials".into(), SCOPE.into(), client_id.clone()))
+        Some(("client_credentials".into(), AGENT_SCOPES.join(" "), client_id.clone()))
     );
     assert!(!r.stderr.contains(&secret));
 
@@ -753,7 +755,7 @@ async fn token_domain_conflict_and_drift() {
     assert_eq!(doc["access_token"], "eyJ.test-token.sig");
     assert_eq!(doc["token_type"], "Bearer");
     assert_eq!(doc["expires_in"], 3600);
-    assert_eq!(doc["scope"], SCOPE);
+    assert_eq!(doc["scope"], AGENT_SCOPES.join(" "));
     let expires = humantime::parse_rfc3339(doc["expires_at"].as_str().unwrap()).unwrap();
     let left = expires
         .duration_since(std::time::SystemTime::now())
@@ -762,11 +764,11 @@ async fn token_domain_conflict_and_drift() {
 
     // invalid_scope: a scope the endpoint does not grant.
     let mut cmd = st.command(&["token", "--token-endpoint", &good.url]);
-    cmd.env("NEO4J_GW_SCOPE", "write");
+    cmd.env("NEO4J_GW_SCOPE", "admin");
     let r = st.run_cmd(cmd);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("invalid_scope") && r.stderr.contains("neo4j-mcp-gateway/write"),
+        r.stderr.contains("invalid_scope") && r.stderr.contains("neo4j-mcp-gateway/admin"),
         "{}",
         r.stderr
     );
@@ -776,7 +778,7 @@ async fn token_domain_conflict_and_drift() {
     let wrong = oauth_server(Expect {
         client_id: client_id.clone(),
         secret: "not-the-secret".into(),
-        scope: SCOPE.into(),
+        scope: AGENT_SCOPES.join(" "),
     });
     let r = st.run(&["token", "--token-endpoint", &wrong.url]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -808,7 +810,7 @@ async fn token_domain_conflict_and_drift() {
     )
     .unwrap();
     assert_eq!(claims["token_use"], "access");
-    assert_eq!(claims["scope"], SCOPE);
+    assert_eq!(claims["scope"], AGENT_SCOPES.join(" "));
     assert_eq!(
         claims["client_id"],
         state_id(&st.state(), "app-client", "client_id")

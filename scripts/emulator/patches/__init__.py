@@ -42,6 +42,7 @@ def apply_patches(ecs_agent: bool, agentcore_delay_seconds: float) -> None:
     cognito.patch_cognito_client_scopes()  # #21
     cognito.add_cognito_missing_actions()  # #22
     cognito.patch_cognito_client_dates()  # #30
+    cognito.add_cognito_update_resource_server()  # #31
     agentcore.add_agentcore_synchronize_gateway_targets()  # #7
     agentcore.add_agentcore_api_key_credential_providers()  # #28
     agentcore.add_agentcore_policy_and_gateway_logs()  # #29

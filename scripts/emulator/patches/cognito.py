@@ -6,6 +6,7 @@ Patches (numbered as in docs/emulator.md, which says what each restores):
   #21  patch_cognito_client_scopes
   #22  add_cognito_missing_actions
   #30  patch_cognito_client_dates
+  #31  add_cognito_update_resource_server
 """
 
 from __future__ import annotations
@@ -129,3 +130,26 @@ def patch_cognito_client_dates() -> None:
     wrap(CognitoIdpUserPoolClient, "__init__", init)
     wrap(CognitoIdpUserPoolClient, "to_json", to_json)
     wrap(CognitoIdpBackend, "update_user_pool_client", update_user_pool_client)
+
+
+def add_cognito_update_resource_server() -> None:
+    """moto 5.2.5 answers UpdateResourceServer with "not implemented" (HTTP 501 through #1). Serve it as the
+    service model describes it: UserPoolId, Identifier and Name required, Scopes the whole new list ("If you don't
+    provide a value for an attribute, it is set to its default value": an update without Scopes leaves none); an
+    unknown pool or identifier is ResourceNotFoundException; the answer is the updated ResourceServer. Scopes that
+    app clients hold and the new list lacks stay on the clients, as on AWS (nothing documents their removal)."""
+    from moto.cognitoidp.exceptions import ResourceNotFoundError
+    from moto.cognitoidp.responses import CognitoIdpResponse
+    from moto.core.responses import ActionResult
+
+    def update_resource_server(self: Any) -> Any:
+        pool = self.backend.describe_user_pool(self._get_param("UserPoolId"))
+        identifier = self._get_param("Identifier")
+        server = pool.resource_servers.get(identifier)
+        if server is None:
+            raise ResourceNotFoundError(identifier)
+        server.name = self._get_param("Name")
+        server.scopes = self._get_param("Scopes") or []
+        return ActionResult({"ResourceServer": server.to_json()})
+
+    CognitoIdpResponse.update_resource_server = update_resource_server  # type: ignore[attr-defined]

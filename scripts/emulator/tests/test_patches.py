@@ -135,6 +135,17 @@ with mock_aws():
     seen["client_created_kept"] = created["CreationDate"] == described["CreationDate"] == updated["CreationDate"]
     seen["client_modified_on_update"] = updated["LastModifiedDate"] > described["LastModifiedDate"]
     seen["listed_client_keys"] = sorted(listed[0])
+
+    scope = {"ScopeName": "invoke", "ScopeDescription": "d"}
+    idp.create_resource_server(UserPoolId=pool_id, Identifier="rs", Name="n", Scopes=[scope])
+    more = [scope, {"ScopeName": "read", "ScopeDescription": "r"}]
+    answered = idp.update_resource_server(UserPoolId=pool_id, Identifier="rs", Name="m", Scopes=more)
+    seen["resource_server_updated"] = answered["ResourceServer"]["Scopes"] == more
+    described = idp.describe_resource_server(UserPoolId=pool_id, Identifier="rs")["ResourceServer"]
+    seen["resource_server_update_kept"] = (described["Name"], described["Scopes"]) == ("m", more)
+    seen["unknown_resource_server_update"] = code(
+        lambda: idp.update_resource_server(UserPoolId=pool_id, Identifier="nope", Name="n")
+    )
 print(json.dumps(seen))
 """
 
@@ -159,3 +170,6 @@ def test_the_patched_moto_answers_as_aws_does():
     assert seen["client_created_kept"]  # 30
     assert seen["client_modified_on_update"]  # 30
     assert seen["listed_client_keys"] == ["ClientId", "ClientName", "UserPoolId"]  # 30
+    assert seen["resource_server_updated"]  # 31
+    assert seen["resource_server_update_kept"]  # 31
+    assert seen["unknown_resource_server_update"] == "ResourceNotFoundException"  # 31
