@@ -58,6 +58,10 @@ pub struct State {
     pub settings: BTreeMap<String, String>,
     #[serde(default)]
     pub resources: BTreeMap<String, Record>,
+    /// The tools each access level saw through the gateway at the last verified `up` (`read`, `write` → tool names
+    /// as the gateway lists them): `status` reports what changed since. Not secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_surface: BTreeMap<String, Vec<String>>,
 }
 
 impl State {
@@ -69,6 +73,7 @@ impl State {
             account: account.to_owned(),
             settings: BTreeMap::new(),
             resources: BTreeMap::new(),
+            tool_surface: BTreeMap::new(),
         }
     }
 }

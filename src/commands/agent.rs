@@ -562,6 +562,79 @@ pub fn verifying_agent(settings: &crate::config::Settings) -> String {
         .unwrap_or_else(|| crate::config::DEFAULT_AGENT.to_owned())
 }
 
+/// One agent per configured access level (the first by name): whose listing shows what that level sees.
+pub fn agent_per_level(
+    settings: &crate::config::Settings,
+) -> BTreeMap<crate::config::Access, String> {
+    let mut out = BTreeMap::new();
+    for (name, access) in &settings.agents {
+        out.entry(*access).or_insert_with(|| name.clone());
+    }
+    out
+}
+
+/// The tool surface: the tools each configured access level sees through the gateway (`tools/list` as one agent
+/// of each level; the gateway's policy engine filters the listing). `known` holds listings already made (by
+/// agent), which are not made again. None when the data plane cannot be reached.
+pub async fn tool_surface(
+    env: &Env,
+    engine: &Engine,
+    prepared: &Prepared,
+    state: &State,
+    known: BTreeMap<String, Vec<String>>,
+) -> Result<Option<BTreeMap<String, Vec<String>>>> {
+    let mut surface = BTreeMap::new();
+    for (access, agent) in agent_per_level(&prepared.settings) {
+        let names = match known.get(&agent) {
+            Some(names) => names.clone(),
+            None => {
+                let mut walk = Walk::new(engine, prepared, state, false)?.as_agent(agent.clone());
+                if !walk.reachable() {
+                    return Ok(None);
+                }
+                walk.list_tools(env)
+                    .await?
+                    .iter()
+                    .map(|t| t.name.to_string())
+                    .collect()
+            }
+        };
+        let mut names = names;
+        names.sort();
+        surface.insert(access.as_str().to_owned(), names);
+    }
+    Ok(Some(surface))
+}
+
+/// What changed between two tool surfaces, per access level: `read: +new-tool -gone-tool`. Levels present in only
+/// one of them are not compared (an agent of that level was added or removed: not a change of the server's).
+pub fn surface_changes(
+    recorded: &BTreeMap<String, Vec<String>>,
+    current: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (level, now) in current {
+        let Some(before) = recorded.get(level) else {
+            continue;
+        };
+        let mut d: Vec<String> = now
+            .iter()
+            .filter(|t| !before.contains(t))
+            .map(|t| format!("+{t}"))
+            .collect();
+        d.extend(
+            before
+                .iter()
+                .filter(|t| !now.contains(t))
+                .map(|t| format!("-{t}")),
+        );
+        if !d.is_empty() {
+            out.push(format!("{level}: {}", d.join(" ")));
+        }
+    }
+    out
+}
+
 /// A token for `up`'s final check, asked for beside the first reads of a deployed stack (a Cognito round trip off the
 /// critical path); None when it cannot be had yet. `up` uses it only if the identity resources are unchanged.
 pub async fn early_token(engine: &Engine, prepared: &Prepared, state: &State) -> Option<Token> {
@@ -594,6 +667,22 @@ pub async fn early_token(engine: &Engine, prepared: &Prepared, state: &State) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn surface_changes_name_added_and_removed_tools_per_level() {
+        let m = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        let before = m(&[("read", &["a", "b"]), ("write", &["a", "b", "w"])]);
+        let after = m(&[("read", &["a", "c"]), ("write", &["a", "b", "w"])]);
+        assert_eq!(surface_changes(&before, &after), vec!["read: +c -b"]);
+        assert!(surface_changes(&before, &before).is_empty());
+        // A level only one side has is an agent added or removed, not a change of the server's tools.
+        assert!(surface_changes(&m(&[("read", &["a"])]), &m(&[("write", &["w"])])).is_empty());
+    }
 
     #[test]
     fn tool_names_get_the_target_prefix_once() {

@@ -1,6 +1,7 @@
 //! `neo4j-gw up`: pre-flight, the plan (what will change, from the same observe), a confirmation when something
 //! would be replaced, then create or repair every resource, wait until it works, print the outputs.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
@@ -237,7 +238,24 @@ async fn verify(
     }
     let (tools, query) = walk.verify(env).await?;
     query?;
-    Ok(Some(tools.iter().map(|t| t.name.to_string()).collect()))
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    // The tools each access level sees, recorded; what changed since the last `up` is said.
+    let known = BTreeMap::from([(walk.agent.clone(), names.clone())]);
+    if let Some(surface) = agent::tool_surface(env, engine, prepared, &state, known).await? {
+        for change in agent::surface_changes(&state.tool_surface, &surface) {
+            env.progress.note(&format!(
+                "up: the tools changed since the last up — {change} (recorded now)"
+            ));
+        }
+        for (level, tools) in &surface {
+            if prepared.settings.agents.len() > 1 {
+                env.progress
+                    .note(&format!("up: access {level} sees {}", tools.join(", ")));
+            }
+        }
+        store.set_tool_surface(surface)?;
+    }
+    Ok(Some(names))
 }
 
 /// A plan with a conflict (a resource of the stack's name or place that is not the stack's) changes nothing: `up`

@@ -86,6 +86,10 @@ impl Store {
         self.with(|s| s.settings = settings)
     }
 
+    pub fn set_tool_surface(&self, surface: BTreeMap<String, Vec<String>>) -> Result<()> {
+        self.with(|s| s.tool_surface = surface)
+    }
+
     pub fn remove_file(&self) -> Result<()> {
         self.file.remove()
     }
