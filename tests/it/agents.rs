@@ -73,6 +73,14 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
     let (_zone, cert) = fixtures(&emu).await;
     let st = Stack::new(&emu, "agents");
 
+    // A bad agent name or access level is exit 2 before any AWS request.
+    for bad in ["Reader:read", "reader:admin"] {
+        let r = st.up(&cert, &["--agents", bad]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("--agents"), "{}", r.stderr);
+        assert!(r.calls.is_empty(), "{bad}: {:?}", r.calls);
+    }
+
     let up = st.up(&cert, &["--agents", AGENTS, "-vvv"]);
     support::verified(&up);
     let state = st.state();
