@@ -635,6 +635,37 @@ pub fn surface_changes(
     out
 }
 
+/// The tools each access level sees now against those the last `up` recorded (through the gateway, as agents see
+/// them; only for a deployed stack with a recorded surface and a reachable data plane). Never fails `status`: a
+/// listing that fails is said in the summary.
+pub async fn surface_report(
+    env: &Env,
+    engine: &Engine,
+    prepared: &Prepared,
+) -> serde_json::Value {
+    let Some(state) = prepared.state.as_ref().filter(|s| !s.tool_surface.is_empty()) else {
+        return serde_json::json!(null);
+    };
+    match tool_surface(env, engine, prepared, state, Default::default()).await {
+        Ok(Some(current)) => {
+            let changes = surface_changes(&state.tool_surface, &current);
+            let summary = if changes.is_empty() {
+                "as the last `up` recorded them".to_owned()
+            } else {
+                format!(
+                    "changed since the last `up` — {}; `neo4j-gw up` records them (a tool no access level grants stays refused)",
+                    changes.join("; ")
+                )
+            };
+            serde_json::json!({"recorded": state.tool_surface, "current": current, "changes": changes, "summary": summary})
+        }
+        Ok(None) => serde_json::json!({"recorded": state.tool_surface, "current": null, "changes": [],
+            "summary": "not compared: the gateway's data plane cannot be reached"}),
+        Err(e) => serde_json::json!({"recorded": state.tool_surface, "current": null, "changes": [],
+            "summary": format!("not compared: listing the tools failed: {}", e.to_string().lines().next().unwrap_or_default())}),
+    }
+}
+
 /// A token for `up`'s final check, asked for beside the first reads of a deployed stack (a Cognito round trip off the
 /// critical path); None when it cannot be had yet. `up` uses it only if the identity resources are unchanged.
 pub async fn early_token(engine: &Engine, prepared: &Prepared, state: &State) -> Option<Token> {

@@ -461,10 +461,19 @@ pub async fn show(
         engine.preflight(None).await?;
         for_up(&reports)
     };
+    // The tools each access level sees, against the last `up`'s record (`up` would record the new ones).
+    let surface = if down {
+        serde_json::Value::Null
+    } else {
+        super::agent::surface_report(env, &engine, &prepared).await
+    };
+    let surface_changed = surface["changes"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty());
     env.write_timings("plan");
     let stack = &prepared.settings.stack;
     if json {
-        let doc = document(
+        let mut doc = document(
             stack,
             &prepared.region,
             &account,
@@ -472,6 +481,7 @@ pub async fn show(
             down,
             &changes,
         );
+        doc["tool_surface"] = surface.clone();
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         println!(
@@ -482,6 +492,12 @@ pub async fn show(
         );
         for line in lines(&changes, true) {
             println!("  {line}");
+        }
+        if surface_changed {
+            println!(
+                "  tools: {}",
+                surface["summary"].as_str().unwrap_or_default()
+            );
         }
     }
     let unknown: Vec<String> = changes
@@ -495,7 +511,7 @@ pub async fn show(
             unknown.join("\n")
         )));
     }
-    Ok(if changes.iter().any(|c| c.action.changes()) {
+    Ok(if changes.iter().any(|c| c.action.changes()) || surface_changed {
         exit::NOT_HEALTHY
     } else {
         exit::OK

@@ -113,37 +113,6 @@ pub fn agents(
         .collect()
 }
 
-/// The tools each access level sees now against those the last `up` recorded (through the gateway, as agents see
-/// them; only for a deployed stack with a recorded surface and a reachable data plane). Never fails `status`: a
-/// listing that fails is said in the summary.
-async fn tool_surface(
-    env: &Env,
-    engine: &crate::engine::Engine,
-    prepared: &super::Prepared,
-) -> serde_json::Value {
-    let Some(state) = prepared.state.as_ref().filter(|s| !s.tool_surface.is_empty()) else {
-        return json!(null);
-    };
-    match super::agent::tool_surface(env, engine, prepared, state, Default::default()).await {
-        Ok(Some(current)) => {
-            let changes = super::agent::surface_changes(&state.tool_surface, &current);
-            let summary = if changes.is_empty() {
-                "as the last `up` recorded them".to_owned()
-            } else {
-                format!(
-                    "changed since the last `up` — {}; `neo4j-gw up` records them (a tool no access level grants stays refused)",
-                    changes.join("; ")
-                )
-            };
-            json!({"recorded": state.tool_surface, "current": current, "changes": changes, "summary": summary})
-        }
-        Ok(None) => json!({"recorded": state.tool_surface, "current": null, "changes": [],
-            "summary": "not compared: the gateway's data plane cannot be reached"}),
-        Err(e) => json!({"recorded": state.tool_surface, "current": null, "changes": [],
-            "summary": format!("not compared: listing the tools failed: {}", e.to_string().lines().next().unwrap_or_default())}),
-    }
-}
-
 /// Returns the exit code: 0 when everything is present and healthy, 3 otherwise.
 pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
     let prepared = prepare(
@@ -163,7 +132,7 @@ pub async fn run(env: &Env, args: &StatusArgs) -> Result<i32> {
     let healthy = prepared.state.is_some() && reports.iter().all(|r| r.ok());
     let lock = origin_lock(&prepared.settings, &reports);
     let agents = agents(&prepared.settings, &reports);
-    let surface = tool_surface(env, &engine, &prepared).await;
+    let surface = super::agent::surface_report(env, &engine, &prepared).await;
     if args.json {
         let doc = json!({
             "stack": prepared.settings.stack,
