@@ -249,6 +249,31 @@ fn audit_line(client_id: &str, tool: &str, outcome: &str, policy: Option<Value>)
     line.to_string()
 }
 
+/// One audit line written by the gateway stand-in's own code (scripts/emulator/dataplane/audit.py), so that the
+/// parser is held to the lines the emulator delivers.
+fn stand_in_line(client_id: &str, tool: &str, outcome: &str) -> String {
+    let script = format!(
+        "import json, time\n\
+         from dataplane.audit import line\n\
+         t = time.monotonic()\n\
+         r = line(gateway_id='gw-audit-1', claims={{'client_id': {client_id:?}}}, tool='neo4j-mcp___{tool}', \
+         outcome={outcome:?}, started=t - 0.005, now=t, arguments={{'query': 'RETURN 1'}}, detail='x')\n\
+         print(json.dumps(r, sort_keys=True, separators=(',', ':')))"
+    );
+    let out = std::process::Command::new(crate::support::python())
+        .current_dir(crate::support::repo_path("scripts/emulator"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// The AGENT, TOOL and OUTCOME columns of `logs --audit`'s table rows (the header left out; a row's continuation,
 /// indented when the row is wider than COLUMNS, too).
 fn audit_rows(stdout: &str) -> Vec<(String, String, String)> {
@@ -328,7 +353,8 @@ async fn logs_audit_names_the_agents_filters_and_prints_json() {
     let denied = serde_json::json!({"mode": "ENFORCE", "decision": "deny", "reason": "no permit"});
     let now = now_ms();
     let old = audit_line("client-read", "get-schema", "allowed", None);
-    let first = audit_line("client-default", "read-cypher", "allowed", None);
+    let first = stand_in_line("client-default", "read-cypher", "allowed");
+    assert!(first.contains("\"detail\":\"x\""), "{first}");
     let second = audit_line(
         "client-read",
         "write-cypher",
@@ -420,8 +446,14 @@ async fn logs_audit_names_the_agents_filters_and_prints_json() {
             "policy": denied,
         })
     );
+    // The stand-in's own line: its fields, no detail, no argument.
     assert_eq!(docs[0]["agent"], "default");
-    assert!(docs[0].get("policy").is_none());
+    assert_eq!(docs[0]["client_id"], "client-default");
+    assert_eq!(docs[0]["gateway_tool"], "neo4j-mcp___read-cypher");
+    assert_eq!(docs[0]["duration_ms"], 5);
+    assert_eq!(docs[0]["arguments_sha256"].as_str().map(str::len), Some(64));
+    assert!(docs[0].get("policy").is_none() && docs[0].get("detail").is_none());
+    assert!(!r.stdout.contains("RETURN 1"), "{}", r.stdout);
     assert_eq!(docs[2]["agent"], "unknown (client-gone)");
 
     // --follow: what is there, then what arrives, until SIGINT (exit 0); the skipped line is noted at the end.
