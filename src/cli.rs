@@ -98,7 +98,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Check the setup and the deployed stack: PASS/WARN/FAIL per check, each with what to do; exit 3 on a FAIL
     Doctor(DoctorArgs),
-    /// Show the logs of the MCP server tasks and the interceptor Lambda, merged by time
+    /// Show the logs of the MCP server tasks and the interceptor Lambda, merged by time, or the gateway's audit lines
     Logs(LogsArgs),
     /// Print an MCP client configuration for the gateway (Claude Code, Claude Desktop, VS Code, Cursor, JSON)
     Connect(ConnectArgs),
@@ -146,9 +146,16 @@ pub enum LogSource {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Which logs
-    #[arg(long, value_enum, default_value = "all")]
-    pub source: LogSource,
+    /// Which logs [default: all]
+    #[arg(long, value_enum)]
+    pub source: Option<LogSource>,
+    /// The gateway's audit lines instead: one per tool call (time, agent, tool, outcome, duration, the arguments'
+    /// hash), as a table; needs the state file
+    #[arg(long, conflicts_with = "source")]
+    pub audit: bool,
+    /// With --audit: only the calls of this agent (a name the state file records, e.g. `default`)
+    #[arg(long, value_name = "NAME", requires = "audit")]
+    pub agent: Option<String>,
     /// From how long ago (10m, 2h, 1d) or from when (an RFC 3339 time)
     #[arg(long, default_value = "10m", value_name = "DURATION|TIME")]
     pub since: String,
@@ -451,6 +458,28 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn logs_audit_refuses_source_and_agent_needs_audit() {
+        use clap::Parser;
+        use clap::error::ErrorKind;
+        let parse = |args: &[&str]| Cli::try_parse_from([&["neo4j-gw", "logs"], args].concat());
+        let Command::Logs(a) = parse(&["--audit", "--agent", "read", "--follow", "--json"])
+            .unwrap()
+            .command
+        else {
+            panic!("not logs");
+        };
+        assert!(a.audit && a.follow && a.json && a.source.is_none());
+        assert_eq!(a.agent.as_deref(), Some("read"));
+        let e = parse(&["--audit", "--source", "server"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        assert_eq!(e.exit_code(), 2);
+        let e = parse(&["--agent", "read"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(e.exit_code(), 2);
+        assert!(parse(&["--source", "server"]).is_ok());
     }
 
     #[test]

@@ -9,17 +9,58 @@
 //! shown (by log stream and event ID).
 //!
 //! The log group names are derived from the stack, so `logs` works without a state file.
+//!
+//! `logs --audit` reads the gateway's audit log group instead (one JSON line per tool call, [`audit`]); it needs the
+//! state file, for the gateway's id (the group's name) and the agents' client ids (their names).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+pub mod audit;
+
 use super::{Env, connect, prepare};
 use crate::cli::{LogSource, LogsArgs};
 use crate::config::{PasswordSource, Purpose};
 use crate::error::{self, Error, Result, exit};
-use crate::resources::{Cx, interceptor_function, log_group};
+use crate::resources::{Cx, gateway, interceptor_function, log_group};
+use crate::state::State;
+
+/// The gateway's audit log group: where the gateway's `APPLICATION_LOGS` delivery writes (docs/aws-behaviour.md,
+/// "Audit lines: the gateway's log delivery").
+// At the merge with issue 20's deployment this must become the name function of the `gateway-log-group` node, the
+// one place that names the group.
+pub fn audit_log_group(gateway_id: &str) -> String {
+    format!("/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/{gateway_id}")
+}
+
+/// What `--audit` needs from the state, read before any AWS call: the audit log group (from the recorded gateway)
+/// and the view of the lines (the agents' client ids; `--agent` checked against them).
+fn audit_setup(
+    state: Option<&State>,
+    stack: &str,
+    args: &LogsArgs,
+    width: Option<usize>,
+) -> Result<(String, audit::View)> {
+    let gateway_id = state
+        .and_then(|s| gateway::GATEWAY_ID.recorded(s))
+        .ok_or_else(|| {
+            Error::other(format!(
+                "logs --audit: stack `{stack}` has no gateway recorded in its state file, so there is no audit log \
+                 group to read: deploy the stack with `neo4j-gw up` (or pass the --stack and --region it was \
+                 deployed with, and the --state-dir that holds its state file)"
+            ))
+        })?;
+    let agents = state.map(audit::agents).unwrap_or_default();
+    if let Some(name) = &args.agent {
+        audit::check_agent(&agents, name).map_err(|m| Error::usage("--agent", m))?;
+    }
+    Ok((
+        audit_log_group(gateway_id),
+        audit::View::new(agents, args.agent.clone(), args.json, width),
+    ))
+}
 
 /// How far back `--follow` asks again for events that arrived late.
 const LATE: Duration = Duration::from_secs(60);
@@ -95,10 +136,56 @@ pub fn merge(mut events: Vec<Event>) -> Vec<Event> {
     events
 }
 
+/// How the events are printed: as they are (`<time> <source> <message>` or JSON), or read as audit lines.
+enum Printer {
+    Plain {
+        json: bool,
+        names: BTreeMap<&'static str, String>,
+    },
+    Audit(audit::View),
+}
+
+impl Printer {
+    fn print(&mut self, e: &Event) {
+        match self {
+            Printer::Plain { json: true, names } => println!("{}", e.json(&names[e.source])),
+            Printer::Plain { json: false, .. } => println!("{}", e.line()),
+            Printer::Audit(view) => {
+                for l in view.lines(e.timestamp_ms, &e.message) {
+                    println!("{l}");
+                }
+            }
+        }
+    }
+
+    /// The end of the output: what `--audit` skipped, on stderr.
+    fn finish(&self, env: &Env) {
+        if let Printer::Audit(view) = self
+            && let Some(note) = view.note()
+        {
+            env.progress.note(&note);
+        }
+    }
+}
+
+/// The source `--audit` labels its events with (internal: the audit view prints no source).
+const AUDIT_SOURCE: &str = "audit";
+
 pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
     let start =
         parse_since(&args.since, SystemTime::now()).map_err(|m| Error::usage("--since", m))?;
     let prepared = prepare(env, None, Purpose::Inspect, PasswordSource::Env(None)).await?;
+    // --audit: the state is read, and --agent checked, before any AWS call.
+    let audit = if args.audit {
+        Some(audit_setup(
+            prepared.state.as_ref(),
+            &prepared.settings.stack,
+            args,
+            crate::term::width(),
+        )?)
+    } else {
+        None
+    };
     let (aws, account) = connect(env, &prepared).await?;
     let engine = super::engine(env, &prepared, aws, &account);
     let cx = Cx::new(
@@ -107,13 +194,25 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
         crate::progress::Progress::hidden(),
     );
     let mut groups: Vec<(&'static str, String)> = Vec::new();
-    if matches!(args.source, LogSource::Server | LogSource::All) {
-        groups.push(("server", (log_group::CONTAINER_LOGS.name)(&cx)));
-    }
-    if matches!(args.source, LogSource::Interceptor | LogSource::All) {
-        groups.push(("interceptor", (interceptor_function::LOG_GROUP.name)(&cx)));
-    }
-    let names: BTreeMap<&'static str, String> = groups.iter().cloned().collect();
+    let mut printer = match audit {
+        Some((group, view)) => {
+            groups.push((AUDIT_SOURCE, group));
+            Printer::Audit(view)
+        }
+        None => {
+            let source = args.source.unwrap_or(LogSource::All);
+            if matches!(source, LogSource::Server | LogSource::All) {
+                groups.push(("server", (log_group::CONTAINER_LOGS.name)(&cx)));
+            }
+            if matches!(source, LogSource::Interceptor | LogSource::All) {
+                groups.push(("interceptor", (interceptor_function::LOG_GROUP.name)(&cx)));
+            }
+            Printer::Plain {
+                json: args.json,
+                names: groups.iter().cloned().collect(),
+            }
+        }
+    };
 
     // The first read: every source; a missing log group is reported, and is an error when none exists.
     let mut events = Vec::new();
@@ -123,6 +222,14 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
             Some(mut e) => events.append(&mut e),
             None => missing.push(group.clone()),
         }
+    }
+    if args.audit && !missing.is_empty() {
+        return Err(Error::other(format!(
+            "logs --audit: the gateway's audit log group {} does not exist in {}: `neo4j-gw up` creates it with the \
+             gateway's log delivery (a stack deployed before issue 20 has none until `up` runs again)",
+            missing.join(" and "),
+            prepared.region
+        )));
     }
     if missing.len() == groups.len() {
         return Err(Error::other(format!(
@@ -142,19 +249,13 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
     }
     let mut seen: BTreeSet<Key> = BTreeSet::new();
     let mut newest = start;
-    let print = |e: &Event| {
-        if args.json {
-            println!("{}", e.json(&names[e.source]));
-        } else {
-            println!("{}", e.line());
-        }
-    };
     for e in merge(events) {
         newest = newest.max(e.timestamp_ms);
         seen.insert(e.key());
-        print(&e);
+        printer.print(&e);
     }
     if !args.follow {
+        printer.finish(env);
         return Ok(exit::OK);
     }
     let interval = if cx.emulated() {
@@ -165,6 +266,7 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
     loop {
         if cx.shared.cancel.sleep(interval).await.is_err() {
             // Ctrl-C is how --follow ends.
+            printer.finish(env);
             return Ok(exit::OK);
         }
         let from = newest - LATE.as_millis() as i64;
@@ -177,7 +279,7 @@ pub async fn run(env: &Env, args: &LogsArgs) -> Result<i32> {
         for e in merge(fresh) {
             if seen.insert(e.key()) {
                 newest = newest.max(e.timestamp_ms);
-                print(&e);
+                printer.print(&e);
             }
         }
         // Forget what is too old to be asked for again.
