@@ -1283,3 +1283,39 @@ mod tests {
         );
     }
 }
+
+/// An agent's access level at the gateway (issue 20): `read` may list and call the server's read tools, `write`
+/// also its write tool. Each level is one OAuth scope `<resource server>/<scope>` on the stack's resource server and
+/// one Cedar policy in the gateway's policy engine (docs/aws-behaviour.md, "Agents' rights at the gateway").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    /// `read` or `write`, as the operator writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+
+    /// The Neo4j MCP server's tools this level adds (as the server names them, without the target's prefix): a
+    /// `write` agent has the `read` tools too. The one list of which tool needs which right.
+    pub fn tools(self) -> &'static [&'static str] {
+        match self {
+            Access::Read => &["get-schema", "read-cypher"],
+            Access::Write => &["write-cypher"],
+        }
+    }
+
+    /// The scope of this level on the stack's resource server (`<resource server id>/<scope>` in a token).
+    pub fn scope(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+}
