@@ -112,7 +112,8 @@ pub async fn obtain(
     let settings = cx.settings();
     let pool_id = recorded(state, user_pool::NODE, "user_pool_id")?;
     let client_id = recorded(state, app_client::NODE, "client_id")?;
-    let scope = format!("{}/{}", settings.resource_server_id, settings.scope);
+    // The client's scopes: the gateway's and the access level the gateway's policy engine reads (issue 20).
+    let scope = crate::resources::resource_server::client_scopes(settings).join(" ");
     let route = match endpoint {
         Some(u) => Route {
             client: reqwest::Client::builder()

@@ -124,17 +124,17 @@ fn drift(cx: &Cx, c: &UserPoolClientType) -> Vec<Drift> {
             false,
         ));
     }
-    let want_scope = resource_server::full_scope(cx);
+    let want_scopes = resource_server::client_scopes(cx.settings());
     let mut scopes: Vec<&str> = c
         .allowed_o_auth_scopes()
         .iter()
         .map(String::as_str)
         .collect();
     scopes.sort_unstable();
-    if scopes != [want_scope.as_str()] {
+    if scopes != want_scopes {
         drift.push(Drift::new(
             "allowed_oauth_scopes",
-            want_scope,
+            want_scopes.join(","),
             scopes.join(","),
         ));
     }
@@ -250,7 +250,7 @@ impl Resource for AppClientResource {
             .generate_secret(true)
             .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
             .allowed_o_auth_flows_user_pool_client(true)
-            .allowed_o_auth_scopes(resource_server::full_scope(cx))
+            .set_allowed_o_auth_scopes(Some(resource_server::client_scopes(cx.settings())))
             .access_token_validity(cx.settings().token_validity_minutes)
             .token_validity_units(
                 TokenValidityUnitsType::builder()
@@ -286,7 +286,7 @@ impl Resource for AppClientResource {
             .client_name(client_name(cx))
             .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
             .allowed_o_auth_flows_user_pool_client(true)
-            .allowed_o_auth_scopes(resource_server::full_scope(cx))
+            .set_allowed_o_auth_scopes(Some(resource_server::client_scopes(cx.settings())))
             .access_token_validity(cx.settings().token_validity_minutes)
             .token_validity_units(
                 TokenValidityUnitsType::builder()

@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{ResourceServerScopeType, ResourceServerType};
 
+use crate::config::Access;
 use crate::error::{Error, Result};
 use crate::resources::{AwsResult, Cx, Drift, Live, Observation, Resource, ids, user_pool};
 use crate::state::Ids;
@@ -26,17 +27,51 @@ pub fn full_scope(cx: &Cx) -> String {
     )
 }
 
+/// The scopes the resource server defines: the gateway's own (`--scope`) and one per access level
+/// ([`Access::scope`], issue 20), sorted, without repeats.
+pub fn scope_names(settings: &crate::config::Settings) -> Vec<String> {
+    let mut v = vec![
+        settings.scope.clone(),
+        Access::Read.scope().to_owned(),
+        Access::Write.scope().to_owned(),
+    ];
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The full scopes the stack's app client is granted and asks its tokens for: the gateway's scope and the `read`
+/// level (issue 20: the default agent reads), sorted, without repeats.
+pub fn client_scopes(settings: &crate::config::Settings) -> Vec<String> {
+    let mut v = vec![
+        format!("{}/{}", settings.resource_server_id, settings.scope),
+        format!("{}/{}", settings.resource_server_id, Access::Read.scope()),
+    ];
+    v.sort();
+    v.dedup();
+    v
+}
+
 fn display_name(cx: &Cx) -> String {
     cx.name("gateway")
 }
 
 fn scopes(cx: &Cx) -> Result<Vec<ResourceServerScopeType>> {
-    let scope = ResourceServerScopeType::builder()
-        .scope_name(&cx.settings().scope)
-        .scope_description("Call the Neo4j MCP server through the AgentCore Gateway")
-        .build()
-        .map_err(|e| Error::other(format!("{}: {e}", cx.node)))?;
-    Ok(vec![scope])
+    scope_names(cx.settings())
+        .into_iter()
+        .map(|name| {
+            let description = if name == cx.settings().scope {
+                "Call the Neo4j MCP server through the AgentCore Gateway".to_owned()
+            } else {
+                format!("Access level {name}: the tools the gateway's policy engine permits to it")
+            };
+            ResourceServerScopeType::builder()
+                .scope_name(name)
+                .scope_description(description)
+                .build()
+                .map_err(|e| Error::other(format!("{}: {e}", cx.node)))
+        })
+        .collect()
 }
 
 async fn describe(cx: &Cx, pool_id: &str, identifier: &str) -> Result<Option<ResourceServerType>> {
@@ -64,8 +99,9 @@ impl ResourceServerResource {
         }
         let mut have: Vec<&str> = rs.scopes().iter().map(|s| s.scope_name()).collect();
         have.sort_unstable();
-        if have != [cx.settings().scope.as_str()] {
-            drift.push(Drift::new("scopes", &cx.settings().scope, have.join(",")));
+        let want = scope_names(cx.settings());
+        if have != want {
+            drift.push(Drift::new("scopes", want.join(","), have.join(",")));
         }
         let name = display_name(cx);
         if rs.name() != Some(name.as_str()) {
