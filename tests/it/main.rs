@@ -33,6 +33,7 @@ mod origin_lock;
 mod agent_path;
 mod agent_path_diagnosis;
 mod agent_path_repairs;
+mod agents_rights;
 
 // The promises under faults: kills, lost answers, transient errors, signals, concurrent runs, drift, duplicates,
 // and a stack that touches only what is its own.
