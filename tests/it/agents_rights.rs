@@ -89,6 +89,13 @@ async fn a_read_agent_neither_sees_nor_calls_write_cypher_and_every_call_is_audi
         tools.stdout
     );
 
+    // `up`'s own verification calls a read tool: its line is there already.
+    let earlier = audit_lines(&sdk, &st.name).await;
+    assert!(
+        earlier.iter().all(|(_, l)| l["outcome"] == "allowed"),
+        "{earlier:?}"
+    );
+
     // The call: refused by the gateway's policy before the server, so Neo4j receives no write.
     let before = neo4j_writes(&emu, DEMO_URI, DEMO_DATABASE).await;
     let write = st.run(&[
@@ -119,7 +126,8 @@ async fn a_read_agent_neither_sees_nor_calls_write_cypher_and_every_call_is_audi
 
     // One audit line per call, in order, with the agent's client id and the outcome; never an argument's value.
     let client = state_id(&state, "app-client", "client_id");
-    let lines = audit_lines(&sdk, &st.name).await;
+    let all = audit_lines(&sdk, &st.name).await;
+    let lines = &all[earlier.len()..];
     let summary: Vec<(&str, &str)> = lines
         .iter()
         .map(|(_, l)| {
@@ -137,7 +145,7 @@ async fn a_read_agent_neither_sees_nor_calls_write_cypher_and_every_call_is_audi
         ],
         "{lines:?}"
     );
-    for (text, line) in &lines {
+    for (text, line) in &all {
         assert_eq!(line["client_id"], client.as_str(), "{text}");
         assert_eq!(
             line["gateway_id"],
