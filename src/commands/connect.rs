@@ -250,7 +250,8 @@ pub async fn run(env: &Env, args: &ConnectArgs) -> Result<i32> {
         url,
         token_command: cmd,
         token_minutes: s.token_validity_minutes,
-        scope: format!("{}/{}", s.resource_server_id, s.scope),
+        // What `token` asks for (issue 20: the gateway's scope and the `read` access level).
+        scope: crate::resources::resource_server::client_scopes(s).join(" "),
     };
     let (doc, notes) = render(args.client, &target);
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -39,6 +39,11 @@ const IDENTITY: &[&str] = &[
 ];
 
 const SCOPE: &str = "neo4j-mcp-gateway/invoke";
+/// The `read` access level's scope (issue 20), which the stack's app client is granted beside [`SCOPE`] and asks
+/// its tokens for.
+const READ_SCOPE: &str = "neo4j-mcp-gateway/read";
+/// What `token` asks for: the client's scopes, space-separated.
+const CLIENT_SCOPES: &str = "neo4j-mcp-gateway/invoke neo4j-mcp-gateway/read";
 
 /// IAM returns policy documents URL-encoded.
 fn policy(doc: &str) -> Value {
@@ -415,7 +420,10 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         "client_credentials"
     );
     assert_eq!(client.allowed_o_auth_flows().len(), 1);
-    assert_eq!(client.allowed_o_auth_scopes(), [SCOPE.to_owned()]);
+    assert_eq!(
+        client.allowed_o_auth_scopes(),
+        [SCOPE.to_owned(), READ_SCOPE.to_owned()]
+    );
     assert_eq!(client.access_token_validity(), Some(60));
     let secret = client.client_secret().unwrap().to_owned();
     assert!(!secret.is_empty());
@@ -715,7 +723,7 @@ async fn token_domain_conflict_and_drift() {
     let good = oauth_server(Expect {
         client_id: client_id.clone(),
         secret: secret.clone(),
-        scope: SCOPE.into(),
+        scope: CLIENT_SCOPES.into(),
     });
 
     // Default output: the access token alone.
@@ -724,7 +732,11 @@ async fn token_domain_conflict_and_drift() {
     assert_eq!(r.stdout, "eyJ.test-token.sig\n");
     assert_eq!(
         good.seen.lock().unwrap().last().cloned(),
-        Some(("client_credentials".into(), SCOPE.into(), client_id.clone()))
+        Some((
+            "client_credentials".into(),
+            CLIENT_SCOPES.into(),
+            client_id.clone()
+        ))
     );
     assert!(!r.stderr.contains(&secret));
 
@@ -753,7 +765,7 @@ async fn token_domain_conflict_and_drift() {
     assert_eq!(doc["access_token"], "eyJ.test-token.sig");
     assert_eq!(doc["token_type"], "Bearer");
     assert_eq!(doc["expires_in"], 3600);
-    assert_eq!(doc["scope"], SCOPE);
+    assert_eq!(doc["scope"], CLIENT_SCOPES);
     let expires = humantime::parse_rfc3339(doc["expires_at"].as_str().unwrap()).unwrap();
     let left = expires
         .duration_since(std::time::SystemTime::now())
@@ -776,7 +788,7 @@ async fn token_domain_conflict_and_drift() {
     let wrong = oauth_server(Expect {
         client_id: client_id.clone(),
         secret: "not-the-secret".into(),
-        scope: SCOPE.into(),
+        scope: CLIENT_SCOPES.into(),
     });
     let r = st.run(&["token", "--token-endpoint", &wrong.url]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -808,7 +820,7 @@ async fn token_domain_conflict_and_drift() {
     )
     .unwrap();
     assert_eq!(claims["token_use"], "access");
-    assert_eq!(claims["scope"], SCOPE);
+    assert_eq!(claims["scope"], CLIENT_SCOPES);
     assert_eq!(
         claims["client_id"],
         state_id(&st.state(), "app-client", "client_id")

@@ -140,7 +140,10 @@ async fn connect_prints_each_clients_configuration() {
     assert_eq!(js["url"], url.as_str());
     assert_eq!(js["transport"], "streamable-http");
     assert_eq!(js["token"]["lifetime_seconds"], 3600);
-    assert_eq!(js["token"]["scope"], "neo4j-mcp-gateway/invoke");
+    assert_eq!(
+        js["token"]["scope"],
+        "neo4j-mcp-gateway/invoke neo4j-mcp-gateway/read"
+    );
     let argv: Vec<&str> = js["token"]["command"]
         .as_array()
         .unwrap()
