@@ -396,7 +396,30 @@ impl Resource for GatewayLogDeliveryResource {
             return Ok(Observation::Missing);
         }
         if let Some(why) = foreign(cx, &parts, &name) {
-            return Ok(Observation::Foreign(why));
+            // An answer without the destination's tags (moto drops them from the object once it was put again
+            // without tags; AWS keeps them) is checked against the tags CloudWatch Logs holds for its ARN.
+            let untagged = parts
+                .destination
+                .as_ref()
+                .filter(|d| d.tags().is_none_or(|t| t.is_empty()))
+                .and_then(|d| d.arn());
+            let ours = match untagged {
+                Some(arn) if parts.source.is_none() => {
+                    let tags = cx
+                        .aws()
+                        .logs
+                        .list_tags_for_resource()
+                        .resource_arn(arn)
+                        .send()
+                        .await
+                        .aws(cx, "ListTagsForResource")?;
+                    cx.is_ours(tag_pairs(tags.tags()))
+                }
+                _ => false,
+            };
+            if !ours {
+                return Ok(Observation::Foreign(why));
+            }
         }
         // What they should name cannot be known without the gateway and the group (`status` before they exist).
         let want = Desired::of(cx).ok();
