@@ -186,3 +186,21 @@ impl Resource for LogGroupResource {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_group_is_named_after_the_stacks_gateway() {
+        // `<stack>-gw` is the gateway's name (`gateway::gateway_name`); `logs --audit` imports this function.
+        assert_eq!(
+            audit_log_group("neo4j-gw"),
+            "/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/neo4j-gw-gw"
+        );
+        assert_eq!(
+            log_group_arn("us-east-1", "123456789012", &audit_log_group("s")),
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/s-gw"
+        );
+    }
+}
