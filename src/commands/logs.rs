@@ -27,14 +27,6 @@ use crate::error::{self, Error, Result, exit};
 use crate::resources::{Cx, gateway, interceptor_function, log_group};
 use crate::state::State;
 
-/// The gateway's audit log group: where the gateway's `APPLICATION_LOGS` delivery writes (docs/aws-behaviour.md,
-/// "Audit lines: the gateway's log delivery").
-// At the merge with issue 20's deployment this must become the name function of the `gateway-log-group` node, the
-// one place that names the group.
-pub fn audit_log_group(gateway_id: &str) -> String {
-    format!("/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/{gateway_id}")
-}
-
 /// What `--audit` needs from the state, read before any AWS call: the audit log group (from the recorded gateway)
 /// and the view of the lines (the agents' client ids; `--agent` checked against them).
 fn audit_setup(
@@ -43,7 +35,8 @@ fn audit_setup(
     args: &LogsArgs,
     width: Option<usize>,
 ) -> Result<(String, audit::View)> {
-    let gateway_id = state
+    // The group is named from the stack (the `gateway-log-group` node); a stack without a gateway has no audit.
+    state
         .and_then(|s| gateway::GATEWAY_ID.recorded(s))
         .ok_or_else(|| {
             Error::other(format!(
@@ -57,7 +50,7 @@ fn audit_setup(
         audit::check_agent(&agents, name).map_err(|m| Error::usage("--agent", m))?;
     }
     Ok((
-        audit_log_group(gateway_id),
+        log_group::audit_log_group(stack),
         audit::View::new(agents, args.agent.clone(), args.json, width),
     ))
 }

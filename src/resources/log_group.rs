@@ -35,6 +35,29 @@ pub const CONTAINER_LOGS: LogGroupResource = LogGroupResource {
     name: |cx| format!("/neo4j-gw/{}/mcp", cx.stack()),
 };
 
+pub const GATEWAY_LOGS_NODE: &str = "gateway-log-group";
+pub const GATEWAY_LOGS_NAME: Output = Output::new(GATEWAY_LOGS_NODE, "name");
+pub const GATEWAY_LOGS_ARN: Output = Output::new(GATEWAY_LOGS_NODE, "arn");
+
+/// The log group of the gateway's audit lines (issue 20) for the stack `stack`: where its log delivery
+/// (`gateway_log_delivery`) sends the gateway's `APPLICATION_LOGS`, and what `logs --audit` reads.
+///
+/// AWS's default for a gateway is `/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/<gateway id>`, but the
+/// ID exists only once the gateway does, and a delivery destination may name any group. The stack's gateway *name*
+/// (`<stack>-gw`) takes the ID's place: the name is known before anything exists (so `status` and `logs --audit`
+/// need no state), and the group outlives a replacement of the gateway. The `/aws/vendedlogs/` prefix is kept:
+/// CloudWatch Logs documents it for vended logs, whose delivery then needs no resource policy per group.
+pub fn audit_log_group(stack: &str) -> String {
+    format!("/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/{stack}-gw")
+}
+
+/// The gateway's audit log group (see [`audit_log_group`]).
+pub const GATEWAY_LOGS: LogGroupResource = LogGroupResource {
+    node: GATEWAY_LOGS_NODE,
+    deps: &[],
+    name: |cx| audit_log_group(cx.stack()),
+};
+
 impl LogGroupResource {
     async fn find(
         &self,
@@ -161,5 +184,23 @@ impl Resource for LogGroupResource {
                 e.is_resource_not_found_exception()
             })
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_group_is_named_after_the_stacks_gateway() {
+        // `<stack>-gw` is the gateway's name (`gateway::gateway_name`); `logs --audit` imports this function.
+        assert_eq!(
+            audit_log_group("neo4j-gw"),
+            "/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/neo4j-gw-gw"
+        );
+        assert_eq!(
+            log_group_arn("us-east-1", "123456789012", &audit_log_group("s")),
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/s-gw"
+        );
     }
 }

@@ -670,6 +670,18 @@ async fn delete_user_pool_domain(b: &Bench<'_>) -> Result<(), String> {
     Ok(())
 }
 
+async fn delete_policy(b: &Bench<'_>, node: &str) -> Result<(), String> {
+    b.aws
+        .ac
+        .delete_policy()
+        .policy_engine_id(b.id(node, "policy_engine_id"))
+        .policy_id(b.id(node, "policy_id"))
+        .send()
+        .await
+        .map_err(sdk("DeletePolicy"))?;
+    Ok(())
+}
+
 async fn delete_gateway_target(b: &Bench<'_>) -> Result<(), String> {
     b.aws
         .ac
@@ -985,7 +997,7 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
                 .map_err(sdk("DeleteSecret"))?;
             fault(&[node], &[], "DeleteSecret, ForceDeleteWithoutRecovery")
         }
-        "log-group" | "interceptor-log-group" => {
+        "log-group" | "interceptor-log-group" | "gateway-log-group" => {
             delete_log_group(b, node).await?;
             fault(&[node], &[], "DeleteLogGroup")
         }
@@ -1105,6 +1117,82 @@ async fn delete_out_of_band(b: &Bench<'_>, node: &str) -> Result<Fault, String> 
         "gateway-target" => {
             delete_gateway_target(b).await?;
             fault(&[node], &[], "DeleteGatewayTarget")
+        }
+        "policy-read" | "policy-write" => {
+            delete_policy(b, node).await?;
+            fault(&[node], &[], "DeletePolicy")
+        }
+        "policy-engine" => {
+            delete_policy(b, "policy-read").await?;
+            delete_policy(b, "policy-write").await?;
+            delete_gateway_target(b).await?;
+            let gateway = b.id("gateway", "gateway_id");
+            aws.ac
+                .delete_gateway()
+                .gateway_identifier(&gateway)
+                .send()
+                .await
+                .map_err(sdk("DeleteGateway"))?;
+            // A gateway still DELETING names the engine yet: wait until it is gone.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while aws
+                .ac
+                .get_gateway()
+                .gateway_identifier(&gateway)
+                .send()
+                .await
+                .is_ok()
+            {
+                if std::time::Instant::now() > deadline {
+                    return Err("the gateway was not gone 60 s after DeleteGateway".into());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            aws.ac
+                .delete_policy_engine()
+                .policy_engine_id(b.id(node, "policy_engine_id"))
+                .send()
+                .await
+                .map_err(sdk("DeletePolicyEngine"))?;
+            fault(
+                &[
+                    node,
+                    "policy-read",
+                    "policy-write",
+                    "gateway",
+                    "gateway-target",
+                ],
+                &[],
+                "DeletePolicyEngine, after its policies were deleted (AgentCore refuses otherwise) and the gateway \
+                 naming it, with its target (the emulator refuses while a gateway names it, and moto's UpdateGateway \
+                 cannot drop the association)",
+            )
+        }
+        "gateway-log-delivery" => {
+            let name = b.id(node, "delivery_source");
+            aws.logs
+                .delete_delivery()
+                .id(b.id(node, "delivery_id"))
+                .send()
+                .await
+                .map_err(sdk("DeleteDelivery"))?;
+            aws.logs
+                .delete_delivery_source()
+                .name(&name)
+                .send()
+                .await
+                .map_err(sdk("DeleteDeliverySource"))?;
+            aws.logs
+                .delete_delivery_destination()
+                .name(&name)
+                .send()
+                .await
+                .map_err(sdk("DeleteDeliveryDestination"))?;
+            fault(
+                &[node],
+                &[],
+                "DeleteDelivery, then DeleteDeliverySource and DeleteDeliveryDestination",
+            )
         }
         other => return Err(format!("no out-of-band delete for node {other}")),
     })
@@ -1643,7 +1731,8 @@ async fn update_gateway(
         .set_protocol_configuration(g.protocol_configuration().cloned())
         .authorizer_type(g.authorizer_type().clone())
         .set_authorizer_configuration(g.authorizer_configuration().cloned())
-        .set_interceptor_configurations(Some(g.interceptor_configurations().to_vec()));
+        .set_interceptor_configurations(Some(g.interceptor_configurations().to_vec()))
+        .set_policy_engine_configuration(g.policy_engine_configuration().cloned());
     edit(req, &g).send().await.map_err(sdk("UpdateGateway"))?;
     Ok(())
 }
@@ -1778,6 +1867,46 @@ async fn change_out_of_band(b: &Bench<'_>, case: &str) -> Result<String, String>
         "gateway: interceptor" => {
             update_gateway(b, |req, _| req.set_interceptor_configurations(Some(vec![]))).await?;
             "UpdateGateway without the interceptor".into()
+        }
+        "gateway: policy engine" => {
+            update_gateway(b, |req, g| {
+                let engine = g.policy_engine_configuration().expect("the gateway's policy engine");
+                req.policy_engine_configuration(
+                    aws_sdk_bedrockagentcorecontrol::types::GatewayPolicyEngineConfiguration::builder()
+                        .arn(engine.arn())
+                        .mode(aws_sdk_bedrockagentcorecontrol::types::GatewayPolicyEngineMode::LogOnly)
+                        .build()
+                        .expect("policy engine configuration"),
+                )
+            })
+            .await?;
+            "UpdateGateway with the policy engine in LOG_ONLY mode (decisions logged, not enforced)"
+                .into()
+        }
+        "policy-read: statement" => {
+            let statement = format!(
+                "permit(principal, action, resource == AgentCore::Gateway::\"{}\");",
+                b.id("gateway", "arn")
+            );
+            aws.ac
+                .update_policy()
+                .policy_engine_id(b.id("policy-read", "policy_engine_id"))
+                .policy_id(b.id("policy-read", "policy_id"))
+                .definition(
+                    aws_sdk_bedrockagentcorecontrol::types::PolicyDefinition::Cedar(
+                        aws_sdk_bedrockagentcorecontrol::types::CedarPolicy::builder()
+                            .statement(statement)
+                            .build()
+                            .map_err(|e| e.to_string())?,
+                    ),
+                )
+                .validation_mode(
+                    aws_sdk_bedrockagentcorecontrol::types::PolicyValidationMode::IgnoreAllFindings,
+                )
+                .send()
+                .await
+                .map_err(sdk("UpdatePolicy"))?;
+            "UpdatePolicy of read_access to permit every tool to every caller".into()
         }
         "gateway-target: endpoint" => {
             let t = aws
@@ -1916,6 +2045,20 @@ fn changes() -> Vec<Change> {
             touched: vec![],
             updated: vec!["gateway"],
             ops: vec!["UpdateGateway"],
+        },
+        Change {
+            case: "gateway: policy engine",
+            drift: vec![("gateway", "policy_engine")],
+            touched: vec![],
+            updated: vec!["gateway"],
+            ops: vec!["UpdateGateway"],
+        },
+        Change {
+            case: "policy-read: statement",
+            drift: vec![("policy-read", "statement")],
+            touched: vec![],
+            updated: vec!["policy-read"],
+            ops: vec!["UpdatePolicy"],
         },
         Change {
             case: "gateway-target: endpoint",

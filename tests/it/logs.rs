@@ -302,11 +302,7 @@ async fn logs_audit_names_the_agents_filters_and_prints_json() {
     let emu = Emulator::start();
     let st = Stack::new(&emu, "audit");
     let gateway_id = "gw-audit-1";
-    let group = neo4j_gw::commands::logs::audit_log_group(gateway_id);
-    assert_eq!(
-        group,
-        "/aws/vendedlogs/bedrock-agentcore/gateway/APPLICATION_LOGS/gw-audit-1"
-    );
+    let group = neo4j_gw::resources::log_group::audit_log_group("audit");
 
     // No state file: no gateway, so no audit group to read; nothing asked of AWS.
     let r = st.run(&["logs", "--audit"]);

@@ -34,6 +34,7 @@ mod agent_path;
 mod agent_path_diagnosis;
 mod agent_path_repairs;
 mod agents;
+mod agents_rights;
 
 // The promises under faults: kills, lost answers, transient errors, signals, concurrent runs, drift, duplicates,
 // and a stack that touches only what is its own.

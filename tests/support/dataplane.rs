@@ -149,3 +149,26 @@ pub async fn client_credentials(
     .await;
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
+
+/// The write queries the Neo4j stand-in has run in one database (every CREATE, MERGE, SET, … it received).
+pub async fn neo4j_writes(emu: &Emulator, uri: &str, database: &str) -> Vec<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/_dataplane/neo4j/writes?uri={}&database={}",
+            emu.data_plane,
+            utf8_percent_encode(uri, NON_ALPHANUMERIC),
+            utf8_percent_encode(database, NON_ALPHANUMERIC)
+        ))
+        .send()
+        .await
+        .expect("data plane control request");
+    assert!(r.status().is_success(), "neo4j/writes: HTTP {}", r.status());
+    let doc: Value = r.json().await.expect("control answer");
+    doc["writes"]
+        .as_array()
+        .expect("writes")
+        .iter()
+        .map(|w| w.as_str().unwrap_or_default().to_owned())
+        .collect()
+}

@@ -56,6 +56,9 @@ pub const KINDS: &[(&str, &str)] = &[
     ("agentcore:gateway", "gateway_id"),
     ("agentcore:gateway-target", "target_id"),
     ("agentcore:api-key-credential-provider", "arn"),
+    ("agentcore:policy-engine", "policy_engine_id"),
+    ("agentcore:policy", "policy_id"),
+    ("logs:delivery", "delivery_id"),
 ];
 
 /// The stack's lease (src/lease.rs): a Secrets Manager secret that is not a plan node and not in the state file. It
@@ -349,6 +352,81 @@ async fn logs(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
         let t = scope.tagged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if t.0 || scope.named(&name) {
             out.push(item("logs:log-group", name.clone(), name, t));
+        }
+    }
+    out.extend(deliveries(&logs, scope).await);
+    out
+}
+
+/// CloudWatch Logs deliveries of the stack (kind `logs:delivery`, one node): each delivery whose source is the
+/// stack's counts once; a delivery source or destination of the stack that no such delivery pairs (a half-made or
+/// half-deleted node) counts as an item of its own, so that `down` leaving one behind is seen.
+async fn deliveries(logs: &aws_sdk_cloudwatchlogs::Client, scope: &Scope) -> Vec<Item> {
+    let mut out = Vec::new();
+    let ours = |name: &str, tags: Option<&std::collections::HashMap<String, String>>| {
+        let t = scope.tagged(
+            tags.into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        (t.0 || scope.named(name)).then_some(t)
+    };
+    let sources = logs
+        .describe_delivery_sources()
+        .send()
+        .await
+        .expect("DescribeDeliverySources");
+    let destinations = logs
+        .describe_delivery_destinations()
+        .send()
+        .await
+        .expect("DescribeDeliveryDestinations");
+    let delivered = logs
+        .describe_deliveries()
+        .send()
+        .await
+        .expect("DescribeDeliveries");
+    let mut paired_sources = BTreeSet::new();
+    let mut paired_destinations = BTreeSet::new();
+    for d in delivered.deliveries() {
+        let source = d.delivery_source_name().unwrap_or_default();
+        let Some(t) = ours(source, d.tags()).or_else(|| {
+            sources
+                .delivery_sources()
+                .iter()
+                .find(|s| s.name() == Some(source))
+                .and_then(|s| ours(source, s.tags()))
+        }) else {
+            continue;
+        };
+        paired_sources.insert(source.to_owned());
+        paired_destinations.insert(d.delivery_destination_arn().unwrap_or_default().to_owned());
+        out.push(item("logs:delivery", d.id().unwrap_or_default(), source, t));
+    }
+    for s in sources.delivery_sources() {
+        let name = s.name().unwrap_or_default();
+        if let Some(t) = ours(name, s.tags())
+            && !paired_sources.contains(name)
+        {
+            out.push(item(
+                "logs:delivery",
+                format!("delivery-source:{name}"),
+                name,
+                t,
+            ));
+        }
+    }
+    for d in destinations.delivery_destinations() {
+        let name = d.name().unwrap_or_default();
+        if let Some(t) = ours(name, d.tags())
+            && !paired_destinations.contains(d.arn().unwrap_or_default())
+        {
+            out.push(item(
+                "logs:delivery",
+                format!("delivery-destination:{name}"),
+                name,
+                t,
+            ));
         }
     }
     out
@@ -815,6 +893,7 @@ async fn agentcore(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
             }
         }
     }
+    out.extend(policy_engines(&ac, scope).await);
     let Ok(list) = ac.list_gateways().send().await else {
         return out;
     };
@@ -856,6 +935,58 @@ async fn agentcore(sdk: &aws_config::SdkConfig, scope: &Scope) -> Vec<Item> {
                 "agentcore:gateway-target",
                 tg.target_id(),
                 tg.name(),
+                (false, None),
+            ));
+        }
+    }
+    out
+}
+
+/// The stack's AgentCore policy engines (by tag, or by the name `neo4j_gw::resources::policy_engine::engine_name`
+/// derives from the stack) and the policies in each (which carry no tags: they are the engine's).
+async fn policy_engines(ac: &aws_sdk_bedrockagentcorecontrol::Client, scope: &Scope) -> Vec<Item> {
+    let mut out = Vec::new();
+    let Ok(list) = ac.list_policy_engines().send().await else {
+        return out;
+    };
+    let engine_name = neo4j_gw::resources::policy_engine::engine_name(&scope.stack);
+    for e in list.policy_engines() {
+        if e.status().as_str() == "DELETING" {
+            continue;
+        }
+        let tags = ac
+            .list_tags_for_resource()
+            .resource_arn(e.policy_engine_arn())
+            .send()
+            .await
+            .ok()
+            .and_then(|t| t.tags)
+            .unwrap_or_default();
+        let t = scope.tagged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if !(t.0 || e.name() == engine_name) {
+            continue;
+        }
+        out.push(item(
+            "agentcore:policy-engine",
+            e.policy_engine_id(),
+            e.name(),
+            t,
+        ));
+        let policies = ac
+            .list_policies()
+            .policy_engine_id(e.policy_engine_id())
+            .send()
+            .await
+            .map(|l| l.policies)
+            .unwrap_or_default();
+        for p in policies {
+            if p.status().as_str() == "DELETING" {
+                continue;
+            }
+            out.push(item(
+                "agentcore:policy",
+                p.policy_id(),
+                p.name(),
                 (false, None),
             ));
         }

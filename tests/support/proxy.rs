@@ -845,6 +845,61 @@ const REST: &[(&str, &str, &str, &str)] = &[
         "/gateways/*/synchronizeTargets",
         "SynchronizeGatewayTargets",
     ),
+    // AgentCore Policy: policy engines and their policies (issue 20)
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/policy-engines",
+        "CreatePolicyEngine",
+    ),
+    (
+        "bedrock-agentcore",
+        "GET",
+        "/policy-engines",
+        "ListPolicyEngines",
+    ),
+    (
+        "bedrock-agentcore",
+        "GET",
+        "/policy-engines/*",
+        "GetPolicyEngine",
+    ),
+    (
+        "bedrock-agentcore",
+        "DELETE",
+        "/policy-engines/*",
+        "DeletePolicyEngine",
+    ),
+    (
+        "bedrock-agentcore",
+        "POST",
+        "/policy-engines/*/policies",
+        "CreatePolicy",
+    ),
+    (
+        "bedrock-agentcore",
+        "GET",
+        "/policy-engines/*/policies",
+        "ListPolicies",
+    ),
+    (
+        "bedrock-agentcore",
+        "GET",
+        "/policy-engines/*/policies/*",
+        "GetPolicy",
+    ),
+    (
+        "bedrock-agentcore",
+        "PATCH",
+        "/policy-engines/*/policies/*",
+        "UpdatePolicy",
+    ),
+    (
+        "bedrock-agentcore",
+        "DELETE",
+        "/policy-engines/*/policies/*",
+        "DeletePolicy",
+    ),
     // AgentCore Identity's API key credential providers (POST for every operation)
     (
         "bedrock-agentcore",
@@ -1493,6 +1548,18 @@ mod tests {
         assert_eq!(
             rest_operation("bedrock-agentcore", "GET", "/gateways/gw-1/targets/"),
             Some("ListGatewayTargets")
+        );
+        assert_eq!(
+            rest_operation(
+                "bedrock-agentcore",
+                "PATCH",
+                "/policy-engines/e_x-abcdefghij/policies/p-abcdefghij"
+            ),
+            Some("UpdatePolicy")
+        );
+        assert_eq!(
+            rest_operation("bedrock-agentcore", "POST", "/policy-engines"),
+            Some("CreatePolicyEngine")
         );
         assert_eq!(
             rest_operation("lambda", "PUT", "/2015-03-31/functions/f/code"),

@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_gateway::GetGatewayOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
     AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration, ExceptionLevel,
-    GatewayInterceptionPoint, GatewayInterceptorConfiguration, GatewayProtocolConfiguration,
-    GatewayProtocolType, GatewayStatus, InterceptorConfiguration, InterceptorInputConfiguration,
-    LambdaInterceptorConfiguration, McpGatewayConfiguration,
+    GatewayInterceptionPoint, GatewayInterceptorConfiguration, GatewayPolicyEngineConfiguration,
+    GatewayPolicyEngineMode, GatewayProtocolConfiguration, GatewayProtocolType, GatewayStatus,
+    InterceptorConfiguration, InterceptorInputConfiguration, LambdaInterceptorConfiguration,
+    McpGatewayConfiguration,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -26,7 +27,7 @@ use crate::error::{self, Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::{
     AwsResult, Cx, Drift, Health, Live, Observation, Resource, app_client, ids,
-    interceptor_function, origin_key, resource_server, user_pool,
+    interceptor_function, origin_key, policy_engine, resource_server, user_pool,
 };
 use crate::resources::{Output, origin_secret};
 use crate::state::Ids;
@@ -44,7 +45,7 @@ pub const ROLE_NODE: &str = "gateway-role";
 pub const ROLE: RoleResource = RoleResource {
     node: ROLE_NODE,
     suffix: "gateway",
-    description: "neo4j-gw: the AgentCore Gateway; invokes the interceptor Lambda, sends the origin value",
+    description: "neo4j-gw: the AgentCore Gateway; invokes the interceptor Lambda, sends the origin value, evaluates its policy engine",
     deps: &[interceptor_function::NODE, origin_key::NODE],
     trust: |cx| {
         let (account, region) = (&cx.shared.account, &cx.shared.region);
@@ -58,12 +59,15 @@ pub const ROLE: RoleResource = RoleResource {
     },
     policy: |cx| {
         let function = cx.dep(interceptor_function::ARN)?;
-        let mut statements = vec![json!({
-            "Sid": "InvokeInterceptor",
-            "Effect": "Allow",
-            "Action": ["lambda:InvokeFunction"],
-            "Resource": [function],
-        })];
+        let mut statements = vec![
+            json!({
+                "Sid": "InvokeInterceptor",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [function],
+            }),
+            policy_statement(cx),
+        ];
         if cx.settings().origin_lock {
             statements.extend(origin_key_statements(cx)?);
         }
@@ -72,6 +76,40 @@ pub const ROLE: RoleResource = RoleResource {
         ))
     },
 };
+
+/// What the gateway needs to evaluate its policy engine (issue 20): `AuthorizeAction`, `PartiallyAuthorizeActions`
+/// (the listing) and `GetPolicyEngine`; without them AgentCore answers "Policy evaluation failed for list tools"
+/// (docs/aws-behaviour.md, "Agents' rights at the gateway"). Which resource each is checked on is not documented,
+/// so they are granted on both the engine and the gateway. The role exists before either of them (the gateway
+/// names it; the engine would be named by ID), so both are named by the IDs AgentCore will give them: the name
+/// plus a generated suffix ([`policy_engine::arn_pattern`], [`arn_pattern`]) — this stack's only, as names are
+/// unique in the account and region, and they hold across a replacement of either.
+pub fn policy_statement(cx: &Cx) -> serde_json::Value {
+    json!({
+        "Sid": "PolicyEngine",
+        "Effect": "Allow",
+        "Action": POLICY_ACTIONS,
+        "Resource": [policy_engine::arn_pattern(cx), arn_pattern(cx)],
+    })
+}
+
+/// The actions of [`policy_statement`].
+pub const POLICY_ACTIONS: [&str; 3] = [
+    "bedrock-agentcore:AuthorizeAction",
+    "bedrock-agentcore:PartiallyAuthorizeActions",
+    "bedrock-agentcore:GetPolicyEngine",
+];
+
+/// The ARNs the stack's gateway can have before it exists: AgentCore's gateway IDs are the name in lowercase plus
+/// a generated suffix (`<name>-<10 characters>`).
+pub fn arn_pattern(cx: &Cx) -> String {
+    let (account, region) = (&cx.shared.account, &cx.shared.region);
+    format!(
+        "arn:{}:bedrock-agentcore:{region}:{account}:gateway/{}-*",
+        crate::resources::partition(region),
+        gateway_name(cx).to_ascii_lowercase()
+    )
+}
 
 /// What the gateway needs to send the origin key provider's value (aws/bedrock-agentcore-starter-toolkit's gateway
 /// role: `GetWorkloadAccessToken` on the default workload identity directory, `GetResourceApiKey` on the token vault
@@ -156,6 +194,8 @@ struct Desired {
     versions: Vec<String>,
     /// `exceptionLevel` DEBUG (`--gateway-debug`): see [`exception_level`].
     debug: bool,
+    /// The policy engine the gateway enforces (issue 20).
+    policy_engine_arn: String,
 }
 
 /// The gateway's `exceptionLevel` for the `gateway_debug` setting. SDK model (`CreateGatewayInput`,
@@ -194,7 +234,17 @@ impl Desired {
             interceptor_arn: cx.dep(interceptor_function::ARN)?,
             versions: cx.settings().protocol_versions.clone(),
             debug: cx.settings().gateway_debug,
+            policy_engine_arn: cx.dep(policy_engine::ARN)?,
         })
+    }
+
+    /// `ENFORCE`: the engine's decisions are applied, not only logged (`LOG_ONLY`).
+    fn policy_engine(&self) -> Result<GatewayPolicyEngineConfiguration> {
+        GatewayPolicyEngineConfiguration::builder()
+            .arn(&self.policy_engine_arn)
+            .mode(GatewayPolicyEngineMode::Enforce)
+            .build()
+            .map_err(|e| Error::other(format!("{NODE}: {e}")))
     }
 
     fn protocol(&self) -> GatewayProtocolConfiguration {
@@ -302,6 +352,21 @@ fn drift(g: &GetGatewayOutput, want: &Desired) -> Vec<Drift> {
             "CUSTOM_JWT with the stack's user pool",
             t.as_str(),
         )),
+    }
+    let engine = g
+        .policy_engine_configuration()
+        .map(|p| format!("{} {}", p.arn(), p.mode().as_str()));
+    let want_engine = format!(
+        "{} {}",
+        want.policy_engine_arn,
+        GatewayPolicyEngineMode::Enforce.as_str()
+    );
+    if engine.as_deref() != Some(want_engine.as_str()) {
+        d.push(Drift::new(
+            "policy_engine",
+            want_engine,
+            engine.unwrap_or_else(|| "none".into()),
+        ));
     }
     if g.exception_level() != exception_level(want.debug).as_ref() {
         d.push(Drift::new(
@@ -457,6 +522,7 @@ const DEPS: &[&str] = &[
     interceptor_function::NODE,
     user_pool::NODE,
     resource_server::NODE,
+    policy_engine::NODE,
 ];
 
 impl GatewayResource {
@@ -522,6 +588,7 @@ impl GatewayResource {
             .authorizer_configuration(want.authorizer()?)
             .interceptor_configurations(want.interceptor()?)
             .set_exception_level(exception_level(want.debug))
+            .policy_engine_configuration(want.policy_engine()?)
             .set_tags(Some(cx.tags(name).into_iter().collect()))
             .send()
             .await
@@ -692,6 +759,7 @@ impl Resource for GatewayResource {
             .authorizer_configuration(want.authorizer()?)
             .interceptor_configurations(want.interceptor()?)
             .set_exception_level(exception_level(want.debug))
+            .policy_engine_configuration(want.policy_engine()?)
             .send()
             .await
             .aws(cx, "UpdateGateway")?;
@@ -821,6 +889,7 @@ mod tests {
             interceptor_arn: "arn:fn".into(),
             versions: vec!["2025-06-18".into(), "2025-03-26".into()],
             debug: false,
+            policy_engine_arn: "arn:engine".into(),
         };
         // A bare gateway differs in everything.
         let attrs: Vec<String> = drift(&gateway(GatewayStatus::Ready, &[]), &want)
@@ -829,7 +898,13 @@ mod tests {
             .collect();
         assert_eq!(
             attrs,
-            ["role_arn", "protocol_versions", "authorizer", "interceptor"]
+            [
+                "role_arn",
+                "protocol_versions",
+                "authorizer",
+                "policy_engine",
+                "interceptor"
+            ]
         );
         // The desired configuration, in another order of versions, does not drift.
         let mut g = gateway(GatewayStatus::Ready, &[]);
@@ -842,6 +917,7 @@ mod tests {
         ));
         g.authorizer_configuration = Some(want.authorizer().unwrap());
         g.interceptor_configurations = Some(vec![want.interceptor().unwrap()]);
+        g.policy_engine_configuration = Some(want.policy_engine().unwrap());
         assert_eq!(drift(&g, &want), Vec::<Drift>::new());
         // Headers passed to the interceptor (which reads none) is drift.
         let mut headers = want.interceptor().unwrap();
@@ -871,6 +947,55 @@ mod tests {
             ..want
         };
         assert_eq!(drift(&g, &debug), Vec::<Drift>::new());
+    }
+
+    #[test]
+    fn the_policy_engine_must_be_ours_and_enforced() {
+        let want = Desired {
+            role_arn: "arn:role".into(),
+            discovery_url: discovery_url("us-east-1", "pool"),
+            client_ids: vec!["client".into()],
+            scope: "rs/invoke".into(),
+            interceptor_arn: "arn:fn".into(),
+            versions: vec!["2025-06-18".into()],
+            debug: false,
+            policy_engine_arn: "arn:engine-1".into(),
+        };
+        let mut g = gateway(GatewayStatus::Ready, &[]);
+        g.role_arn = Some("arn:role".into());
+        g.protocol_configuration = Some(want.protocol());
+        g.authorizer_configuration = Some(want.authorizer().unwrap());
+        g.interceptor_configurations = Some(vec![want.interceptor().unwrap()]);
+        let engine = |arn: &str, mode: GatewayPolicyEngineMode| {
+            GatewayPolicyEngineConfiguration::builder()
+                .arn(arn)
+                .mode(mode)
+                .build()
+                .unwrap()
+        };
+        let only = |g: &GetGatewayOutput| {
+            let d = drift(g, &want);
+            assert_eq!(d.len(), 1, "{d:?}");
+            assert_eq!(d[0].attribute, "policy_engine");
+            assert!(!d[0].replace, "UpdateGateway repairs it in place");
+            (d[0].expected.clone(), d[0].actual.clone())
+        };
+        // Missing: no engine decides anything.
+        assert_eq!(
+            only(&g),
+            ("arn:engine-1 ENFORCE".to_owned(), "none".to_owned())
+        );
+        // Another engine.
+        g.policy_engine_configuration =
+            Some(engine("arn:engine-2", GatewayPolicyEngineMode::Enforce));
+        assert_eq!(only(&g).1, "arn:engine-2 ENFORCE");
+        // Ours, but only logging its decisions.
+        g.policy_engine_configuration =
+            Some(engine("arn:engine-1", GatewayPolicyEngineMode::LogOnly));
+        assert_eq!(only(&g).1, "arn:engine-1 LOG_ONLY");
+        g.policy_engine_configuration =
+            Some(engine("arn:engine-1", GatewayPolicyEngineMode::Enforce));
+        assert_eq!(drift(&g, &want), Vec::<Drift>::new());
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! `gateway_target` depends on `gateway` and never the other way round.
 
 pub mod gateway;
+pub mod gateway_log_delivery;
 pub mod gateway_target;
 pub mod interceptor_function;
+pub mod policy;
+pub mod policy_engine;
 
 use std::collections::HashMap;
 
@@ -164,8 +167,13 @@ pub(super) fn nodes(agents: &[&str]) -> Vec<std::sync::Arc<dyn crate::resources:
         Arc::new(interceptor_function::LOG_GROUP),
         Arc::new(interceptor_function::ROLE),
         Arc::new(interceptor_function::InterceptorFunctionResource),
+        Arc::new(policy_engine::PolicyEngineResource),
         Arc::new(gateway::ROLE),
         Arc::new(gateway::GatewayResource::for_agents(agents.iter().copied())),
         Arc::new(gateway_target::GatewayTargetResource),
+        Arc::new(policy::READ),
+        Arc::new(policy::WRITE),
+        Arc::new(crate::resources::log_group::GATEWAY_LOGS),
+        Arc::new(gateway_log_delivery::GatewayLogDeliveryResource),
     ]
 }
