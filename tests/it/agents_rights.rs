@@ -105,8 +105,11 @@ async fn a_read_agent_neither_sees_nor_calls_write_cypher_and_every_call_is_audi
         r#"{"query":"CREATE (n:X {a: 1})"}"#,
     ]);
     assert_ne!(write.code, 0, "{}", write.stdout);
+    // The gateway's denial, told in terms of the agent's right (its access level against the tool's).
     assert!(
-        write.stderr.contains("Tool Execution Denied"),
+        write
+            .stderr
+            .contains(r#"agent default has access "read"; write-cypher needs "write""#),
         "{}",
         write.stderr
     );
