@@ -365,7 +365,9 @@ fn agents_from_toml(agents: toml::Table) -> std::result::Result<String, String> 
         out.push(format!("{name}:{access}"));
     }
     if out.is_empty() {
-        return Err("key `agents`: the table lists no agent (omit it for the one agent `default`)".into());
+        return Err(
+            "key `agents`: the table lists no agent (omit it for the one agent `default`)".into(),
+        );
     }
     Ok(out.join(","))
 }
@@ -726,7 +728,9 @@ pub fn resolve(layers: &Layers, purpose: Purpose, password: PasswordSource) -> R
     // them. An explicit `read_only = true` with such an agent is a contradiction, not a silent override.
     if let Some((writer, _)) = settings.agents.iter().find(|(_, a)| **a == Access::Write)
         && settings.read_only
-        && layers.get("read_only").is_some_and(|(_, o)| o != Origin::Default)
+        && layers
+            .get("read_only")
+            .is_some_and(|(_, o)| o != Origin::Default)
     {
         return Err(r.error(
             "read_only",
@@ -1426,8 +1430,9 @@ mod tests {
             up(&[]).unwrap().agents,
             BTreeMap::from([(DEFAULT_AGENT.to_owned(), Access::Read)])
         );
-        let file = parse_toml("[agents.reader]\naccess = \"read\"\n[agents.writer]\naccess = \"write\"\n")
-            .unwrap();
+        let file =
+            parse_toml("[agents.reader]\naccess = \"read\"\n[agents.writer]\naccess = \"write\"\n")
+                .unwrap();
         assert_eq!(file["agents"], "reader:read,writer:write");
         let s = up(&[("agents", &file["agents"])]).unwrap();
         assert_eq!(s.access_of("writer"), Some(Access::Write));
@@ -1453,9 +1458,18 @@ mod tests {
         }
         for (toml, says) in [
             ("[agents.reader]\n", "`access` is required"),
-            ("[agents.reader]\naccess = 1\n", "expected \"read\" or \"write\""),
-            ("[agents.reader]\naccess = \"read\"\nrole = \"x\"\n", "unknown key `agents.reader.role`"),
-            ("[agents.reader]\naccess = \"read\"\nneo4j_password = \"hunter2\"\n", "secrets"),
+            (
+                "[agents.reader]\naccess = 1\n",
+                "expected \"read\" or \"write\"",
+            ),
+            (
+                "[agents.reader]\naccess = \"read\"\nrole = \"x\"\n",
+                "unknown key `agents.reader.role`",
+            ),
+            (
+                "[agents.reader]\naccess = \"read\"\nneo4j_password = \"hunter2\"\n",
+                "secrets",
+            ),
         ] {
             let e = parse_toml(toml).unwrap_err();
             assert!(e.contains(says), "{toml}: {e}");
@@ -1466,7 +1480,10 @@ mod tests {
     #[test]
     fn read_only_true_with_a_writing_agent_and_a_scope_named_like_a_level_are_refused() {
         let e = up(&[("agents", "writer:write"), ("read_only", "true")]).unwrap_err();
-        assert!(e.to_string().contains("agent `writer` has write access"), "{e}");
+        assert!(
+            e.to_string().contains("agent `writer` has write access"),
+            "{e}"
+        );
         // The default read_only follows the agents.
         assert!(up(&[("agents", "writer:write")]).is_ok());
         let e = up(&[("scope", "write")]).unwrap_err();

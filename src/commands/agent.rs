@@ -638,12 +638,12 @@ pub fn surface_changes(
 /// The tools each access level sees now against those the last `up` recorded (through the gateway, as agents see
 /// them; only for a deployed stack with a recorded surface and a reachable data plane). Never fails `status`: a
 /// listing that fails is said in the summary.
-pub async fn surface_report(
-    env: &Env,
-    engine: &Engine,
-    prepared: &Prepared,
-) -> serde_json::Value {
-    let Some(state) = prepared.state.as_ref().filter(|s| !s.tool_surface.is_empty()) else {
+pub async fn surface_report(env: &Env, engine: &Engine, prepared: &Prepared) -> serde_json::Value {
+    let Some(state) = prepared
+        .state
+        .as_ref()
+        .filter(|s| !s.tool_surface.is_empty())
+    else {
         return serde_json::json!(null);
     };
     match tool_surface(env, engine, prepared, state, Default::default()).await {
@@ -659,10 +659,14 @@ pub async fn surface_report(
             };
             serde_json::json!({"recorded": state.tool_surface, "current": current, "changes": changes, "summary": summary})
         }
-        Ok(None) => serde_json::json!({"recorded": state.tool_surface, "current": null, "changes": [],
-            "summary": "not compared: the gateway's data plane cannot be reached"}),
-        Err(e) => serde_json::json!({"recorded": state.tool_surface, "current": null, "changes": [],
-            "summary": format!("not compared: listing the tools failed: {}", e.to_string().lines().next().unwrap_or_default())}),
+        Ok(None) => {
+            serde_json::json!({"recorded": state.tool_surface, "current": null, "changes": [],
+            "summary": "not compared: the gateway's data plane cannot be reached"})
+        }
+        Err(e) => {
+            serde_json::json!({"recorded": state.tool_surface, "current": null, "changes": [],
+            "summary": format!("not compared: listing the tools failed: {}", e.to_string().lines().next().unwrap_or_default())})
+        }
     }
 }
 

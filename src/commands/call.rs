@@ -16,7 +16,12 @@ pub const DENIED: &str = "Tool Execution Denied";
 
 /// The refusal of a tool call by the gateway's policy, naming the right the agent lacks — from the configuration,
 /// not from AWS's text.
-pub fn denied(settings: &crate::config::Settings, agent: &str, tool: &str, message: &str) -> String {
+pub fn denied(
+    settings: &crate::config::Settings,
+    agent: &str,
+    tool: &str,
+    message: &str,
+) -> String {
     let tool = tool.rsplit("___").next().unwrap_or(tool);
     let has = settings
         .access_of(agent)
@@ -59,7 +64,12 @@ pub async fn run(env: &Env, args: &CallArgs) -> Result<()> {
     let result = match result {
         Ok(r) => r,
         Err(Failure::JsonRpc { message, .. }) if message.starts_with(DENIED) => {
-            return Err(Error::other(denied(&prepared.settings, &walk.agent, &args.tool, &message)));
+            return Err(Error::other(denied(
+                &prepared.settings,
+                &walk.agent,
+                &args.tool,
+                &message,
+            )));
         }
         Err(Failure::JsonRpc { code, message }) => {
             return Err(Error::other(format!(

@@ -467,9 +467,7 @@ pub async fn show(
     } else {
         super::agent::surface_report(env, &engine, &prepared).await
     };
-    let surface_changed = surface["changes"]
-        .as_array()
-        .is_some_and(|c| !c.is_empty());
+    let surface_changed = surface["changes"].as_array().is_some_and(|c| !c.is_empty());
     env.write_timings("plan");
     let stack = &prepared.settings.stack;
     if json {
@@ -511,11 +509,13 @@ pub async fn show(
             unknown.join("\n")
         )));
     }
-    Ok(if changes.iter().any(|c| c.action.changes()) || surface_changed {
-        exit::NOT_HEALTHY
-    } else {
-        exit::OK
-    })
+    Ok(
+        if changes.iter().any(|c| c.action.changes()) || surface_changed {
+            exit::NOT_HEALTHY
+        } else {
+            exit::OK
+        },
+    )
 }
 
 #[cfg(test)]

@@ -100,7 +100,10 @@ pub fn agents(
                 if !policies_ok {
                     missing.push("the access policies are not all in place".to_owned());
                 }
-                format!("not in force: {}; `neo4j-gw up` repairs it", missing.join(", "))
+                format!(
+                    "not in force: {}; `neo4j-gw up` repairs it",
+                    missing.join(", ")
+                )
             };
             json!({
                 "agent": agent,

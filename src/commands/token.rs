@@ -124,12 +124,9 @@ pub fn choose_agent(settings: &crate::config::Settings, requested: Option<&str>)
                 names()
             ),
         )),
-        None if settings.agents.len() == 1 => Ok(settings
-            .agents
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default()),
+        None if settings.agents.len() == 1 => {
+            Ok(settings.agents.keys().next().cloned().unwrap_or_default())
+        }
         None => Err(Error::usage(
             "--agent",
             format!(
@@ -143,7 +140,10 @@ pub fn choose_agent(settings: &crate::config::Settings, requested: Option<&str>)
 
 /// The scopes an agent's token asks for: the gateway's and those of its access level, space-separated.
 pub fn agent_scopes(settings: &crate::config::Settings, agent: &str) -> String {
-    let mut scopes = vec![format!("{}/{}", settings.resource_server_id, settings.scope)];
+    let mut scopes = vec![format!(
+        "{}/{}",
+        settings.resource_server_id, settings.scope
+    )];
     if let Some(access) = settings.access_of(agent) {
         scopes.extend(
             access
@@ -408,13 +408,19 @@ mod tests {
 
     #[test]
     fn one_agent_is_chosen_by_itself_and_several_need_a_name() {
-        assert_eq!(choose_agent(&settings("default:read"), None).unwrap(), "default");
+        assert_eq!(
+            choose_agent(&settings("default:read"), None).unwrap(),
+            "default"
+        );
         let two = settings("reader:read,writer:write");
         assert_eq!(choose_agent(&two, Some("writer")).unwrap(), "writer");
         for asked in [None, Some("nobody")] {
             let e = choose_agent(&two, asked).unwrap_err();
             assert!(matches!(e, Error::Usage { .. }), "{e}");
-            assert!(e.to_string().contains("reader (read), writer (write)"), "{e}");
+            assert!(
+                e.to_string().contains("reader (read), writer (write)"),
+                "{e}"
+            );
         }
         assert_eq!(
             agent_scopes(&two, "writer"),

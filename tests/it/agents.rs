@@ -67,7 +67,8 @@ async fn client_names(sdk: &aws_config::SdkConfig, pool_id: &str) -> BTreeSet<St
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_agent_gets_no_token() {
+async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_agent_gets_no_token()
+{
     let emu = Emulator::start();
     let sdk = emu.sdk().await;
     let (_zone, cert) = fixtures(&emu).await;
@@ -91,26 +92,49 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
     assert_eq!(state_id(&state, "app-client-writer", "agent"), "writer");
     assert_eq!(
         client_names(&sdk, &pool_id).await,
-        BTreeSet::from(["agents-client-reader".to_owned(), "agents-client-writer".to_owned()]),
+        BTreeSet::from([
+            "agents-client-reader".to_owned(),
+            "agents-client-writer".to_owned()
+        ]),
         "no default client: the configuration names two other agents"
     );
 
     // Several agents: a command that needs a token must be told which (exit 2, before any AWS call).
     let unnamed = st.run(&["token"]);
     assert_eq!(unnamed.code, 2, "{}", unnamed.stderr);
-    assert!(unnamed.stderr.contains("reader (read), writer (write)"), "{}", unnamed.stderr);
+    assert!(
+        unnamed.stderr.contains("reader (read), writer (write)"),
+        "{}",
+        unnamed.stderr
+    );
     assert!(unnamed.calls.is_empty(), "{:?}", unnamed.calls);
 
     // The reader sees the read tools only; the writer also write-cypher.
     let read_tools = tool_names(&st.run(&["tools", "--json", "--agent", "reader"]));
-    assert!(read_tools.contains("neo4j-mcp___read-cypher"), "{read_tools:?}");
-    assert!(!read_tools.contains("neo4j-mcp___write-cypher"), "{read_tools:?}");
+    assert!(
+        read_tools.contains("neo4j-mcp___read-cypher"),
+        "{read_tools:?}"
+    );
+    assert!(
+        !read_tools.contains("neo4j-mcp___write-cypher"),
+        "{read_tools:?}"
+    );
     let write_tools = tool_names(&st.run(&["tools", "--json", "--agent", "writer"]));
-    assert!(write_tools.contains("neo4j-mcp___write-cypher"), "{write_tools:?}");
+    assert!(
+        write_tools.contains("neo4j-mcp___write-cypher"),
+        "{write_tools:?}"
+    );
 
     // The reader's write is refused by the gateway, naming the right it lacks; the writer's goes through.
     let create = r#"{"query":"CREATE (v:Visit {by: 'writer'}) RETURN count(v) AS n"}"#;
-    let refused = st.run(&["call", "write-cypher", "--agent", "reader", "--args", create]);
+    let refused = st.run(&[
+        "call",
+        "write-cypher",
+        "--agent",
+        "reader",
+        "--args",
+        create,
+    ]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused
@@ -119,7 +143,14 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
         "{}",
         refused.stderr
     );
-    let written = st.run(&["call", "write-cypher", "--agent", "writer", "--args", create]);
+    let written = st.run(&[
+        "call",
+        "write-cypher",
+        "--agent",
+        "writer",
+        "--args",
+        create,
+    ]);
     written.ok();
     let read_back = st.run(&[
         "call",
@@ -187,7 +218,11 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
     let unasked = st.up(&cert, &["--agents", "reader:read"]);
     assert_eq!(unasked.code, 2, "{}", unasked.stderr);
     assert!(unasked.stderr.contains("--yes"), "{}", unasked.stderr);
-    assert!(client_names(&sdk, &pool_id).await.contains("agents-client-writer"));
+    assert!(
+        client_names(&sdk, &pool_id)
+            .await
+            .contains("agents-client-writer")
+    );
     let removed = st.up(&cert, &["--agents", "reader:read", "--yes"]);
     support::verified(&removed);
     assert_eq!(
@@ -271,9 +306,20 @@ async fn a_stack_deployed_before_agents_is_upgraded_in_place_and_its_default_age
     assert!(summary.get("update").is_some(), "{summary}");
     let upgraded = st.up(&cert, &[]);
     support::verified(&upgraded);
-    assert_eq!(st.state()["resources"]["app-client"]["ids"]["client_id"], client_id);
-    assert_eq!(st.state()["resources"]["app-client"]["ids"]["agent"], "default");
-    let call = st.run(&["call", "read-cypher", "--args", r#"{"query":"RETURN 1 AS n"}"#]);
+    assert_eq!(
+        st.state()["resources"]["app-client"]["ids"]["client_id"],
+        client_id
+    );
+    assert_eq!(
+        st.state()["resources"]["app-client"]["ids"]["agent"],
+        "default"
+    );
+    let call = st.run(&[
+        "call",
+        "read-cypher",
+        "--args",
+        r#"{"query":"RETURN 1 AS n"}"#,
+    ]);
     call.ok();
     assert_eq!(call.stdout.trim(), r#"[{"n": 1}]"#);
     st.run(&["down", "--yes"]).ok();

@@ -417,7 +417,10 @@ async fn whole_stack_lifecycle_with_slow_gateway() {
         "client_credentials"
     );
     assert_eq!(client.allowed_o_auth_flows().len(), 1);
-    assert_eq!(client.allowed_o_auth_scopes(), AGENT_SCOPES.map(str::to_owned));
+    assert_eq!(
+        client.allowed_o_auth_scopes(),
+        AGENT_SCOPES.map(str::to_owned)
+    );
     assert_eq!(client.access_token_validity(), Some(60));
     let secret = client.client_secret().unwrap().to_owned();
     assert!(!secret.is_empty());
@@ -726,7 +729,11 @@ async fn token_domain_conflict_and_drift() {
     assert_eq!(r.stdout, "eyJ.test-token.sig\n");
     assert_eq!(
         good.seen.lock().unwrap().last().cloned(),
-        Some(("client_credentials".into(), AGENT_SCOPES.join(" "), client_id.clone()))
+        Some((
+            "client_credentials".into(),
+            AGENT_SCOPES.join(" "),
+            client_id.clone()
+        ))
     );
     assert!(!r.stderr.contains(&secret));
 

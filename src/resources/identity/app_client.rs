@@ -90,9 +90,7 @@ impl AppClientResource {
 
     /// The agent's access level: configured, else the one its client was given (an agent being removed).
     fn access(&self, cx: &Cx) -> Access {
-        cx.settings()
-            .access_of(self.agent)
-            .unwrap_or(Access::Read)
+        cx.settings().access_of(self.agent).unwrap_or(Access::Read)
     }
 
     /// The scopes its client is granted: the gateway's, then its access level's, sorted.
@@ -167,10 +165,7 @@ async fn named_clients(cx: &Cx, pool_id: &str, name: &str) -> Result<Option<Vec<
 impl AppClientResource {
     /// What the state records of it: the client ID and the agent's name (`logs --audit` maps one to the other).
     fn ids(&self, client_id: String) -> Ids {
-        ids([
-            ("client_id", client_id),
-            ("agent", self.agent.to_owned()),
-        ])
+        ids([("client_id", client_id), ("agent", self.agent.to_owned())])
     }
 }
 
