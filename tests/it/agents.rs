@@ -191,6 +191,28 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
         "{status}"
     );
 
+    // connect: the client's token command names the agent, and its scopes are the agent's.
+    let connect = st.run(&["connect", "--agent", "writer"]);
+    connect.ok();
+    let doc: Value = serde_json::from_str(&connect.stdout).unwrap();
+    let command: Vec<&str> = doc["token"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        command.windows(2).any(|w| w == ["--agent", "writer"]),
+        "{command:?}"
+    );
+    assert!(
+        doc["token"]["scope"]
+            .as_str()
+            .unwrap()
+            .ends_with("neo4j-mcp-gateway/write"),
+        "{doc}"
+    );
+
     // No agent's secret in any output (at -vvv), the state file or the recorded settings.
     let token = st.run(&["token", "--agent", "writer", "-vvv"]);
     token.ok();
