@@ -32,6 +32,10 @@ const INTERCEPTOR_MESSAGES: &[&str] = &[
 /// What the gateway answers when it cannot invoke the interceptor (the start of its message, any exception level).
 const INVOKE_FAILED: &str = "Interceptor invocation failed";
 
+/// What the gateway answers when its policy engine cannot decide (the role lacks the engine's actions, or the engine
+/// is not ACTIVE): the text reported from an account (docs/aws-behaviour.md, "Agents' rights at the gateway").
+const POLICY_FAILED: &str = "Policy evaluation failed";
+
 /// The task execution role's node.
 const TASK_EXECUTION_ROLE: &str = task_roles::TASK_EXECUTION_ROLE.node;
 
@@ -410,6 +414,27 @@ impl<'a> Walk<'a> {
                          `neo4j-gw up` restores it"
                     } else {
                         ""
+                    }
+                ),
+            )
+        } else if said.contains(POLICY_FAILED) {
+            let engine = self
+                .engine
+                .shared
+                .known
+                .read()
+                .ok()
+                .and_then(|k| crate::resources::policy_engine::ARN.in_known(&k).cloned());
+            (
+                "gateway → policy engine",
+                format!(
+                    "the gateway could not evaluate its policies (issue 20): AgentCore asks the policy engine{} with                      the gateway's role, which must allow {} on the engine and the gateway, and the engine must be                      ACTIVE{}",
+                    engine.map(|e| format!(" {e}")).unwrap_or_default(),
+                    gateway::POLICY_ACTIONS.join(", "),
+                    if role_drifted(gateway::ROLE_NODE) {
+                        " — the gateway role has drifted; `neo4j-gw up` restores it"
+                    } else {
+                        "; see `neo4j-gw status` (policy-engine, policy-read, policy-write)"
                     }
                 ),
             )

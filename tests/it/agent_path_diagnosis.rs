@@ -183,6 +183,14 @@ async fn each_iam_permission_of_the_data_path_is_needed_and_up_restores_it() {
         fails_at_then_repaired(&st, &cert, "gateway → target (origin key)", "gateway-role");
     }
 
+    // The gateway's role may no longer ask its policy engine (issue 20), one action at a time: every listing fails
+    // closed, named as the policy engine's hop.
+    let engine = state_id(&state, "policy-engine", "arn");
+    for action in neo4j_gw::resources::gateway::POLICY_ACTIONS {
+        revoke(&iam, &gateway_role, action, &engine).await;
+        fails_at_then_repaired(&st, &cert, "gateway → policy engine", "gateway-role");
+    }
+
     // The task execution role may no longer read the task's secret; then no longer create its log stream; then no
     // longer put events into it. Each matters when a task starts: a new deployment starts one.
     let exec_role = format!("{}-task-exec", st.name);
