@@ -312,7 +312,11 @@ def install_control_plane() -> None:
       ValidationException; with `validationMode` FAIL_ON_ANY_FINDINGS (the default) it must also validate against
       the schema of the tools the engine's gateways are known to have (ValidationException with the findings);
     - DeletePolicyEngine: "The policy engine must not have any associated policies before deletion" and (stricter
-      reading) no gateway may name it: ConflictException."""
+      reading) no gateway may name it: ConflictException;
+    - CreatePolicyEngine / CreatePolicy with a `clientToken`: "If you retry a request with the same client token,
+      the service returns the same response without creating a duplicate" (SDK 1.61.0, `client_token`); the same
+      token with other parameters is a ConflictException (the stricter reading, as for gateways: docs/emulator.md
+      #4). A token outlives the resource it made only as long as that resource exists."""
     from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
     from moto.bedrockagentcorecontrol.responses import BedrockAgentCoreControlResponse
     from moto.core.responses import ActionResult
@@ -388,9 +392,35 @@ def install_control_plane() -> None:
                 raise _agentcore_error("ValidationException", "The policy failed validation: " + "; ".join(findings))
         return {"cedar": {"statement": statement}}
 
+    def replayed(self: Any, kind: str, params: dict[str, Any], exists: Any) -> Any:
+        """The resource an earlier request with this client token made, when it still `exists`; None otherwise."""
+        token = params.get("clientToken")
+        if not token:
+            return None
+        tokens = self.backend.__dict__.setdefault("policy_client_tokens", {})
+        seen = tokens.get((kind, token))
+        if seen is None:
+            return None
+        fingerprint, resource = seen
+        if not exists(resource):
+            del tokens[(kind, token)]
+            return None
+        if fingerprint != json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True, default=str):
+            raise _agentcore_error("ConflictException", f"Client token {token} was used with other parameters")
+        return resource
+
+    def remember(self: Any, kind: str, params: dict[str, Any], resource: Any) -> None:
+        token = params.get("clientToken")
+        if token:
+            fingerprint = json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True, default=str)
+            self.backend.__dict__.setdefault("policy_client_tokens", {})[(kind, token)] = (fingerprint, resource)
+
     def create_engine(self: Any) -> Any:
         params = self._get_params()
         name = valid_name("policy engine", params.get("name"))
+        again = replayed(self, "engine", params, lambda e: e["policyEngineId"] in engines(self.backend))
+        if again is not None:
+            return ActionResult(engine_answer(again, "CREATING"))
         with _lock:
             if any(e["name"] == name for e in engines(self.backend).values()):
                 raise _agentcore_error("ConflictException", f"Policy engine {name} already exists")
@@ -407,6 +437,7 @@ def install_control_plane() -> None:
                 "policies": {},
             }
             engines(self.backend)[engine_id] = engine
+            remember(self, "engine", params, engine)
         if params.get("tags"):
             self.backend.tag_resource(engine["policyEngineArn"], params["tags"])
         return ActionResult(engine_answer(engine, "CREATING"))
@@ -437,6 +468,9 @@ def install_control_plane() -> None:
         engine = engine_of(self)
         params = self._get_params()
         name = valid_name("policy", params.get("name"))
+        again = replayed(self, "policy", params, lambda p: p["policyId"] in engine["policies"])
+        if again is not None:
+            return ActionResult(policy_answer(again, "CREATING"))
         definition = checked_definition(self, engine, params)
         enforcement = params.get("enforcementMode") or "ACTIVE"
         if enforcement not in ("ACTIVE", "LOG_ONLY"):
@@ -459,6 +493,7 @@ def install_control_plane() -> None:
                 "status": "ACTIVE",
             }
             engine["policies"][policy_id] = policy
+            remember(self, "policy", params, policy)
         return ActionResult(policy_answer(policy, "CREATING"))
 
     def get_policy(self: Any) -> Any:

@@ -411,3 +411,24 @@ def test_an_audit_delivery_to_a_missing_log_group_never_fails_the_call(plane):
     boto3.client("logs", region_name=REGION).delete_log_group(logGroupName=LOG_GROUP)
     answer = rpc("writer-token", "tools/call", {"name": f"{TARGET}___read-cypher", "arguments": {"query": "RETURN 1 AS n"}})
     assert answer["result"]["isError"] is False and json.loads(answer["result"]["content"][0]["text"]) == [{"n": 1}]
+
+
+def test_a_create_repeated_with_its_client_token_answers_the_same_resource_and_makes_no_second():
+    """SDK 1.61.0 `client_token`: "If you retry a request with the same client token, the service returns the same
+    response without creating a duplicate"; the token with other parameters is refused."""
+    with mock_aws():
+        first = control().create_policy_engine(name="t_neo4j_gw", clientToken="token-engine-0000000000000000000000001")
+        again = control().create_policy_engine(name="t_neo4j_gw", clientToken="token-engine-0000000000000000000000001")
+        assert again["policyEngineId"] == first["policyEngineId"]
+        assert len(control().list_policy_engines()["policyEngines"]) == 1
+        with pytest.raises(ClientError) as e:
+            control().create_policy_engine(name="t_neo4j_gw", description="other", clientToken="token-engine-0000000000000000000000001")
+        assert e.value.response["Error"]["Code"] == "ConflictException"
+        made = dict(policyEngineId=first["policyEngineId"], name="w", definition={"cedar": {"statement": WRITE_POLICY}},
+                    validationMode="IGNORE_ALL_FINDINGS", clientToken="token-policy-0000000000000000000000001")
+        p1, p2 = control().create_policy(**made), control().create_policy(**made)
+        assert p1["policyId"] == p2["policyId"]
+        assert len(control().list_policies(policyEngineId=first["policyEngineId"])["policies"]) == 1
+        # Once the resource is gone its token makes a new one.
+        control().delete_policy(policyEngineId=first["policyEngineId"], policyId=p1["policyId"])
+        assert control().create_policy(**made)["policyId"] != p1["policyId"]
