@@ -259,10 +259,7 @@ impl Resource for AppClientResource {
 
     fn unwanted_reason(&self, cx: &Cx) -> String {
         let _ = cx;
-        format!(
-            "agent {} is not among the configured agents: its client is deleted and no token can be had for it",
-            self.agent
-        )
+        format!("agent {} is not among the configured agents", self.agent)
     }
 
     async fn observe(&self, cx: &Cx, recorded: Option<&Ids>) -> Result<Observation> {
