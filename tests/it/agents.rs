@@ -50,6 +50,27 @@ async fn client_secrets(sdk: &aws_config::SdkConfig, pool_id: &str) -> Vec<Strin
     secrets
 }
 
+/// `NEO4J_READ_ONLY` of the server's task definition as the state records it now.
+async fn server_read_only(sdk: &aws_config::SdkConfig, st: &Stack<'_>) -> String {
+    let arn = state_id(&st.state(), "task-definition", "arn");
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(&arn)
+        .send()
+        .await
+        .expect("task definition");
+    td.task_definition()
+        .unwrap()
+        .container_definitions()
+        .iter()
+        .flat_map(|c| c.environment())
+        .find(|kv| kv.name() == Some("NEO4J_READ_ONLY"))
+        .and_then(|kv| kv.value())
+        .unwrap_or("unset")
+        .to_owned()
+}
+
 /// The client names of the stack's pool.
 async fn client_names(sdk: &aws_config::SdkConfig, pool_id: &str) -> BTreeSet<String> {
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(sdk);
@@ -98,6 +119,9 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
         ]),
         "no default client: the configuration names two other agents"
     );
+
+    // An agent writes: the server registers its write tools.
+    assert_eq!(server_read_only(&sdk, &st).await, "false");
 
     // Several agents: a command that needs a token must be told which (exit 2, before any AWS call).
     let unnamed = st.run(&["token"]);
@@ -261,6 +285,7 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
     );
     // The one remaining agent needs no name, and the server is read-only again.
     st.run(&["token"]).ok();
+    assert_eq!(server_read_only(&sdk, &st).await, "true");
 
     st.run(&["down", "--yes"]).ok();
 }
