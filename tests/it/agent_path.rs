@@ -12,16 +12,6 @@ use serde_json::Value;
 const SCOPE: &str = "neo4j-mcp-gateway/invoke";
 const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
 
-fn tool_names(stdout: &str) -> BTreeSet<String> {
-    let doc: Value =
-        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("tools --json: {e}\n{stdout}"));
-    doc.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The interceptor's log lines (its CloudWatch log group, every stream).
 async fn interceptor_log(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String> {
     let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
@@ -43,7 +33,7 @@ fn lists_and_reads(st: &Stack<'_>, up: &support::Run) {
     let tools = st.run(&["tools", "--json"]);
     tools.ok();
     assert!(
-        tool_names(&tools.stdout).contains("neo4j-mcp___read-cypher"),
+        support::tool_names(&tools.stdout).contains("neo4j-mcp___read-cypher"),
         "{}",
         tools.stdout
     );
@@ -82,7 +72,7 @@ async fn an_agent_lists_and_calls_tools_through_the_gateway() {
     let tools = st.run(&["tools", "--json"]);
     tools.ok();
     assert_eq!(
-        tool_names(&tools.stdout),
+        support::tool_names(&tools.stdout),
         BTreeSet::from([
             "neo4j-mcp___get-schema".to_owned(),
             "neo4j-mcp___read-cypher".to_owned()

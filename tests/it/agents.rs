@@ -12,15 +12,11 @@ use crate::support::{self, Emulator, Stack, fixtures, state_id};
 
 const AGENTS: &str = "reader:read,writer:write";
 
-fn tool_names(run: &support::Run) -> BTreeSet<String> {
+/// The tools an agent sees (`tools --json --agent NAME`).
+fn tools_of(st: &Stack<'_>, agent: &str) -> BTreeSet<String> {
+    let run = st.run(&["tools", "--json", "--agent", agent]);
     run.ok();
-    let doc: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("tools --json: {e}\n{}", run.stdout));
-    doc.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect()
+    support::tool_names(&run.stdout)
 }
 
 /// Every app client secret of the stack's pool, read with the SDK (what must never appear anywhere).
@@ -134,7 +130,7 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
     assert!(unnamed.calls.is_empty(), "{:?}", unnamed.calls);
 
     // The reader sees the read tools only; the writer also write-cypher.
-    let read_tools = tool_names(&st.run(&["tools", "--json", "--agent", "reader"]));
+    let read_tools = tools_of(&st, "reader");
     assert!(
         read_tools.contains("neo4j-mcp___read-cypher"),
         "{read_tools:?}"
@@ -143,7 +139,7 @@ async fn a_reader_and_a_writer_have_their_own_clients_and_rights_and_a_removed_a
         !read_tools.contains("neo4j-mcp___write-cypher"),
         "{read_tools:?}"
     );
-    let write_tools = tool_names(&st.run(&["tools", "--json", "--agent", "writer"]));
+    let write_tools = tools_of(&st, "writer");
     assert!(
         write_tools.contains("neo4j-mcp___write-cypher"),
         "{write_tools:?}"

@@ -18,16 +18,6 @@ use serde_json::Value;
 const DEMO_URI: &str = "neo4j+s://demo.neo4jlabs.com:7687";
 const DEMO_DATABASE: &str = "companies";
 
-fn tool_names(stdout: &str) -> BTreeSet<String> {
-    let doc: Value =
-        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("tools --json: {e}\n{stdout}"));
-    doc.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The audit lines of the stack's gateway, oldest first, each parsed.
 async fn audit_lines(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<(String, Value)> {
     let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
@@ -80,7 +70,7 @@ async fn a_read_agent_neither_sees_nor_calls_write_cypher_and_every_call_is_audi
     let tools = st.run(&["tools", "--json"]);
     tools.ok();
     assert_eq!(
-        tool_names(&tools.stdout),
+        support::tool_names(&tools.stdout),
         BTreeSet::from([
             "neo4j-mcp___get-schema".to_owned(),
             "neo4j-mcp___read-cypher".to_owned()

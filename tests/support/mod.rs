@@ -455,6 +455,17 @@ pub async fn issued_certificate(sdk: &aws_config::SdkConfig, zone: &str, domain:
     arn
 }
 
+/// The tool names of a `tools --json` answer.
+pub fn tool_names(stdout: &str) -> std::collections::BTreeSet<String> {
+    let doc: Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("tools --json: {e}\n{stdout}"));
+    doc.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// `up` succeeded and its last step listed the tools through the gateway, as an agent would.
 #[track_caller]
 pub fn verified(run: &Run) {
