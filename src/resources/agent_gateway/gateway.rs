@@ -22,8 +22,8 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Deleted, delete_when_settled, tags};
-use crate::error::{self, Error, Result};
+use super::{delete_and_wait, tags};
+use crate::error::{Error, Result};
 use crate::resources::iam_role::{RoleResource, service_trust};
 use crate::resources::{
     AwsResult, Cx, Drift, Health, Live, Observation, Resource, app_client, ids,
@@ -779,42 +779,19 @@ impl Resource for GatewayResource {
         super::clear_gateway(cx, &id).await?;
         // DeleteGateway answers ConflictException while the gateway is in a transition (CREATING, UPDATING —
         // e.g. right after an interrupted `up`): wait for it to settle and delete then.
-        let gone = delete_when_settled(cx, "the gateway", || async {
-            match cx
-                .aws()
-                .agentcore
-                .delete_gateway()
-                .gateway_identifier(&id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Deleted::Accepted),
-                Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
-                    Ok(Deleted::Gone)
-                }
-                Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
-                    get(cx, &id)
-                        .await?
-                        .map(|g| format!("status {}", g.status().as_str()))
-                        .unwrap_or_else(|| "ConflictException".into()),
-                )),
-                Err(e) => Err(error::aws(cx.node, "DeleteGateway", e)),
-            }
-        })
-        .await?;
-        if gone {
-            return Ok(());
-        }
-        wait::until(
+        delete_and_wait(
             cx,
-            "the gateway to be deleted",
-            cx.settings().wait_timeout,
-            || async {
-                Ok(match get(cx, &id).await? {
-                    None => Poll::Ready(()),
-                    Some(g) => Poll::Pending(format!("status {}", g.status().as_str())),
-                })
+            "the gateway",
+            "DeleteGateway",
+            "",
+            || {
+                cx.aws()
+                    .agentcore
+                    .delete_gateway()
+                    .gateway_identifier(&id)
+                    .send()
             },
+            || async { Ok(get(cx, &id).await?.map(|g| g.status().as_str().to_owned())) },
         )
         .await
     }

@@ -54,6 +54,56 @@ where
     .await
 }
 
+/// Deletes an AgentCore resource and waits until it is gone — the life cycle every AgentCore delete shares:
+/// `send` is the delete request; ResourceNotFoundException means already gone; ConflictException (a transition,
+/// or something that must go first, which `hint` names) is waited out ([`delete_when_settled`]); then `status` is
+/// polled until it answers None (gone). `status` gives the resource's status as AgentCore words it.
+pub async fn delete_and_wait<T, E, SF, SFut, GF, GFut>(
+    cx: &Cx,
+    what: &str,
+    operation: &'static str,
+    hint: &str,
+    send: SF,
+    status: GF,
+) -> Result<()>
+where
+    SF: Fn() -> SFut,
+    SFut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+    GF: Fn() -> GFut,
+    GFut: std::future::Future<Output = Result<Option<String>>>,
+{
+    let gone = delete_when_settled(cx, what, || async {
+        match send().await {
+            Ok(_) => Ok(Deleted::Accepted),
+            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(Deleted::Gone),
+            Err(e) if error::code_of(&e) == Some("ConflictException") => {
+                Ok(Deleted::Conflict(match status().await? {
+                    Some(s) => format!("status {s}{hint}"),
+                    None => format!("ConflictException{hint}"),
+                }))
+            }
+            Err(e) => Err(error::aws(cx.node, operation, e)),
+        }
+    })
+    .await?;
+    if gone {
+        return Ok(());
+    }
+    wait::until(
+        cx,
+        &format!("{what} to be deleted"),
+        cx.settings().wait_timeout,
+        || async {
+            Ok(match status().await? {
+                None => Poll::Ready(()),
+                Some(s) => Poll::Pending(format!("status {s}")),
+            })
+        },
+    )
+    .await
+}
+
 /// A gateway's target, or None when AgentCore does not know it.
 pub(super) async fn get_target(
     cx: &Cx,
@@ -75,40 +125,23 @@ pub(super) async fn get_target(
 /// Deletes one target and waits until it is gone. ConflictException while it is CREATING, UPDATING or
 /// SYNCHRONIZING: waits for it to settle, then deletes.
 pub(super) async fn delete_target(cx: &Cx, gateway_id: &str, target_id: &str) -> Result<()> {
-    let gone = delete_when_settled(cx, "the target", || async {
-        match cx
-            .aws()
-            .agentcore
-            .delete_gateway_target()
-            .gateway_identifier(gateway_id)
-            .target_id(target_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Deleted::Accepted),
-            Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(Deleted::Gone),
-            Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
-                get_target(cx, gateway_id, target_id)
-                    .await?
-                    .map(|t| format!("status {}", t.status().as_str()))
-                    .unwrap_or_else(|| "ConflictException".into()),
-            )),
-            Err(e) => Err(error::aws(cx.node, "DeleteGatewayTarget", e)),
-        }
-    })
-    .await?;
-    if gone {
-        return Ok(());
-    }
-    wait::until(
+    delete_and_wait(
         cx,
-        "the target to be deleted",
-        cx.settings().wait_timeout,
+        "the target",
+        "DeleteGatewayTarget",
+        "",
+        || {
+            cx.aws()
+                .agentcore
+                .delete_gateway_target()
+                .gateway_identifier(gateway_id)
+                .target_id(target_id)
+                .send()
+        },
         || async {
-            Ok(match get_target(cx, gateway_id, target_id).await? {
-                None => Poll::Ready(()),
-                Some(t) => Poll::Pending(format!("status {}", t.status().as_str())),
-            })
+            Ok(get_target(cx, gateway_id, target_id)
+                .await?
+                .map(|t| t.status().as_str().to_owned()))
         },
     )
     .await

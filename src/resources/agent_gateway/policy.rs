@@ -19,7 +19,7 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 };
 
 use crate::config::Access;
-use crate::error::{self, Error, Result};
+use crate::error::{Error, Result};
 use crate::resources::{
     AwsResult, Cx, Drift, Health, Live, Observation, Resource, gateway, gateway_target, ids,
     policy_engine,
@@ -27,7 +27,7 @@ use crate::resources::{
 use crate::state::Ids;
 use crate::wait::{self, Poll};
 
-use super::{Deleted, delete_when_settled};
+use super::delete_and_wait;
 
 pub const READ_NODE: &str = "policy-read";
 pub const WRITE_NODE: &str = "policy-write";
@@ -384,42 +384,23 @@ impl Resource for PolicyResource {
     async fn delete(&self, cx: &Cx, live: &Live) -> Result<()> {
         let engine_id = live.id("policy_engine_id")?.to_owned();
         let policy_id = live.id("policy_id")?.to_owned();
-        let gone = delete_when_settled(cx, "the policy", || async {
-            match cx
-                .aws()
-                .agentcore
-                .delete_policy()
-                .policy_engine_id(&engine_id)
-                .policy_id(&policy_id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Deleted::Accepted),
-                Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
-                    Ok(Deleted::Gone)
-                }
-                Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
-                    get(cx, &engine_id, &policy_id)
-                        .await?
-                        .map(|(s, _)| format!("status {}", s.as_str()))
-                        .unwrap_or_else(|| "ConflictException".into()),
-                )),
-                Err(e) => Err(error::aws(cx.node, "DeletePolicy", e)),
-            }
-        })
-        .await?;
-        if gone {
-            return Ok(());
-        }
-        wait::until(
+        delete_and_wait(
             cx,
-            "the policy to be deleted",
-            cx.settings().wait_timeout,
+            "the policy",
+            "DeletePolicy",
+            "",
+            || {
+                cx.aws()
+                    .agentcore
+                    .delete_policy()
+                    .policy_engine_id(&engine_id)
+                    .policy_id(&policy_id)
+                    .send()
+            },
             || async {
-                Ok(match get(cx, &engine_id, &policy_id).await? {
-                    None => Poll::Ready(()),
-                    Some((s, _)) => Poll::Pending(format!("status {}", s.as_str())),
-                })
+                Ok(get(cx, &engine_id, &policy_id)
+                    .await?
+                    .map(|(s, _)| s.as_str().to_owned()))
             },
         )
         .await

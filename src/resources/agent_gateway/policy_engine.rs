@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::operation::get_policy_engine::GetPolicyEngineOutput;
 use aws_sdk_bedrockagentcorecontrol::types::PolicyEngineStatus;
 
-use super::{Deleted, delete_when_settled, tags};
-use crate::error::{self, Result};
+use super::{delete_and_wait, tags};
+use crate::error::Result;
 use crate::resources::{
     AwsResult, Cx, Drift, Health, Live, Observation, Output, Resource, gateway, ids,
 };
@@ -269,40 +269,19 @@ impl Resource for PolicyEngineResource {
         let id = live.id("policy_engine_id")?.to_owned();
         // ConflictException while policies are left or a gateway names it (their nodes go first), or while it is
         // in a transition: wait for that to settle, then delete.
-        let gone = delete_when_settled(cx, "the policy engine", || async {
-            match cx
-                .aws()
-                .agentcore
-                .delete_policy_engine()
-                .policy_engine_id(&id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Deleted::Accepted),
-                Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => {
-                    Ok(Deleted::Gone)
-                }
-                Err(e) if error::code_of(&e) == Some("ConflictException") => Ok(Deleted::Conflict(
-                    "ConflictException: its policies, and any gateway naming it, must go first"
-                        .into(),
-                )),
-                Err(e) => Err(error::aws(cx.node, "DeletePolicyEngine", e)),
-            }
-        })
-        .await?;
-        if gone {
-            return Ok(());
-        }
-        wait::until(
+        delete_and_wait(
             cx,
-            "the policy engine to be deleted",
-            cx.settings().wait_timeout,
-            || async {
-                Ok(match get(cx, &id).await? {
-                    None => Poll::Ready(()),
-                    Some(e) => Poll::Pending(format!("status {}", e.status().as_str())),
-                })
+            "the policy engine",
+            "DeletePolicyEngine",
+            " (its policies, and any gateway naming it, must go first)",
+            || {
+                cx.aws()
+                    .agentcore
+                    .delete_policy_engine()
+                    .policy_engine_id(&id)
+                    .send()
             },
+            || async { Ok(get(cx, &id).await?.map(|e| e.status().as_str().to_owned())) },
         )
         .await
     }
